@@ -1,0 +1,3 @@
+export { kafkaBrokers, requireKafka, uniqueName } from './kafka';
+export { postgresAdminUrl } from './postgres-url';
+export { createTestDatabase, type TestDatabase } from './test-database';
