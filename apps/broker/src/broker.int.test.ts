@@ -1,0 +1,206 @@
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, type HarnessMode, startTestSluice, type TestSluice } from './__tests__/harness';
+
+// The product end to end, in both modes: the official openai SDK against /v1, through the log,
+// the dispatcher and the simulator, with outcomes and usage recorded in Postgres.
+describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mode) => {
+  let s: TestSluice;
+  let openai: OpenAI;
+
+  beforeAll(async () => {
+    s = await startTestSluice({ mode, simulator: { limits: { default: { rpm: 6_000, tpm: 2_000_000 } } } });
+    openai = new OpenAI({ apiKey: s.tenant.apiKey, baseURL: `${s.url}/v1`, maxRetries: 0 });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('answers a chat completion through the log and records its usage once', async () => {
+    const { data, response } = await openai.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 20 })
+      .withResponse();
+    expect(data.object).toBe('chat.completion');
+    expect(data.choices[0]?.message.role).toBe('assistant');
+    expect(data.usage?.prompt_tokens).toBeGreaterThan(0);
+    const requestId = response.headers.get('x-sluice-request-id');
+    expect(requestId).toMatch(/^req_/);
+
+    const events = await s.runtime.store.eventsOf(requestId!);
+    const types = events.map((e) => e.type);
+    expect(types).toEqual(['request.submitted', 'request.dispatched', 'request.completed', 'usage.recorded']);
+    const usage = events.find((e) => e.type === 'usage.recorded');
+    expect(usage).toMatchObject({
+      promptTokens: data.usage?.prompt_tokens,
+      completionTokens: data.usage?.completion_tokens,
+    });
+  });
+
+  it('streams with stream_options.include_usage like OpenAI', async () => {
+    const stream = await openai.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Stream please' }],
+      max_tokens: 16,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = '';
+    let usage: OpenAI.CompletionUsage | undefined;
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.choices[0]?.finish_reason) finish = chunk.choices[0].finish_reason;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text.length).toBeGreaterThan(0);
+    expect(finish).toBe('stop');
+    expect(usage?.total_tokens).toBeGreaterThan(0);
+  });
+
+  it('lists models and refuses an unknown model with 404 model_not_found', async () => {
+    const models = await openai.models.list();
+    expect(models.data.map((m) => m.id)).toContain('gpt-4o-mini');
+    const err = await openai.chat.completions
+      .create({ model: 'gpt-nope', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.NotFoundError);
+    expect((err as InstanceType<typeof OpenAI.APIError>).code).toBe('model_not_found');
+  });
+
+  it('honours Idempotency-Key: a retried submit is the same request, answered and billed once', async () => {
+    const headers = { 'Idempotency-Key': `idem-${mode}-1` };
+    const body = {
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user' as const, content: 'once' }],
+      max_tokens: 5,
+    };
+    const a = await openai.chat.completions.create(body, { headers }).withResponse();
+    const b = await openai.chat.completions.create(body, { headers }).withResponse();
+    const id = a.response.headers.get('x-sluice-request-id');
+    expect(b.response.headers.get('x-sluice-request-id')).toBe(id);
+    expect(b.data.id).toBe(a.data.id);
+    const usage = (await s.runtime.store.eventsOf(id!)).filter((e) => e.type === 'usage.recorded');
+    expect(usage).toHaveLength(1);
+  });
+
+  it('keeps tenants apart: another tenant cannot read or cancel the request', async () => {
+    const other = await s.newTenant(`other-${mode}`);
+    const { response } = await openai.chat.completions
+      .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'mine' }], max_tokens: 5 })
+      .withResponse();
+    const id = response.headers.get('x-sluice-request-id')!;
+    const get = await fetch(
+      `${s.url}/trpc/requests.get?input=${encodeURIComponent(JSON.stringify({ id }))}`,
+      {
+        headers: { authorization: `Bearer ${other.apiKey}` },
+      },
+    );
+    expect(get.status).toBe(404);
+    const cancel = await fetch(`${s.url}/trpc/requests.cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${other.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ id }),
+    });
+    expect(cancel.status).toBe(404);
+    const mine = await fetch(
+      `${s.url}/trpc/requests.get?input=${encodeURIComponent(JSON.stringify({ id }))}`,
+      {
+        headers: { authorization: `Bearer ${s.tenant.apiKey}` },
+      },
+    );
+    expect(mine.status).toBe(200);
+  });
+
+  it('refuses bad input at the edge with OpenAI-shaped errors and logs nothing malformed', async () => {
+    const post = (body: string, headers: Record<string, string> = {}) =>
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${s.tenant.apiKey}`,
+          'content-type': 'application/json',
+          ...headers,
+        },
+        body,
+      });
+    const before = (await s.runtime.store.listRequests({ tenantId: s.tenant.id, limit: 500 })).length;
+
+    const noKey = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', body: '{}' });
+    expect(noKey.status).toBe(401);
+    expect((await errorOf(noKey)).message).toMatch(/API key/);
+
+    const badKey = await fetch(`${s.url}/v1/models`, { headers: { authorization: 'Bearer sk-sluice-nope' } });
+    expect(badKey.status).toBe(401);
+
+    const malformed = await post('{"model": "gpt-4o-mini", "messages": [');
+    expect(malformed.status).toBe(400);
+    expect((await errorOf(malformed)).message).toMatch(/JSON/);
+
+    const missing = await post(JSON.stringify({ model: 'gpt-4o-mini' }));
+    expect(missing.status).toBe(400);
+    expect((await errorOf(missing)).param).toBe('messages');
+
+    const wrongType = await post(
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 1 }] }),
+    );
+    expect(wrongType.status).toBe(400);
+
+    const tooBig = await post(
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x'.repeat(300 * 1024) }] }),
+    );
+    expect(tooBig.status).toBe(413);
+
+    const hugeOutput = await post(
+      JSON.stringify({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 150_000,
+      }),
+    );
+    expect(hugeOutput.status).toBe(400);
+    expect((await errorOf(hugeOutput)).param).toBe('max_tokens');
+
+    const badPriority = await post(
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }),
+      {
+        'x-sluice-priority': 'urgent',
+      },
+    );
+    expect(badPriority.status).toBe(400);
+
+    const after = (await s.runtime.store.listRequests({ tenantId: s.tenant.id, limit: 500 })).length;
+    expect(after).toBe(before);
+  });
+
+  it('revokes a key at once', async () => {
+    const t = await s.newTenant(`revoke-${mode}`);
+    const ok = await fetch(`${s.url}/v1/models`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(ok.status).toBe(200);
+    const keys = await s.runtime.tenants.listKeys(t.id);
+    await s.runtime.tenants.revokeKey(keys[0]!.id);
+    const after = await fetch(`${s.url}/v1/models`, { headers: { authorization: `Bearer ${t.apiKey}` } });
+    expect(after.status).toBe(401);
+  });
+
+  it('reports health, readiness and Prometheus metrics', async () => {
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${s.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { database: true, log: true } });
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toMatch(/sluice_completions_total\{pool="default",model="gpt-4o-mini"\} \d+/);
+  });
+
+  it('never writes the upstream key or a tenant key to its logs', async () => {
+    await eventually(async () => s.logs.length > 0);
+    const all = s.logs.join('\n');
+    expect(all).not.toContain('sk-test-upstream-secret-0001');
+    expect(all).not.toContain(s.tenant.apiKey);
+  });
+});
+
+async function errorOf(
+  res: Response,
+): Promise<{ message: string; param: string | null; code: string | null }> {
+  return ((await res.json()) as { error: { message: string; param: string | null; code: string | null } })
+    .error;
+}

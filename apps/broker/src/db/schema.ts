@@ -1,0 +1,122 @@
+import { sql } from 'drizzle-orm';
+import { index, pgTable, primaryKey, uniqueIndex } from 'drizzle-orm/pg-core';
+
+export interface TenantSettings {
+  weight?: number;
+  caps?: { rpm?: number; tpm?: number };
+  budget?: { period: 'month'; usdMicros?: number; tokens?: number; onExhausted: 'refuse' | 'downgrade' };
+}
+
+export const tenants = pgTable('tenants', (t) => ({
+  id: t.text().primaryKey(),
+  name: t.text().notNull().unique(),
+  settings: t.jsonb().$type<TenantSettings>().notNull().default({}),
+  createdAt: t.timestamp({ withTimezone: true }).notNull().defaultNow(),
+  disabledAt: t.timestamp({ withTimezone: true }),
+}));
+
+export const apiKeys = pgTable(
+  'api_keys',
+  (t) => ({
+    id: t.text().primaryKey(),
+    tenantId: t.text().references(() => tenants.id),
+    role: t.text({ enum: ['tenant', 'admin'] }).notNull(),
+    /** The first characters, to recognise a key in lists; never enough to use it. */
+    prefix: t.text().notNull(),
+    /** sha256 of the whole key; the key itself is never stored. */
+    hash: t.text().notNull(),
+    createdAt: t.timestamp({ withTimezone: true }).notNull().defaultNow(),
+    revokedAt: t.timestamp({ withTimezone: true }),
+  }),
+  (tbl) => [uniqueIndex('api_keys_hash_idx').on(tbl.hash), index('api_keys_tenant_idx').on(tbl.tenantId)],
+);
+
+/** The append-only event store: the source of truth every projection is rebuilt from. */
+export const events = pgTable(
+  'events',
+  (t) => ({
+    seq: t.bigserial({ mode: 'number' }).primaryKey(),
+    eventId: t.text().notNull(),
+    type: t.text().notNull(),
+    version: t.integer().notNull(),
+    requestId: t.text().notNull(),
+    tenantId: t.text().notNull(),
+    attempt: t.integer().notNull(),
+    occurredAt: t.timestamp({ withTimezone: true }).notNull(),
+    recordedAt: t.timestamp({ withTimezone: true }).notNull().defaultNow(),
+    payload: t.jsonb().notNull(),
+    /** Audit chain per tenant: hash = sha256(prevHash + canonical payload). */
+    prevHash: t.text().notNull(),
+    hash: t.text().notNull(),
+  }),
+  (tbl) => [
+    uniqueIndex('events_event_id_idx').on(tbl.eventId),
+    index('events_request_idx').on(tbl.requestId),
+    index('events_tenant_seq_idx').on(tbl.tenantId, tbl.seq),
+  ],
+);
+
+/** Projection: the state of each request. */
+export const requests = pgTable(
+  'requests',
+  (t) => ({
+    requestId: t.text().primaryKey(),
+    tenantId: t.text().notNull(),
+    pool: t.text().notNull(),
+    model: t.text().notNull(),
+    priority: t.text().notNull(),
+    status: t.text().notNull(),
+    attempts: t.integer().notNull().default(0),
+    submittedAt: t.timestamp({ withTimezone: true }).notNull(),
+    lastEventAt: t.timestamp({ withTimezone: true }).notNull(),
+    completedAt: t.timestamp({ withTimezone: true }),
+    queueWaitMs: t.integer(),
+    upstreamLatencyMs: t.integer(),
+    estimatedTokens: t.integer().notNull().default(0),
+    idempotencyKey: t.text(),
+    source: t.text().notNull(),
+    stream: t.boolean().notNull().default(false),
+    errorReason: t.text(),
+    errorMessage: t.text(),
+    errorStatus: t.integer(),
+    deadLettered: t.boolean().notNull().default(false),
+    response: t.jsonb(),
+  }),
+  (tbl) => [
+    index('requests_tenant_submitted_idx').on(tbl.tenantId, tbl.submittedAt),
+    uniqueIndex('requests_idempotency_idx')
+      .on(tbl.tenantId, tbl.idempotencyKey)
+      .where(sql`${tbl.idempotencyKey} IS NOT NULL`),
+  ],
+);
+
+/** Projection: usage per tenant, hour and model — what reports read (never the raw events). */
+export const usageRollup = pgTable(
+  'usage_rollup',
+  (t) => ({
+    tenantId: t.text().notNull(),
+    bucketStart: t.timestamp({ withTimezone: true }).notNull(),
+    model: t.text().notNull(),
+    requests: t.bigint({ mode: 'number' }).notNull().default(0),
+    completed: t.bigint({ mode: 'number' }).notNull().default(0),
+    failed: t.bigint({ mode: 'number' }).notNull().default(0),
+    cancelled: t.bigint({ mode: 'number' }).notNull().default(0),
+    retries: t.bigint({ mode: 'number' }).notNull().default(0),
+    rateLimited: t.bigint({ mode: 'number' }).notNull().default(0),
+    promptTokens: t.bigint({ mode: 'number' }).notNull().default(0),
+    cachedTokens: t.bigint({ mode: 'number' }).notNull().default(0),
+    completionTokens: t.bigint({ mode: 'number' }).notNull().default(0),
+    reasoningTokens: t.bigint({ mode: 'number' }).notNull().default(0),
+    estimatedUsage: t.bigint({ mode: 'number' }).notNull().default(0),
+    queueWaitMsSum: t.bigint({ mode: 'number' }).notNull().default(0),
+    upstreamLatencyMsSum: t.bigint({ mode: 'number' }).notNull().default(0),
+    latencyCount: t.bigint({ mode: 'number' }).notNull().default(0),
+  }),
+  (tbl) => [primaryKey({ columns: [tbl.tenantId, tbl.bucketStart, tbl.model] })],
+);
+
+export type Tenant = typeof tenants.$inferSelect;
+export type ApiKey = typeof apiKeys.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+export type RequestRow = typeof requests.$inferSelect;
+export type UsageRollupRow = typeof usageRollup.$inferSelect;

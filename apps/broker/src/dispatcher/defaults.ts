@@ -1,0 +1,13 @@
+/** Dispatcher tunables; tests inject their own. */
+export const DISPATCHER_DEFAULTS = {
+  groupId: 'sluice-dispatchers',
+  /** Requests held in memory per priority before that topic is paused. */
+  maxQueuedPerPriority: 2_000,
+  /** Lower classes stop being read while this many higher-class requests wait. */
+  pauseLowerWhenHigherQueued: 500,
+  maxInFlightUpstream: 1_000,
+  /** Ceiling of the wait between retries of a failing event-store write. */
+  recordRetryMaxMs: 5_000,
+  /** How long a graceful stop waits for in-flight upstream calls. */
+  drainTimeoutMs: 30_000,
+} as const;

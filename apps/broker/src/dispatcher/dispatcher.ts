@@ -1,0 +1,452 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type ConsumedMessage,
+  type EventLog,
+  type LogConsumer,
+  PRIORITIES,
+  type Priority,
+  REQUEST_TOPICS,
+  type RequestSubmitted,
+  requestTopic,
+  type SluiceEvent,
+  TOPICS,
+  type TopicPartition,
+} from '@sluice/events';
+import {
+  classifyUpstreamFailure,
+  type Dispatch,
+  decideRetry,
+  type Limiter,
+  parseRateLimitHeaders,
+  type RetryPolicy,
+} from '@sluice/limiter';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import type { UpstreamClient } from '../upstream/upstream-client';
+import { UpstreamFailure } from '../upstream/upstream-client';
+import { DISPATCHER_DEFAULTS } from './defaults';
+import { outcome, usageFromCompletion } from './outcome-events';
+
+/** What the dispatcher needs of the event store. */
+export interface DispatcherStore {
+  append(events: SluiceEvent[]): Promise<unknown>;
+  requestState(requestId: string): Promise<{ status: string; attempts: number } | undefined>;
+}
+
+export interface DispatcherDeps {
+  log: EventLog;
+  store: DispatcherStore;
+  limiter: Limiter;
+  upstream: UpstreamClient;
+  logger: Logger;
+  metrics?: Metrics;
+  dispatcherId?: string;
+  retryPolicy?: RetryPolicy;
+  clock?: () => number;
+  random?: () => number;
+  settings?: Partial<typeof DISPATCHER_DEFAULTS>;
+}
+
+/** A request this dispatcher holds: queued in the limiter, or in flight upstream. */
+interface Held {
+  submitted: RequestSubmitted;
+  attempt: number;
+  firstQueuedAt: number;
+  source: TopicPartition;
+  inFlight: boolean;
+  /** Settles the log message: its offset may be committed once the outcome is recorded. */
+  settle: () => void;
+  /** Gives the message up uncommitted (shutdown, rebalance): another dispatcher receives it again. */
+  abandon: (reason: Error) => void;
+}
+
+export interface Dispatcher {
+  start(): Promise<void>;
+  /** Graceful: stop sending, let in-flight upstream calls finish and record, commit, leave the group. */
+  stop(): Promise<void>;
+  heldCount(): number;
+}
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/**
+ * The limiter consumer: reads the priority topics, asks the limiter when each request may go,
+ * sends it upstream, and records every outcome before the log offset is committed.
+ * Decisions live in `@sluice/limiter`; this file only moves facts between ports.
+ */
+export function createDispatcher(deps: DispatcherDeps): Dispatcher {
+  const { log, store, limiter, upstream, logger, metrics } = deps;
+  const settings = { ...DISPATCHER_DEFAULTS, ...deps.settings };
+  const clock = deps.clock ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const dispatcherId = deps.dispatcherId ?? `dispatcher-${randomUUID().slice(0, 8)}`;
+  const held = new Map<string, Held>();
+  const inFlightCalls = new Set<Promise<void>>();
+  let requestConsumer: LogConsumer | undefined;
+  let outcomeConsumer: LogConsumer | undefined;
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+  let wakeAt = Number.POSITIVE_INFINITY;
+
+  // ---- pacing loop: the limiter decides, we send ----
+  function schedule(at: number): void {
+    if (!running || at >= wakeAt) return;
+    if (timer) clearTimeout(timer);
+    wakeAt = at;
+    timer = setTimeout(pump, Math.max(0, at - clock()));
+  }
+
+  function pump(): void {
+    timer = undefined;
+    wakeAt = Number.POSITIVE_INFINITY;
+    if (!running) return;
+    const now = clock();
+    for (const d of limiter.poll(now)) {
+      const call = send(d).catch((error) =>
+        logger.error({ err: error, requestId: d.request.id }, 'send crashed'),
+      );
+      inFlightCalls.add(call);
+      void call.finally(() => inFlightCalls.delete(call));
+    }
+    const next = limiter.nextWakeAt(now);
+    if (next !== undefined) schedule(next);
+    applyBackpressure();
+  }
+
+  /** Keeps memory bounded and lower classes paused while higher ones have a backlog. */
+  function applyBackpressure(): void {
+    if (!requestConsumer) return;
+    const depth = queueDepthByPriority();
+    const pause: string[] = [];
+    const resume: string[] = [];
+    let higherBacklog = 0;
+    for (const p of PRIORITIES) {
+      const full = depth[p] >= settings.maxQueuedPerPriority;
+      const starvedByHigher = higherBacklog >= settings.pauseLowerWhenHigherQueued;
+      (full || starvedByHigher ? pause : resume).push(requestTopic(p));
+      higherBacklog += depth[p];
+    }
+    const paused = new Set(requestConsumer.paused());
+    const toPause = pause.filter((t) => !paused.has(t));
+    const toResume = resume.filter((t) => paused.has(t));
+    if (toPause.length) requestConsumer.pause(toPause);
+    if (toResume.length) requestConsumer.resume(toResume);
+  }
+
+  function queueDepthByPriority(): Record<Priority, number> {
+    const depth: Record<Priority, number> = { interactive: 0, standard: 0, batch: 0 };
+    for (const h of held.values()) if (!h.inFlight) depth[h.submitted.priority]++;
+    return depth;
+  }
+
+  // ---- recording: the store first (source of truth), then the outcomes topic (notification) ----
+  async function record(events: SluiceEvent[]): Promise<void> {
+    const started = clock();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await store.append(events);
+        break;
+      } catch (error) {
+        // The database is the source of truth: wait for it rather than lose an outcome.
+        const delay = Math.min(settings.recordRetryMaxMs, 100 * 2 ** Math.min(attempt, 8));
+        logger.warn({ err: error, attempt, delayMs: delay }, 'event store unavailable; retrying');
+        metrics?.storeErrors.inc();
+        await sleep(delay);
+      }
+    }
+    metrics?.storeAppendSeconds.observe((clock() - started) / 1000);
+    try {
+      await log.append(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
+    } catch (error) {
+      // Waiters fall back to reading the store, so a lost notification delays, never loses, a result.
+      logger.warn({ err: error }, 'could not publish outcome notification');
+    }
+  }
+
+  // ---- intake: a request from the log joins the limiter's queue ----
+  async function handle(message: ConsumedMessage): Promise<void> {
+    const event = message.event;
+    if (event.type !== 'request.submitted') return;
+    const reqLog = logger.child({ requestId: event.requestId, tenantId: event.tenantId });
+    if (held.has(event.requestId)) return; // a duplicate copy (producer retry or idempotent resubmit)
+
+    await store.append([event]);
+    const state = await store.requestState(event.requestId);
+    if (state && TERMINAL.has(state.status)) return; // redelivered after its outcome was recorded
+
+    const now = clock();
+    const attempt = (state?.attempts ?? 0) + 1;
+    if (state?.status === 'dispatched') {
+      // A previous dispatcher sent this attempt and died before recording the outcome.
+      // It is never re-sent as the same attempt: the next attempt starts, so nothing is billed twice.
+      const lost = attempt - 1;
+      reqLog.warn({ attempt: lost }, 'attempt lost with a previous dispatcher; retrying as a new attempt');
+      await record([
+        outcome.retryScheduled(event, lost, new Date(now), {
+          reason: 'dispatcher_lost',
+          status: null,
+          message: 'the dispatcher that sent this attempt stopped before its outcome was recorded',
+          delayMs: 0,
+          retryAt: new Date(now).toISOString(),
+        }),
+      ]);
+    }
+    if (event.deadline && Date.parse(event.deadline) <= now) {
+      await record([
+        outcome.cancelled(event, attempt - 1, new Date(now), {
+          reason: 'deadline passed before dispatch',
+          cancelledBy: 'deadline',
+        }),
+      ]);
+      return;
+    }
+    const admission = limiter.admit(
+      {
+        tenantId: event.tenantId,
+        pool: event.pool,
+        model: event.model,
+        priority: event.priority,
+        tokens: event.estimate.tpmCost,
+      },
+      now,
+    );
+    if (!admission.ok) {
+      await record([
+        outcome.failed(event, attempt - 1, new Date(now), {
+          reason: admission.reason,
+          status: 400,
+          message: admission.message,
+          deadLettered: false,
+        }),
+      ]);
+      return;
+    }
+
+    await new Promise<void>((settle, abandon) => {
+      held.set(event.requestId, {
+        submitted: event,
+        attempt,
+        firstQueuedAt: message.timestamp || now,
+        source: { topic: message.topic, partition: message.partition },
+        inFlight: false,
+        settle,
+        abandon,
+      });
+      limiter.enqueue(queued(event, now), now);
+      metrics?.queued.inc({ priority: event.priority });
+      schedule(now);
+    });
+  }
+
+  function queued(event: RequestSubmitted, now: number, notBefore?: number) {
+    return {
+      id: event.requestId,
+      tenantId: event.tenantId,
+      pool: event.pool,
+      model: event.model,
+      priority: event.priority,
+      tokens: event.estimate.tpmCost,
+      enqueuedAt: now,
+      ...(notBefore !== undefined ? { notBefore } : {}),
+    };
+  }
+
+  function finish(h: Held): void {
+    held.delete(h.submitted.requestId);
+    h.settle();
+    applyBackpressure();
+  }
+
+  // ---- one upstream attempt ----
+  async function send(d: Dispatch): Promise<void> {
+    const h = held.get(d.request.id);
+    if (!h) {
+      limiter.onNoResponse(d.reservation, clock());
+      return;
+    }
+    h.inFlight = true;
+    const s = h.submitted;
+    const attempt = h.attempt;
+    const reqLog = logger.child({ requestId: s.requestId, tenantId: s.tenantId, attempt });
+    const dispatchedAt = clock();
+    const queueWaitMs = Math.max(0, dispatchedAt - h.firstQueuedAt);
+    await record([
+      outcome.dispatched(s, attempt, new Date(dispatchedAt), {
+        dispatcherId,
+        queueWaitMs,
+        reservedTokens: d.reservation.tokens,
+      }),
+    ]);
+    metrics?.dispatched.inc({ pool: s.pool, model: s.model, priority: s.priority });
+    metrics?.queueWaitSeconds.observe({ priority: s.priority }, queueWaitMs / 1000);
+
+    const { stream: _stream, stream_options: _streamOptions, ...body } = s.body as Record<string, unknown>;
+    try {
+      const r = await upstream.chat(s.pool, body);
+      const now = clock();
+      const usage = usageFromCompletion(r.completion, s.estimate);
+      limiter.onResponse(
+        d.reservation,
+        { status: r.status, headers: parseRateLimitHeaders(r.headers, now), actualTokens: usage.totalTokens },
+        now,
+      );
+      await record([
+        outcome.completed(s, attempt, new Date(now), {
+          response: r.completion as unknown as { id: string; choices: unknown[] },
+          upstreamLatencyMs: Math.max(0, now - dispatchedAt),
+          queueWaitMs,
+          upstreamRequestId: r.upstreamRequestId,
+        }),
+        outcome.usage(s, attempt, new Date(now), usage),
+      ]);
+      metrics?.completed.inc({ pool: s.pool, model: s.model });
+      metrics?.upstreamLatencySeconds.observe({ pool: s.pool, model: s.model }, (now - dispatchedAt) / 1000);
+      reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
+      finish(h);
+    } catch (error) {
+      await onFailure(h, d, error, dispatchedAt, reqLog);
+    }
+  }
+
+  async function onFailure(h: Held, d: Dispatch, error: unknown, dispatchedAt: number, reqLog: Logger) {
+    const s = h.submitted;
+    const attempt = h.attempt;
+    const now = clock();
+    const facts = error instanceof UpstreamFailure ? error.facts : { connectionError: true };
+    const headers = facts.headers ? parseRateLimitHeaders(facts.headers, now) : undefined;
+    if (facts.status !== undefined && headers)
+      limiter.onResponse(d.reservation, { status: facts.status, headers }, now);
+    else limiter.onNoResponse(d.reservation, now);
+
+    const kind = classifyUpstreamFailure(facts);
+    metrics?.upstreamFailures.inc({ pool: s.pool, model: s.model, kind });
+    const decision = decideRetry({
+      attempt,
+      kind,
+      ...(headers?.retryAfterMs !== undefined ? { retryAfterMs: headers.retryAfterMs } : {}),
+      ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}),
+      random,
+    });
+    const message = error instanceof Error ? error.message : String(error);
+    if (decision.action === 'retry') {
+      reqLog.info(
+        { kind, status: facts.status, delayMs: decision.delayMs },
+        'upstream attempt failed; retry scheduled',
+      );
+      await record([
+        outcome.retryScheduled(s, attempt, new Date(now), {
+          reason: kind,
+          status: facts.status ?? null,
+          message: message.slice(0, 2_000),
+          delayMs: decision.delayMs,
+          retryAt: new Date(now + decision.delayMs).toISOString(),
+        }),
+      ]);
+      h.attempt = attempt + 1;
+      h.inFlight = false;
+      limiter.enqueue(queued(s, now, now + decision.delayMs), now);
+      schedule(now + decision.delayMs);
+      return;
+    }
+    reqLog.warn(
+      { kind, status: facts.status, deadLetter: decision.deadLetter, upstreamMs: now - dispatchedAt },
+      'request failed',
+    );
+    await record([
+      outcome.failed(s, attempt, new Date(now), {
+        reason: kind,
+        status: facts.status ?? null,
+        message: decision.message.slice(0, 2_000),
+        deadLettered: decision.deadLetter,
+      }),
+    ]);
+    if (decision.deadLetter) {
+      await log
+        .deadLetter({
+          reason: `${kind}: ${decision.message}`.slice(0, 2_000),
+          sourceTopic: h.source.topic,
+          sourcePartition: h.source.partition,
+          sourceOffset: null,
+          failedAt: new Date(now).toISOString(),
+          requestId: s.requestId,
+          tenantId: s.tenantId,
+          raw: null,
+          event: s,
+        })
+        .catch((e) => reqLog.error({ err: e }, 'could not write to the dead-letter topic'));
+      metrics?.deadLettered.inc({ pool: s.pool, model: s.model });
+    }
+    finish(h);
+  }
+
+  // ---- cancellations and rebalances ----
+  async function onOutcome(message: ConsumedMessage): Promise<void> {
+    if (message.event.type !== 'request.cancelled') return;
+    const h = held.get(message.event.requestId);
+    if (!h || h.inFlight) return; // in flight: the upstream call completes and is billed
+    if (limiter.cancel(h.submitted.requestId)) finish(h);
+  }
+
+  function onAssignment(assigned: readonly TopicPartition[]): void {
+    const owned = new Set(assigned.map((tp) => `${tp.topic}:${tp.partition}`));
+    for (const h of [...held.values()]) {
+      if (h.inFlight || owned.has(`${h.source.topic}:${h.source.partition}`)) continue;
+      // Another dispatcher owns this pool now; it will receive the uncommitted message again.
+      limiter.cancel(h.submitted.requestId);
+      held.delete(h.submitted.requestId);
+      h.abandon(new AbandonedError('partition reassigned'));
+    }
+    logger.info({ partitions: assigned.length }, 'partitions assigned');
+  }
+
+  return {
+    async start() {
+      running = true;
+      outcomeConsumer = await log.consume({
+        groupId: `sluice-dispatcher-cancellations-${dispatcherId}`,
+        topics: [TOPICS.outcomes],
+        fromBeginning: false,
+        maxInFlight: 1,
+        handle: onOutcome,
+      });
+      requestConsumer = await log.consume({
+        groupId: settings.groupId,
+        topics: REQUEST_TOPICS,
+        fromBeginning: true,
+        maxInFlight: settings.maxQueuedPerPriority * PRIORITIES.length + settings.maxInFlightUpstream,
+        handle,
+        onAssignment,
+        onHandlerError: (error, m) =>
+          logger.warn(
+            { err: error, topic: m.topic, partition: m.partition, offset: m.offset },
+            'handler failed; retrying',
+          ),
+      });
+      logger.info({ dispatcherId }, 'dispatcher started');
+    },
+    async stop() {
+      running = false;
+      if (timer) clearTimeout(timer);
+      // Queued (not yet sent) requests stay uncommitted: the next dispatcher receives them again.
+      await Promise.race([Promise.allSettled([...inFlightCalls]), sleep(settings.drainTimeoutMs)]);
+      for (const h of [...held.values()]) {
+        if (h.inFlight) continue;
+        limiter.cancel(h.submitted.requestId);
+        held.delete(h.submitted.requestId);
+        h.abandon(new AbandonedError('dispatcher stopping'));
+      }
+      await Promise.allSettled([requestConsumer?.stop(), outcomeConsumer?.stop()]);
+      logger.info({ dispatcherId, abandoned: held.size }, 'dispatcher stopped');
+    },
+    heldCount: () => held.size,
+  };
+}
+
+/** A held message given up on purpose; the log must not commit it. */
+export class AbandonedError extends Error {
+  override readonly name = 'AbandonedError';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

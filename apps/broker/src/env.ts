@@ -1,0 +1,148 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { describeZodError } from '@sluice/events';
+import { z } from 'zod';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig, PoolsFileSchema } from './upstream/pools';
+
+/**
+ * The one place that reads `process.env`. Everything else receives a `SluiceConfig`.
+ * Names follow the openai SDK (`OPENAI_API_KEY`, `OPENAI_BASE_URL`) so existing setups carry over.
+ */
+const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  HOST: z.string().min(1).optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string')
+    .optional(),
+  KAFKA_BROKERS: z
+    .string()
+    .regex(/^[^,\s]+(,[^,\s]+)*$/, 'must be a comma-separated list of host:port')
+    .optional(),
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: z.url({ message: 'must be a URL such as https://api.openai.com/v1' }).optional(),
+  SLUICE_DATA_DIR: z.string().min(1).default('.sluice-data'),
+  SLUICE_POOLS_FILE: z.string().min(1).optional(),
+  SLUICE_ADMIN_KEY: z
+    .string()
+    .regex(/^sk-sluice-[A-Za-z0-9_-]{43}$/, 'must be a key made by `sluice keys create --admin`')
+    .optional(),
+  SLUICE_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1_000).default(6),
+  SLUICE_MAX_BODY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1_024)
+    .default(2 * 1024 * 1024),
+  SLUICE_DISPATCHER_ID: z.string().min(1).max(100).optional(),
+  SLUICE_SIMULATOR_RPM: z.coerce.number().int().min(1).default(500),
+  SLUICE_SIMULATOR_TPM: z.coerce.number().int().min(1).default(200_000),
+  SLUICE_SIMULATOR_LATENCY_MS: z.coerce.number().int().min(0).default(200),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type SluiceEnv = z.infer<typeof EnvSchema>;
+
+export interface SluiceConfig {
+  port: number;
+  host: string;
+  /** `embedded`: PGlite + Postgres-backed log in one process. `production`: Postgres server (+ Kafka). */
+  mode: 'embedded' | 'production';
+  /** `memory` is for tests: PGlite without a directory. */
+  database: { url: string } | { dataDir: string } | { memory: true };
+  log:
+    | { kind: 'kafka'; brokers: string[]; partitions: number; namespace?: string }
+    | { kind: 'postgres'; partitions: number };
+  /** Declared upstream pools (SLUICE_POOLS_FILE); absent = one default pool from OPENAI_* or the simulator. */
+  pools?: PoolConfig[];
+  /** Absent: the built-in OpenAI simulator is the upstream (announced loudly). */
+  upstream:
+    | { apiKey: string; baseURL?: string }
+    | { simulator: { rpm: number; tpm: number; latencyMs: number } };
+  poolsFile?: string;
+  adminKey?: string;
+  dispatcherId?: string;
+  maxBodyBytes: number;
+  logLevel: SluiceEnv['LOG_LEVEL'];
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; a bad value throws a ConfigError that names the variable and what to change. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): SluiceConfig {
+  const parsed = EnvSchema.safeParse(stripEmpty(env));
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid environment:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (e.KAFKA_BROKERS && !e.DATABASE_URL) {
+    throw new ConfigError(
+      'KAFKA_BROKERS is set but DATABASE_URL is not: with Kafka, processes share state through a Postgres server. ' +
+        'Set DATABASE_URL, or unset KAFKA_BROKERS for the embedded mode.',
+    );
+  }
+  const mode = e.DATABASE_URL ? 'production' : 'embedded';
+  const pools = e.SLUICE_POOLS_FILE ? loadPoolsFile(e.SLUICE_POOLS_FILE, env) : undefined;
+  return {
+    port: e.PORT,
+    host: e.HOST ?? (mode === 'embedded' ? '127.0.0.1' : '0.0.0.0'),
+    mode,
+    // npm runs workspace scripts in the package folder; INIT_CWD is where the user typed the command.
+    database: e.DATABASE_URL
+      ? { url: e.DATABASE_URL }
+      : { dataDir: resolve(env.INIT_CWD ?? process.cwd(), e.SLUICE_DATA_DIR, 'pglite') },
+    log: e.KAFKA_BROKERS
+      ? { kind: 'kafka', brokers: e.KAFKA_BROKERS.split(','), partitions: e.SLUICE_KAFKA_PARTITIONS }
+      : { kind: 'postgres', partitions: e.SLUICE_KAFKA_PARTITIONS },
+    upstream: e.OPENAI_API_KEY
+      ? { apiKey: e.OPENAI_API_KEY, ...(e.OPENAI_BASE_URL ? { baseURL: e.OPENAI_BASE_URL } : {}) }
+      : {
+          simulator: {
+            rpm: e.SLUICE_SIMULATOR_RPM,
+            tpm: e.SLUICE_SIMULATOR_TPM,
+            latencyMs: e.SLUICE_SIMULATOR_LATENCY_MS,
+          },
+        },
+    ...(e.SLUICE_POOLS_FILE ? { poolsFile: e.SLUICE_POOLS_FILE } : {}),
+    ...(pools ? { pools } : {}),
+    ...(e.SLUICE_ADMIN_KEY ? { adminKey: e.SLUICE_ADMIN_KEY } : {}),
+    ...(e.SLUICE_DISPATCHER_ID ? { dispatcherId: e.SLUICE_DISPATCHER_ID } : {}),
+    maxBodyBytes: e.SLUICE_MAX_BODY_BYTES,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+function stripEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') out[k] = v;
+  return out;
+}
+
+/** Reads the pools file; each pool's key comes from the environment variable it names. */
+function loadPoolsFile(path: string, env: Record<string, string | undefined>): PoolConfig[] {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`SLUICE_POOLS_FILE ${path}: cannot read it as JSON (${(error as Error).message})`);
+  }
+  const parsed = PoolsFileSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(`SLUICE_POOLS_FILE ${path}: ${describeZodError(parsed.error)}`);
+  return parsed.data.pools.map((p) => {
+    const apiKey = env[p.apiKeyEnv];
+    if (!apiKey)
+      throw new ConfigError(
+        `SLUICE_POOLS_FILE: pool ${p.name} reads its key from ${p.apiKeyEnv}, which is not set`,
+      );
+    return {
+      name: p.name,
+      apiKey,
+      ...(p.baseURL ? { baseURL: p.baseURL } : {}),
+      ...(p.models ? { models: p.models } : {}),
+      ...(p.limits ? { limits: p.limits } : {}),
+      timeoutMs: p.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+    };
+  });
+}

@@ -1,0 +1,98 @@
+import { isSluiceError } from '@sluice/events';
+import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import { type AppRouter, appRouter } from '../root';
+import type { Services } from '../services';
+import { openAIError, toOpenAIError } from './openai-errors';
+import { bearerOf, registerOpenAIRoutes } from './openai-routes';
+
+export interface HttpServerOptions {
+  services: Services;
+  logger: Logger;
+  metrics: Metrics;
+  maxBodyBytes: number;
+}
+
+/**
+ * One HTTP server: tRPC at /trpc, the OpenAI-compatible API at /v1, and /metrics, /healthz, /readyz.
+ * Every error leaves as a typed tRPC error or an OpenAI-shaped JSON error, never a stack trace.
+ */
+export async function createHttpServer(opts: HttpServerOptions): Promise<FastifyInstance> {
+  const { services, logger, metrics } = opts;
+  const app = Fastify({
+    bodyLimit: opts.maxBodyBytes,
+    routerOptions: { maxParamLength: 512 },
+    // JSON with a __proto__ key is refused rather than silently altered.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    return503OnClosing: true,
+  });
+
+  app.setErrorHandler((error, req, reply) => {
+    const fastifyCode = (error as { code?: string }).code;
+    const statusCode = (error as { statusCode?: number }).statusCode;
+    let e: ReturnType<typeof toOpenAIError>;
+    if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      e = openAIError(413, `Request body too large: the limit is ${opts.maxBodyBytes} bytes.`, {
+        code: 'payload_too_large',
+      });
+    } else if (fastifyCode === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+      e = openAIError(415, 'Unsupported Content-Type: send application/json.', {
+        code: 'unsupported_media_type',
+      });
+    } else if (
+      fastifyCode === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+      fastifyCode === 'FST_ERR_CTP_INVALID_JSON_BODY'
+    ) {
+      e = openAIError(400, 'The request body is not valid JSON.', { code: 'invalid_json' });
+    } else if (error instanceof SyntaxError || (statusCode === 400 && !isSluiceError(error))) {
+      e = openAIError(400, `The request body is not valid JSON: ${(error as Error).message}`.slice(0, 300), {
+        code: 'invalid_json',
+      });
+    } else if (statusCode && statusCode >= 400 && statusCode < 500 && !isSluiceError(error)) {
+      e = openAIError(statusCode, (error as Error).message.slice(0, 300));
+    } else {
+      e = toOpenAIError(error);
+      if (e.status >= 500) logger.error({ err: error, url: req.url.split('?')[0] }, 'request failed');
+    }
+    if (e.retryAfterMs !== undefined)
+      reply.header('retry-after', Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
+    metrics.rejected.inc({ reason: e.body.error.code ?? String(e.status) });
+    return reply.code(e.status).send(e.body);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = openAIError(404, `Unknown endpoint ${req.method} ${req.url.split('?')[0]}.`, {
+      code: 'unknown_url',
+    });
+    return reply.code(404).send(e.body);
+  });
+
+  await app.register(fastifyTRPCPlugin, {
+    prefix: '/trpc',
+    trpcOptions: {
+      router: appRouter,
+      createContext: ({ req }) => ({ services, bearer: bearerOf(req) }),
+      onError: ({ error, path }) => {
+        if (error.code === 'INTERNAL_SERVER_ERROR')
+          logger.error({ err: error.cause ?? error, path }, 'tRPC call failed');
+      },
+    },
+  } satisfies FastifyTRPCPluginOptions<AppRouter>);
+
+  registerOpenAIRoutes(app, services);
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_req, reply) => {
+    const h = await services.health();
+    return reply.code(h.ok ? 200 : 503).send({ status: h.ok ? 'ready' : 'degraded', checks: h.checks });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  return app;
+}

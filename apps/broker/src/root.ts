@@ -1,0 +1,15 @@
+import { adminRouter } from './router/admin';
+import { chatRouter } from './router/chat';
+import { requestsRouter } from './router/requests';
+import { usageRouter } from './router/usage';
+import { createTRPCRouter } from './trpc';
+
+export const appRouter = createTRPCRouter({
+  requests: requestsRouter,
+  chat: chatRouter,
+  usage: usageRouter,
+  admin: adminRouter,
+});
+
+/** The router's type: all the SDK imports from the broker. */
+export type AppRouter = typeof appRouter;

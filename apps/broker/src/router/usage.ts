@@ -1,0 +1,31 @@
+import type { TRPCRouterRecord } from '@trpc/server';
+import { z } from 'zod';
+import { tenantProcedure } from '../trpc';
+
+export const UsageQueryInput = z
+  .object({
+    from: z.iso.datetime({ offset: true }).optional(),
+    to: z.iso.datetime({ offset: true }).optional(),
+    by: z.enum(['hour', 'day', 'model']).default('day'),
+  })
+  .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), {
+    message: '`from` must be before `to`',
+    path: ['from'],
+  });
+
+export function usageRange(input: { from?: string | undefined; to?: string | undefined }): {
+  from: Date;
+  to: Date;
+} {
+  const to = input.to ? new Date(input.to) : new Date();
+  const from = input.from ? new Date(input.from) : new Date(to.getTime() - 30 * 24 * 3600_000);
+  return { from, to };
+}
+
+export const usageRouter = {
+  /** The calling tenant's own usage; never another tenant's. */
+  mine: tenantProcedure.input(UsageQueryInput.optional()).query(({ ctx, input }) => {
+    const q = input ?? { by: 'day' as const };
+    return ctx.services.usage({ tenantId: ctx.tenantId, ...usageRange(q), by: q.by });
+  }),
+} satisfies TRPCRouterRecord;

@@ -1,0 +1,173 @@
+import type { EventLog } from '@sluice/events';
+import { createKafkaEventLog } from '@sluice/events/kafka';
+import { createPostgresEventLog } from '@sluice/events/postgres';
+import { createLimiter } from '@sluice/limiter';
+import { type RunningSimulator, startOpenAISimulator } from '@sluice/openai-simulator';
+import type { FastifyInstance } from 'fastify';
+import { type Database, openDatabase } from './db/database';
+import { migrateDatabase } from './db/migrate';
+import { createDispatcher, type Dispatcher } from './dispatcher/dispatcher';
+import type { SluiceConfig } from './env';
+import { createHttpServer } from './http/server';
+import { createRequestIntake } from './intake/request-intake';
+import type { Logger } from './logger';
+import { createMetrics, type Metrics } from './metrics';
+import { createOutcomeHub, type OutcomeHub } from './outcomes/outcome-hub';
+import { createServices, toRequestView } from './service-impl';
+import { createEventStore, type EventStore } from './store/event-store';
+import { createTenantService, type TenantService } from './tenants/tenant-service';
+import { createModelCatalog } from './upstream/model-catalog';
+import { DEFAULT_POOL, DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig } from './upstream/pools';
+import { createUpstreamClient } from './upstream/upstream-client';
+
+export type Role = 'api' | 'dispatcher';
+
+export interface Runtime {
+  config: SluiceConfig;
+  database: Database;
+  log: EventLog;
+  store: EventStore;
+  tenants: TenantService;
+  metrics: Metrics;
+  pools: PoolConfig[];
+  simulator?: RunningSimulator;
+  http?: FastifyInstance;
+  /** The URL the API listens on, when it runs. */
+  url?: string;
+  dispatcher?: Dispatcher;
+  hub?: OutcomeHub;
+  close(): Promise<void>;
+}
+
+/**
+ * Composes Sluice from its parts for the roles this process plays. Embedded mode plays both
+ * roles in one process on PGlite; production runs `serve` and `dispatch` as separate processes.
+ */
+export async function createRuntime(
+  config: SluiceConfig,
+  opts: { roles: readonly Role[]; logger: Logger; metrics?: Metrics; listen?: boolean },
+): Promise<Runtime> {
+  const { logger } = opts;
+  const metrics = opts.metrics ?? createMetrics();
+  const closers: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch((e) => logger.warn({ err: e }, 'error while closing'));
+  };
+
+  try {
+    const database = await openDatabase(config.database);
+    closers.push(() => database.close());
+    await migrateDatabase(database.db);
+
+    const log =
+      config.log.kind === 'kafka'
+        ? createKafkaEventLog({
+            brokers: config.log.brokers,
+            partitions: config.log.partitions,
+            clientId: 'sluice',
+          })
+        : createPostgresEventLog({ db: database.db, partitions: config.log.partitions });
+    await log.start();
+    closers.push(() => log.close());
+
+    const store = createEventStore(database.db);
+    const tenants = createTenantService(database.db);
+
+    let simulator: RunningSimulator | undefined;
+    let pools: PoolConfig[];
+    if ('simulator' in config.upstream) {
+      simulator = await startOpenAISimulator({
+        port: 0,
+        limits: { default: { rpm: config.upstream.simulator.rpm, tpm: config.upstream.simulator.tpm } },
+        latency: { baseMs: config.upstream.simulator.latencyMs },
+      });
+      closers.push(() => simulator!.close());
+      pools = [
+        {
+          name: DEFAULT_POOL,
+          apiKey: 'sk-simulator',
+          baseURL: simulator.url,
+          timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+        },
+      ];
+    } else {
+      pools = config.pools ?? [
+        {
+          name: DEFAULT_POOL,
+          apiKey: config.upstream.apiKey,
+          ...(config.upstream.baseURL ? { baseURL: config.upstream.baseURL } : {}),
+          timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+        },
+      ];
+    }
+
+    const runtime: Runtime = {
+      config,
+      database,
+      log,
+      store,
+      tenants,
+      metrics,
+      pools,
+      close,
+      ...(simulator ? { simulator } : {}),
+    };
+
+    if (opts.roles.includes('dispatcher')) {
+      const limiter = createLimiter({
+        limits: Object.fromEntries(pools.filter((p) => p.limits).map((p) => [p.name, p.limits!])),
+      });
+      const dispatcher = createDispatcher({
+        log,
+        store: {
+          append: (events) => store.append(events),
+          requestState: async (id) => {
+            const r = await store.getRequest(null, id);
+            return r ? { status: r.status, attempts: r.attempts } : undefined;
+          },
+        },
+        limiter,
+        upstream: createUpstreamClient(pools),
+        logger: logger.child({ component: 'dispatcher' }),
+        metrics,
+        ...(config.dispatcherId ? { dispatcherId: config.dispatcherId } : {}),
+      });
+      await dispatcher.start();
+      closers.push(() => dispatcher.stop());
+      runtime.dispatcher = dispatcher;
+    }
+
+    if (opts.roles.includes('api')) {
+      const catalog = createModelCatalog(pools, logger);
+      await catalog.refresh();
+      const refresh = setInterval(() => void catalog.refresh(), 10 * 60_000);
+      refresh.unref();
+      closers.push(async () => clearInterval(refresh));
+
+      const hub = createOutcomeHub({
+        log,
+        store: {
+          getRequestView: async (t, id) =>
+            ((r) => (r ? toRequestView(r) : undefined))(await store.getRequest(t, id)),
+        },
+        logger,
+      });
+      await hub.start();
+      closers.push(() => hub.stop());
+      runtime.hub = hub;
+
+      const intake = createRequestIntake({ log, store, catalog, pools, logger, metrics });
+      const services = createServices({ config, database, log, store, tenants, intake, hub, catalog });
+      const http = await createHttpServer({ services, logger, metrics, maxBodyBytes: config.maxBodyBytes });
+      closers.push(() => http.close());
+      runtime.http = http;
+      if (opts.listen !== false) {
+        runtime.url = await http.listen({ port: config.port, host: config.host });
+      }
+    }
+    return runtime;
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

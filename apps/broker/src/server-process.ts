@@ -1,0 +1,138 @@
+import { ConfigError, loadConfig, type SluiceConfig } from './env';
+import { localState } from './local-state';
+import { createLogger, type Logger } from './logger';
+import { createRuntime, type Role, type Runtime } from './runtime';
+
+/**
+ * Runs Sluice as a long-lived process (`npm start`, `sluice serve`, `sluice dispatch`):
+ * starts the runtime, announces what it is doing, and shuts down gracefully on SIGTERM/SIGINT.
+ */
+export async function runServerProcess(roles: readonly Role[], env = process.env): Promise<void> {
+  let config: SluiceConfig;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  if (config.mode === 'embedded') roles = ['api', 'dispatcher']; // PGlite: one process holds the data
+
+  let runtime: Runtime;
+  try {
+    runtime = await createRuntime(config, { roles, logger });
+  } catch (error) {
+    process.stderr.write(`\nSluice could not start: ${explainStartError(error, config)}\n`);
+    logger.debug({ err: error }, 'start failed');
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: draining in-flight requests');
+    const force = setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, 45_000);
+    force.unref();
+    await runtime.close();
+    if (config.mode === 'embedded' && 'dataDir' in config.database)
+      await localState(config.database.dataDir).clearServer();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  if (config.mode === 'embedded' && 'dataDir' in config.database) {
+    await announceEmbedded(runtime, config, config.database.dataDir, logger);
+  } else {
+    logger.info({ roles, url: runtime.url, log: config.log.kind }, 'Sluice started');
+    if (runtime.simulator) warnSimulator(runtime, config);
+  }
+}
+
+async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir: string, logger: Logger) {
+  const state = localState(dataDir);
+  const adminKey = await ensureKey(runtime, await state.readAdminKey(), 'admin', () =>
+    runtime.tenants.createAdminKey(),
+  );
+  if (adminKey.created) await state.writeAdminKey(adminKey.apiKey);
+  const demoKey = await ensureKey(runtime, await state.readDemoKey(), 'tenant', async () => {
+    const existing = await runtime.tenants.getTenant('demo');
+    if (existing) return runtime.tenants.createKey(existing.id);
+    return runtime.tenants.createTenant('demo');
+  });
+  if (demoKey.created) await state.writeDemoKey(demoKey.apiKey);
+  await state.writeServer({ url: runtime.url ?? '', pid: process.pid });
+
+  if (runtime.simulator) warnSimulator(runtime, config);
+  const url = displayUrl(runtime.url ?? `http://127.0.0.1:${config.port}`);
+  const lines = [
+    '',
+    `  Sluice is running at ${url}  (embedded mode: data in ${state.root})`,
+    '',
+    `  Demo tenant key:  ${demoKey.apiKey}`,
+    '',
+    '  Try it:',
+    `    curl -s ${url}/v1/chat/completions \\`,
+    `      -H "Authorization: Bearer ${demoKey.apiKey}" -H "Content-Type: application/json" \\`,
+    `      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, Sluice"}],"max_tokens":32}'`,
+    '',
+    `  Or point any OpenAI SDK at baseURL ${url}/v1 with the key above.`,
+    `  Manage tenants: npm run sluice -- tenants create <name>   ·   Metrics: ${url}/metrics`,
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  logger.info({ url }, 'Sluice started');
+}
+
+function warnSimulator(runtime: Runtime, config: SluiceConfig) {
+  const sim = 'simulator' in config.upstream ? config.upstream.simulator : undefined;
+  const bar = '!'.repeat(78);
+  process.stdout.write(
+    [
+      bar,
+      '!! OPENAI_API_KEY is not set: Sluice is using its BUILT-IN OPENAI SIMULATOR.',
+      `!! Answers are synthetic. Simulated limits: ${sim?.rpm} RPM, ${sim?.tpm} TPM (${runtime.simulator?.url}).`,
+      '!! Set OPENAI_API_KEY (and OPENAI_BASE_URL for another endpoint) to use the real API.',
+      bar,
+      '',
+    ].join('\n'),
+  );
+}
+
+async function ensureKey(
+  runtime: Runtime,
+  stored: string | undefined,
+  role: 'admin' | 'tenant',
+  create: () => Promise<{ apiKey: string }>,
+): Promise<{ apiKey: string; created: boolean }> {
+  if (stored) {
+    const auth = await runtime.tenants.authenticate(stored);
+    if (auth && auth.role === role) return { apiKey: stored, created: false };
+  }
+  return { apiKey: (await create()).apiKey, created: true };
+}
+
+function displayUrl(url: string): string {
+  return url.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://127.0.0.1');
+}
+
+function explainStartError(error: unknown, config: SluiceConfig): string {
+  const e = error as { code?: string; message?: string };
+  if (e.code === 'EADDRINUSE')
+    return `port ${config.port} is already in use. Stop the other process or set PORT.`;
+  if (e.code === 'ECONNREFUSED' && 'url' in config.database) {
+    return 'cannot reach Postgres at DATABASE_URL. Is the server running and the URL right?';
+  }
+  if (/lock|already in use|Aborted/i.test(e.message ?? '') && 'dataDir' in config.database) {
+    return `the data directory ${config.database.dataDir} is in use by another Sluice process (PGlite allows one). Stop it, or set SLUICE_DATA_DIR.`;
+  }
+  return e.message ?? String(error);
+}

@@ -1,0 +1,157 @@
+import { type EventLog, eventIdFor, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
+import type { Database } from './db/database';
+import type { SluiceConfig } from './env';
+import type { RequestIntake } from './intake/request-intake';
+import type { OutcomeHub } from './outcomes/outcome-hub';
+import { isTerminal, type RequestView } from './outcomes/request-view';
+import type { Services } from './services';
+import type { EventStore, RequestRow } from './store/event-store';
+import type { TenantService } from './tenants/tenant-service';
+import type { ModelCatalog } from './upstream/model-catalog';
+
+export const SYNC_WAIT_TIMEOUT_MS = 10 * 60_000;
+
+/** A request projection row as the tenant sees it. */
+export function toRequestView(row: RequestRow): RequestView {
+  return {
+    id: row.requestId,
+    status: row.status as RequestView['status'],
+    model: row.model,
+    priority: row.priority as RequestView['priority'],
+    attempts: row.attempts,
+    submittedAt: new Date(row.submittedAt).toISOString(),
+    completedAt: row.completedAt ? new Date(row.completedAt).toISOString() : null,
+    queueWaitMs: row.queueWaitMs ?? null,
+    result: (row.status === 'completed' ? (row.response as RequestView['result']) : null) ?? null,
+    error:
+      row.status === 'failed'
+        ? {
+            reason: row.errorReason ?? 'unknown',
+            message: row.errorMessage ?? '',
+            status: row.errorStatus ?? null,
+            deadLettered: row.deadLettered,
+          }
+        : null,
+  };
+}
+
+export function createAdminOps(tenants: TenantService): Services['admin'] {
+  return {
+    async createTenant(name) {
+      if (await tenants.getTenant(name))
+        throw new SluiceError('conflict', `A tenant named ${name} already exists.`);
+      const r = await tenants.createTenant(name);
+      return { tenantId: r.tenant.id, name: r.tenant.name, apiKey: r.apiKey };
+    },
+    async listTenants() {
+      return (await tenants.listTenants()).map((t) => ({
+        id: t.id,
+        name: t.name,
+        createdAt: new Date(t.createdAt).toISOString(),
+        disabled: t.disabledAt !== null,
+      }));
+    },
+    async createKey(tenant) {
+      if (tenant === null) {
+        const r = await tenants.createAdminKey();
+        return { keyId: r.key.id, apiKey: r.apiKey, prefix: r.key.prefix };
+      }
+      const t = await tenants.getTenant(tenant);
+      if (!t)
+        throw new SluiceError('not_found', `No tenant ${tenant}. List them with \`sluice tenants list\`.`);
+      const r = await tenants.createKey(t.id);
+      return { keyId: r.key.id, apiKey: r.apiKey, prefix: r.key.prefix };
+    },
+    async revokeKey(keyIdOrPrefix) {
+      const r = await tenants.revokeKey(keyIdOrPrefix);
+      if (!r)
+        throw new SluiceError('not_found', `No key ${keyIdOrPrefix}. List them with \`sluice keys list\`.`);
+      return { keyId: r.id };
+    },
+    async listKeys(tenant) {
+      let tenantId: string | undefined;
+      if (tenant) {
+        const t = await tenants.getTenant(tenant);
+        if (!t) throw new SluiceError('not_found', `No tenant ${tenant}.`);
+        tenantId = t.id;
+      }
+      return (await tenants.listKeys(tenantId)).map((k) => ({
+        id: k.id,
+        tenantId: k.tenantId,
+        role: k.role,
+        prefix: k.prefix,
+        revoked: k.revokedAt !== null,
+      }));
+    },
+  };
+}
+
+export function createServices(deps: {
+  config: SluiceConfig;
+  database: Database;
+  log: EventLog;
+  store: EventStore;
+  tenants: TenantService;
+  intake: RequestIntake;
+  hub: OutcomeHub;
+  catalog: ModelCatalog;
+}): Services {
+  const { store, log } = deps;
+
+  async function getView(tenantId: string | null, requestId: string) {
+    const row = await store.getRequest(tenantId, requestId);
+    return row ? toRequestView(row) : undefined;
+  }
+
+  return {
+    authenticate: (key) => deps.tenants.authenticate(key),
+    intake: deps.intake,
+    hub: deps.hub,
+    models: deps.catalog,
+    syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
+    requests: {
+      get: getView,
+      async list(tenantId, opts) {
+        const rows = await store.listRequests({
+          tenantId,
+          limit: opts.limit,
+          ...(opts.status ? { status: opts.status } : {}),
+        });
+        return rows.map(toRequestView);
+      },
+      async cancel(tenantId, requestId, by) {
+        const row = await store.getRequest(tenantId, requestId);
+        if (!row) throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
+        const view = toRequestView(row);
+        if (isTerminal(view)) return view;
+        const event: SluiceEvent = {
+          type: 'request.cancelled',
+          version: 1,
+          eventId: eventIdFor('request.cancelled', requestId, row.attempts),
+          requestId,
+          tenantId: row.tenantId,
+          pool: row.pool,
+          model: row.model,
+          priority: row.priority as RequestView['priority'],
+          attempt: row.attempts,
+          occurredAt: new Date().toISOString(),
+          reason: by === 'tenant' ? 'cancelled by the tenant' : 'cancelled by an operator',
+          cancelledBy: by,
+        };
+        await store.append([event]);
+        // Tell the dispatcher holding it; if this notification is lost it is dispatched and billed normally.
+        await log.append([{ topic: TOPICS.outcomes, key: requestId, event }]).catch(() => {});
+        return (await getView(tenantId, requestId)) ?? view;
+      },
+    },
+    usage: (q) => store.usage(q),
+    admin: createAdminOps(deps.tenants),
+    async health() {
+      const [db, logOk] = await Promise.all([
+        deps.database.ping().catch(() => false),
+        log.healthy().catch(() => false),
+      ]);
+      return { ok: db && logOk, checks: { database: db, log: logOk } };
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import type { RequestIntake } from './intake/request-intake';
+import type { OutcomeHub } from './outcomes/outcome-hub';
+import type { RequestView } from './outcomes/request-view';
+import type { ModelCatalog } from './upstream/model-catalog';
+
+export interface AuthResult {
+  tenantId: string | null;
+  keyId: string;
+  role: 'tenant' | 'admin';
+}
+
+export interface UsageQuery {
+  tenantId?: string;
+  from: Date;
+  to: Date;
+  by: 'hour' | 'day' | 'model';
+}
+
+/** What the API layer (tRPC and /v1) needs; `runtime.ts` wires the real implementations. */
+export interface Services {
+  authenticate(presentedKey: string): Promise<AuthResult | null>;
+  /** Throws `rate_limited` when a tenant submits faster than its submit rate allows. */
+  checkSubmitRate?(tenantId: string): Promise<void>;
+  intake: RequestIntake;
+  hub: OutcomeHub;
+  models: ModelCatalog;
+  requests: {
+    get(tenantId: string | null, requestId: string): Promise<RequestView | undefined>;
+    list(
+      tenantId: string | null,
+      opts: { limit: number; status?: RequestView['status'] },
+    ): Promise<RequestView[]>;
+    cancel(tenantId: string | null, requestId: string, by: 'tenant' | 'operator'): Promise<RequestView>;
+  };
+  usage(query: UsageQuery): Promise<unknown[]>;
+  admin: {
+    createTenant(name: string): Promise<{ tenantId: string; name: string; apiKey: string }>;
+    listTenants(): Promise<Array<{ id: string; name: string; createdAt: string; disabled: boolean }>>;
+    createKey(tenant: string | null): Promise<{ keyId: string; apiKey: string; prefix: string }>;
+    revokeKey(keyIdOrPrefix: string): Promise<{ keyId: string }>;
+    listKeys(
+      tenant?: string,
+    ): Promise<
+      Array<{ id: string; tenantId: string | null; role: string; prefix: string; revoked: boolean }>
+    >;
+  };
+  /** Longest a synchronous call (`chat.completions.create`, `/v1`) waits before answering `timeout`. */
+  syncWaitTimeoutMs: number;
+  health(): Promise<{ ok: boolean; checks: Record<string, boolean> }>;
+}

@@ -1,0 +1,101 @@
+import { describeZodError, isSluiceError, type SluiceError, type SluiceErrorCode } from '@sluice/events';
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import { ZodError } from 'zod';
+import type { AuthResult, Services } from './services';
+
+/** Per-call context: the services, and the presented credential (checked lazily by the procedures). */
+export interface Context {
+  services: Services;
+  bearer: string | undefined;
+}
+
+const TRPC_CODE: Record<SluiceErrorCode, TRPC_ERROR_CODE_KEY> = {
+  invalid_event: 'BAD_REQUEST',
+  invalid_request: 'BAD_REQUEST',
+  unauthorized: 'UNAUTHORIZED',
+  forbidden: 'FORBIDDEN',
+  not_found: 'NOT_FOUND',
+  conflict: 'CONFLICT',
+  payload_too_large: 'PAYLOAD_TOO_LARGE',
+  request_too_large: 'BAD_REQUEST',
+  budget_exceeded: 'FORBIDDEN',
+  rate_limited: 'TOO_MANY_REQUESTS',
+  log_unavailable: 'SERVICE_UNAVAILABLE',
+  database_unavailable: 'SERVICE_UNAVAILABLE',
+  upstream_error: 'BAD_GATEWAY',
+  timeout: 'TIMEOUT',
+  cancelled: 'CLIENT_CLOSED_REQUEST',
+  internal: 'INTERNAL_SERVER_ERROR',
+};
+
+export function toTRPCError(error: SluiceError): TRPCError {
+  return new TRPCError({ code: TRPC_CODE[error.code], message: error.message, cause: error });
+}
+
+const t = initTRPC.context<Context>().create({
+  isDev: false, // never send stack traces to clients
+  errorFormatter({ shape, error }) {
+    const cause = error.cause;
+    const sluice = isSluiceError(cause) ? cause : undefined;
+    const message =
+      cause instanceof ZodError
+        ? `Invalid input: ${describeZodError(cause)}`
+        : error.code === 'INTERNAL_SERVER_ERROR' && !sluice
+          ? 'Internal error; it has been logged.'
+          : shape.message;
+    return {
+      ...shape,
+      message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        sluiceCode: sluice?.code ?? null,
+        retryAfterMs: typeof sluice?.details.retryAfterMs === 'number' ? sluice.details.retryAfterMs : null,
+      },
+    };
+  },
+});
+
+export const createTRPCRouter = t.router;
+
+/** Turns SluiceErrors thrown anywhere below into typed tRPC errors with the right HTTP status. */
+const mapErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && isSluiceError(result.error.cause)) throw toTRPCError(result.error.cause);
+  return result;
+});
+
+const publicProcedure = t.procedure.use(mapErrors);
+
+async function authenticate(ctx: Context): Promise<AuthResult> {
+  if (!ctx.bearer) {
+    throw new TRPCError({
+      code: 'UNAUTHORIZED',
+      message:
+        'Missing API key: send `Authorization: Bearer <tenant key>` (create one with `sluice tenants create`).',
+    });
+  }
+  const auth = await ctx.services.authenticate(ctx.bearer);
+  if (!auth) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or revoked API key.' });
+  return auth;
+}
+
+/** A call on behalf of one tenant: everything it reads or writes is scoped to `ctx.tenantId`. */
+export const tenantProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const auth = await authenticate(ctx);
+  if (auth.role !== 'tenant' || !auth.tenantId) {
+    throw new TRPCError({ code: 'FORBIDDEN', message: 'This call needs a tenant key, not an admin key.' });
+  }
+  await ctx.services.checkSubmitRate?.(auth.tenantId);
+  return next({ ctx: { ...ctx, tenantId: auth.tenantId, keyId: auth.keyId } });
+});
+
+/** Operator calls (tenants, keys, reports across tenants). */
+export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const auth = await authenticate(ctx);
+  if (auth.role !== 'admin')
+    throw new TRPCError({ code: 'FORBIDDEN', message: 'This call needs an admin key.' });
+  return next({ ctx: { ...ctx, keyId: auth.keyId } });
+});

@@ -1,0 +1,195 @@
+import type { AppRouter } from '@sluice/broker';
+import {
+  createTRPCClient,
+  httpLink,
+  httpSubscriptionLink,
+  splitLink,
+  TRPCClientError,
+  type TRPCClientErrorLike,
+} from '@trpc/client';
+import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { EventSource } from 'eventsource';
+
+export type RouterInputs = inferRouterInputs<AppRouter>;
+export type RouterOutputs = inferRouterOutputs<AppRouter>;
+
+/** Chat completion parameters: the same shape as the openai SDK's `chat.completions.create`. */
+export type ChatCompletionParams = RouterInputs['requests']['submit']['params'];
+export type SubmitOptions = NonNullable<RouterInputs['requests']['submit']['options']>;
+export type Priority = NonNullable<SubmitOptions['priority']>;
+export type ChatCompletion = RouterOutputs['chat']['completions']['create'];
+export type RequestView = RouterOutputs['requests']['get'];
+export type UsageQuery = NonNullable<RouterInputs['usage']['mine']>;
+
+export interface SluiceClientOptions {
+  /** Base URL of the Sluice server, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** The tenant key (`sk-sluice-…`). */
+  apiKey: string;
+  /** Custom fetch (tests, proxies). */
+  fetch?: typeof fetch;
+}
+
+/** An error from Sluice with the reason in `code` and, when useful, when to retry. */
+export class SluiceClientError extends Error {
+  override readonly name = 'SluiceClientError';
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly httpStatus: number | undefined,
+    readonly sluiceCode: string | null,
+    readonly retryAfterMs: number | null,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+type ErrorData = {
+  code?: string;
+  httpStatus?: number;
+  sluiceCode?: string | null;
+  retryAfterMs?: number | null;
+};
+
+function toClientError(error: unknown): unknown {
+  if (!(error instanceof TRPCClientError)) return error;
+  const data = (error as TRPCClientErrorLike<AppRouter>).data as ErrorData | undefined;
+  return new SluiceClientError(
+    error.message,
+    data?.code ?? 'UNKNOWN',
+    data?.httpStatus,
+    data?.sluiceCode ?? null,
+    data?.retryAfterMs ?? null,
+    { cause: error },
+  );
+}
+
+async function call<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (error) {
+    throw toClientError(error);
+  }
+}
+
+/**
+ * The typed Sluice client. `chat.completions.create` mirrors the openai SDK; `submit` / `wait` /
+ * `watch` / `cancel` are the asynchronous form: `submit` returns once the request is durably logged.
+ */
+export function createSluiceClient(options: SluiceClientOptions) {
+  const base = options.url.replace(/\/+$/, '');
+  const authorization = `Bearer ${options.apiKey}`;
+  const doFetch = options.fetch ?? globalThis.fetch;
+
+  const trpc = createTRPCClient<AppRouter>({
+    links: [
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        true: httpSubscriptionLink({
+          url: `${base}/trpc`,
+          EventSource,
+          // The key travels in a header, never in the URL.
+          eventSourceOptions: {
+            fetch: (input, init) =>
+              doFetch(input, {
+                ...init,
+                headers: { ...(init?.headers as Record<string, string>), authorization },
+              }),
+          },
+        }),
+        false: httpLink({ url: `${base}/trpc`, headers: { authorization }, fetch: doFetch }),
+      }),
+    ],
+  });
+
+  /** Async iterator over a tRPC subscription, ending when the server completes it. */
+  function watch(id: string, opts: { signal?: AbortSignal } = {}): AsyncIterable<RequestView> {
+    return {
+      [Symbol.asyncIterator]() {
+        const buffer: RequestView[] = [];
+        let done = false;
+        let failure: unknown;
+        let notify: (() => void) | undefined;
+        const wake = () => {
+          notify?.();
+          notify = undefined;
+        };
+        const sub = trpc.requests.watch.subscribe(
+          { id },
+          {
+            onData: (view) => {
+              buffer.push(view as RequestView);
+              wake();
+            },
+            onError: (error) => {
+              failure = toClientError(error);
+              done = true;
+              wake();
+            },
+            onComplete: () => {
+              done = true;
+              wake();
+            },
+          },
+        );
+        opts.signal?.addEventListener('abort', () => {
+          sub.unsubscribe();
+          done = true;
+          wake();
+        });
+        return {
+          async next(): Promise<IteratorResult<RequestView>> {
+            for (;;) {
+              const view = buffer.shift();
+              if (view) {
+                if (['completed', 'failed', 'cancelled'].includes(view.status)) {
+                  done = true;
+                  sub.unsubscribe();
+                }
+                return { value: view, done: false };
+              }
+              if (failure) throw failure;
+              if (done) return { value: undefined, done: true };
+              await new Promise<void>((r) => {
+                notify = r;
+              });
+            }
+          },
+          async return(): Promise<IteratorResult<RequestView>> {
+            sub.unsubscribe();
+            done = true;
+            return { value: undefined, done: true };
+          },
+        };
+      },
+    };
+  }
+
+  return {
+    chat: {
+      completions: {
+        /** Submit and wait for the completion, like `openai.chat.completions.create`. */
+        create: (params: ChatCompletionParams, opts?: SubmitOptions): Promise<ChatCompletion> =>
+          call(trpc.chat.completions.create.mutate({ params, ...(opts ? { options: opts } : {}) })),
+      },
+    },
+    /** Durably queue a request; returns its id without waiting for the outcome. */
+    submit: (params: ChatCompletionParams, opts?: SubmitOptions) =>
+      call(trpc.requests.submit.mutate({ params, ...(opts ? { options: opts } : {}) })),
+    get: (id: string) => call(trpc.requests.get.query({ id })),
+    /** Waits for the outcome of a submitted request (the request goes on if the wait times out). */
+    wait: (id: string, opts: { timeoutMs?: number } = {}) =>
+      call(trpc.requests.wait.query({ id, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) })),
+    /** Streams status changes of a request, ending with its outcome. */
+    watch,
+    cancel: (id: string) => call(trpc.requests.cancel.mutate({ id })),
+    list: (q: RouterInputs['requests']['list'] = {}) => call(trpc.requests.list.query(q)),
+    /** Usage of the calling tenant (never another tenant's). */
+    usage: (q?: UsageQuery) => call(trpc.usage.mine.query(q)),
+    /** The raw tRPC client, for everything else. */
+    trpc,
+  };
+}
+
+export type SluiceClient = ReturnType<typeof createSluiceClient>;

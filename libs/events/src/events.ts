@@ -1,0 +1,177 @@
+import { z } from 'zod';
+import { PrioritySchema } from './priority';
+
+/**
+ * The facts every event about a request carries. `eventId` is deterministic
+ * (`eventIdFor`), so appending the same fact twice is refused, not stored twice:
+ * an at-least-once log yields exactly-once projections and billing.
+ */
+const envelope = {
+  eventId: z.string().min(1).max(300),
+  requestId: z.string().min(1).max(128),
+  tenantId: z.string().min(1).max(128),
+  pool: z.string().min(1).max(128),
+  model: z.string().min(1).max(256),
+  priority: PrioritySchema,
+  /** 0 for submission and cancellation before dispatch; 1.. for upstream attempts. */
+  attempt: z.number().int().min(0).max(1_000),
+  occurredAt: z.iso.datetime({ offset: true }),
+};
+
+const count = z.number().int().min(0);
+
+/** The chat completion body as the tenant sent it (validated in detail at the API edge). */
+export const ChatCompletionBodySchema = z
+  .object({
+    model: z.string().min(1),
+    messages: z.array(z.unknown()).min(1),
+  })
+  .loose();
+
+export const TokenEstimateSchema = z.object({
+  promptTokens: count,
+  maxOutputTokens: count,
+  /** What the upstream is expected to charge against TPM at dispatch. */
+  tpmCost: count,
+});
+
+export const RequestSubmittedV1 = z.object({
+  type: z.literal('request.submitted'),
+  version: z.literal(1),
+  ...envelope,
+  body: ChatCompletionBodySchema,
+  stream: z.boolean(),
+  source: z.enum(['trpc', 'openai']),
+  estimate: TokenEstimateSchema,
+  idempotencyKey: z.string().max(256).nullable(),
+  /** ISO time after which the result is no longer wanted. */
+  deadline: z.iso.datetime({ offset: true }).nullable(),
+});
+
+export const RequestDispatchedV1 = z.object({
+  type: z.literal('request.dispatched'),
+  version: z.literal(1),
+  ...envelope,
+  dispatcherId: z.string().min(1).max(128),
+  queueWaitMs: count,
+  reservedTokens: count,
+});
+
+export const RequestRetryScheduledV1 = z.object({
+  type: z.literal('request.retry_scheduled'),
+  version: z.literal(1),
+  ...envelope,
+  /** Why attempt `attempt` failed, e.g. `rate_limited`, `server_error`, `timeout`, `dispatcher_lost`. */
+  reason: z.string().min(1).max(64),
+  status: z.number().int().nullable(),
+  message: z.string().max(2_000),
+  delayMs: count,
+  retryAt: z.iso.datetime({ offset: true }),
+});
+
+export const RequestCompletedV1 = z.object({
+  type: z.literal('request.completed'),
+  version: z.literal(1),
+  ...envelope,
+  /** The upstream ChatCompletion, as the caller receives it. */
+  response: z.object({ id: z.string(), choices: z.array(z.unknown()) }).loose(),
+  upstreamLatencyMs: count,
+  queueWaitMs: count,
+  upstreamRequestId: z.string().max(256).nullable(),
+});
+
+export const RequestFailedV1 = z.object({
+  type: z.literal('request.failed'),
+  version: z.literal(1),
+  ...envelope,
+  reason: z.string().min(1).max(64),
+  status: z.number().int().nullable(),
+  message: z.string().max(2_000),
+  /** True when retries were exhausted and the request was sent to the dead-letter topic. */
+  deadLettered: z.boolean(),
+});
+
+export const RequestCancelledV1 = z.object({
+  type: z.literal('request.cancelled'),
+  version: z.literal(1),
+  ...envelope,
+  reason: z.string().max(500),
+  cancelledBy: z.enum(['tenant', 'operator', 'deadline']),
+});
+
+/** v1 knew prompt and completion tokens only; kept so old events still decode (see `upcasters`). */
+export const UsageRecordedV1 = z.object({
+  type: z.literal('usage.recorded'),
+  version: z.literal(1),
+  ...envelope,
+  promptTokens: count,
+  completionTokens: count,
+  totalTokens: count,
+});
+
+export const UsageRecordedV2 = z.object({
+  type: z.literal('usage.recorded'),
+  version: z.literal(2),
+  ...envelope,
+  promptTokens: count,
+  /** Part of promptTokens served from OpenAI's prompt cache (billed at the cached-input price). */
+  cachedTokens: count,
+  completionTokens: count,
+  /** Part of completionTokens spent on reasoning (billed as output). */
+  reasoningTokens: count,
+  totalTokens: count,
+  /** True when the upstream never reported usage (e.g. an interrupted stream) and this is the estimate. */
+  estimated: z.boolean(),
+  /** How the tokens were bought: synchronous API, Batch API (discounted), or answered from cache. */
+  channel: z.enum(['sync', 'batch', 'cache']),
+});
+
+/** The current version of every event: what is written today. */
+export const SluiceEventSchema = z.discriminatedUnion('type', [
+  RequestSubmittedV1,
+  RequestDispatchedV1,
+  RequestRetryScheduledV1,
+  RequestCompletedV1,
+  RequestFailedV1,
+  RequestCancelledV1,
+  UsageRecordedV2,
+]);
+
+export type SluiceEvent = z.infer<typeof SluiceEventSchema>;
+export type SluiceEventType = SluiceEvent['type'];
+export type EventOfType<T extends SluiceEventType> = Extract<SluiceEvent, { type: T }>;
+
+export type RequestSubmitted = EventOfType<'request.submitted'>;
+export type RequestDispatched = EventOfType<'request.dispatched'>;
+export type RequestRetryScheduled = EventOfType<'request.retry_scheduled'>;
+export type RequestCompleted = EventOfType<'request.completed'>;
+export type RequestFailed = EventOfType<'request.failed'>;
+export type RequestCancelled = EventOfType<'request.cancelled'>;
+export type UsageRecorded = EventOfType<'usage.recorded'>;
+export type TokenEstimate = z.infer<typeof TokenEstimateSchema>;
+
+export const SLUICE_EVENT_TYPES = [
+  'request.submitted',
+  'request.dispatched',
+  'request.retry_scheduled',
+  'request.completed',
+  'request.failed',
+  'request.cancelled',
+  'usage.recorded',
+] as const satisfies readonly SluiceEventType[];
+
+/** Events that end a request: no further attempt follows. */
+export const TERMINAL_EVENT_TYPES = ['request.completed', 'request.failed', 'request.cancelled'] as const;
+
+/**
+ * The deterministic id of a fact: one per request, attempt and type. Appending it twice is a no-op.
+ */
+export function eventIdFor(type: SluiceEventType, requestId: string, attempt: number): string {
+  return `${requestId}/${attempt}/${type}`;
+}
+
+/** The envelope fields of an event, to build the next event about the same request. */
+export type EventEnvelope = Pick<
+  SluiceEvent,
+  'requestId' | 'tenantId' | 'pool' | 'model' | 'priority' | 'attempt' | 'occurredAt'
+>;

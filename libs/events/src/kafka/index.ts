@@ -1,0 +1,2 @@
+export { createKafkaEventLog, deleteKafkaNamespace, type KafkaEventLogConfig } from './kafka-event-log';
+export { SamePartitionAssigner } from './same-partition-assigner';

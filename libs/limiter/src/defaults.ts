@@ -1,0 +1,28 @@
+import type { Priority } from './priority';
+
+/** Tunables of the limiter; tests and operators inject their own. */
+export const LIMITER_DEFAULTS = {
+  /** Fraction of the token limit held back for estimation error (requests are counted exactly). */
+  safetyMargin: 0.005,
+  /** Before the upstream announces its limits: one probe request, then these. */
+  initialLimits: { rpm: 60, tpm: 30_000 },
+  /** Guaranteed minimum share of dispatches for a lower class that has work. */
+  priorityFloors: { interactive: 0, standard: 0.1, batch: 0.05 } satisfies Record<Priority, number>,
+  /** No dispatch in the last ms of a second: a request sent then may land in the next window upstream. */
+  windowGuardMs: 8,
+  /** Pause after a 429 that names no retry-after. */
+  fallbackPauseMs: 1_000,
+  /** Memory of the recent dispatch mix (for floors): half-life in dispatches. */
+  shareHalfLife: 200,
+} as const;
+
+/** Output allowance charged when a request sets no max_tokens (matches what the upstream assumes). */
+export const DEFAULT_MAX_OUTPUT_TOKENS = 4_096;
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const defaultRetryPolicy: RetryPolicy = { maxAttempts: 6, baseDelayMs: 500, maxDelayMs: 30_000 };

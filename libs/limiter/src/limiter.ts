@@ -1,0 +1,470 @@
+import { DEFAULT_MAX_OUTPUT_TOKENS, LIMITER_DEFAULTS, type RetryPolicy } from './defaults';
+import type { RateLimitHeaders } from './headers';
+import { Fifo, MinHeap } from './internal/min-heap';
+import { PRIORITIES, type Priority } from './priority';
+import { PoolModelQuota, type QuotaLimits, TenantCap } from './quota';
+
+export interface LimiterConfig {
+  /** Configured limits per pool and model (`*` = any model): a ceiling; absent = learned from headers. */
+  limits?: Record<string, Record<string, QuotaLimits>>;
+  /** Fraction of the token limit held back for estimation error. */
+  safetyMargin?: number;
+  /** Assumed limits until the upstream announces its own. */
+  initialLimits?: { rpm: number; tpm: number };
+  /** Guaranteed minimum share of dispatches for each class while it has work. */
+  priorityFloors?: Partial<Record<Priority, number>>;
+  tenantWeights?: Record<string, number>;
+  tenantCaps?: Record<string, QuotaLimits>;
+  /** `estimate` (OpenAI): the upstream charges its admission estimate; `actual`: it charges real usage. */
+  chargeBasis?: 'estimate' | 'actual';
+  retryPolicy?: RetryPolicy;
+}
+
+export interface QueuedRequest {
+  id: string;
+  tenantId: string;
+  pool: string;
+  model: string;
+  priority: Priority;
+  /** TPM cost at dispatch (`estimateChatTokens(...).tpmCost`). */
+  tokens: number;
+  enqueuedAt: number;
+  /** Not before this time (a retry's backoff). */
+  notBefore?: number;
+}
+
+export interface Reservation {
+  id: string;
+  pool: string;
+  model: string;
+  tenantId: string;
+  tokens: number;
+  requests: 1;
+  at: number;
+  /** Sent before the upstream's limits were known. */
+  probe: boolean;
+}
+
+export interface Dispatch {
+  request: QueuedRequest;
+  reservation: Reservation;
+}
+
+export type AdmissionResult =
+  | { ok: true }
+  | { ok: false; reason: 'exceeds_bucket' | 'exceeds_tenant_cap'; message: string };
+
+export interface GroupSnapshot {
+  pool: string;
+  model: string;
+  learned: boolean;
+  limits: QuotaLimits;
+  available: { requests: number; tokens: number };
+  utilisation: { requests: number; tokens: number };
+  pausedUntil: number | null;
+  strictWindows: boolean;
+  queued: Record<Priority, number>;
+}
+
+export interface LimiterSnapshot {
+  queued: Record<Priority, number>;
+  oldestQueuedAt: Record<Priority, number | null>;
+  byTenant: Record<string, number>;
+  groups: GroupSnapshot[];
+}
+
+/** One tenant's waiting requests inside a class; retries go first. */
+interface TenantQueue {
+  tenantId: string;
+  weight: number;
+  /** Start-time fair queueing: the virtual time of this tenant's next turn. */
+  vtime: number;
+  retries: Fifo<QueuedRequest>;
+  fresh: Fifo<QueuedRequest>;
+  inHeap: boolean;
+  blockedUntil: number;
+}
+
+class ClassQueue {
+  readonly tenants = new Map<string, TenantQueue>();
+  readonly active = new MinHeap<TenantQueue>((t) => t.vtime);
+  readonly blocked: TenantQueue[] = [];
+  virtualClock = 0;
+  size = 0;
+
+  tenant(id: string, weight: number): TenantQueue {
+    let t = this.tenants.get(id);
+    if (!t) {
+      t = {
+        tenantId: id,
+        weight,
+        vtime: 0,
+        retries: new Fifo(),
+        fresh: new Fifo(),
+        inHeap: false,
+        blockedUntil: 0,
+      };
+      this.tenants.set(id, t);
+    }
+    return t;
+  }
+  activate(t: TenantQueue): void {
+    if (t.inHeap || t.blockedUntil > 0) return;
+    // A tenant returning from idle starts at the current virtual time: no credit for having been idle.
+    t.vtime = Math.max(t.vtime, this.virtualClock);
+    t.inHeap = true;
+    this.active.push(t);
+  }
+}
+
+interface Group {
+  key: string;
+  pool: string;
+  model: string;
+  quota: PoolModelQuota;
+  classes: Record<Priority, ClassQueue>;
+  delayed: MinHeap<QueuedRequest>;
+  /** Exponentially decayed dispatch counts per class, for the floors. */
+  share: Record<Priority, number>;
+  size: number;
+}
+
+/**
+ * The limiter: decides when each request may go upstream. Pure and deterministic: every call
+ * takes `now`; it never reads a clock, sleeps or does I/O.
+ */
+export function createLimiter(config: LimiterConfig = {}): Limiter {
+  const margin = config.safetyMargin ?? LIMITER_DEFAULTS.safetyMargin;
+  const initial = config.initialLimits ?? LIMITER_DEFAULTS.initialLimits;
+  const floors = { ...LIMITER_DEFAULTS.priorityFloors, ...config.priorityFloors };
+  const decay = 0.5 ** (1 / LIMITER_DEFAULTS.shareHalfLife);
+  const groups = new Map<string, Group>();
+  const where = new Map<string, { group: Group; entry: QueuedRequest }>();
+  // By identity: a request cancelled and later enqueued again must not resurrect its stale copy.
+  const cancelled = new Set<QueuedRequest>();
+  const caps = new Map<string, TenantCap>();
+
+  function ceilingFor(pool: string, model: string): QuotaLimits | undefined {
+    const p = config.limits?.[pool];
+    return p?.[model] ?? p?.['*'];
+  }
+
+  function group(pool: string, model: string, now: number): Group {
+    const key = `${pool}\u0000${model}`;
+    let g = groups.get(key);
+    if (!g) {
+      g = {
+        key,
+        pool,
+        model,
+        quota: new PoolModelQuota(ceilingFor(pool, model), margin, initial, now),
+        classes: { interactive: new ClassQueue(), standard: new ClassQueue(), batch: new ClassQueue() },
+        delayed: new MinHeap((r) => r.notBefore ?? 0),
+        share: { interactive: 0, standard: 0, batch: 0 },
+        size: 0,
+      };
+      groups.set(key, g);
+    }
+    return g;
+  }
+
+  function tenantCap(tenantId: string, now: number): TenantCap | undefined {
+    const limits = config.tenantCaps?.[tenantId];
+    if (!limits) return undefined;
+    let cap = caps.get(tenantId);
+    if (!cap) {
+      cap = new TenantCap(limits, now);
+      caps.set(tenantId, cap);
+    }
+    return cap;
+  }
+
+  function place(g: Group, r: QueuedRequest, asRetry: boolean): void {
+    const cq = g.classes[r.priority];
+    const t = cq.tenant(r.tenantId, config.tenantWeights?.[r.tenantId] ?? 1);
+    (asRetry ? t.retries : t.fresh).push(r);
+    cq.size++;
+    cq.activate(t);
+  }
+
+  /** Drops cancelled heads; returns the tenant whose turn it is, or undefined. */
+  function headTenant(cq: ClassQueue): TenantQueue | undefined {
+    for (;;) {
+      const t = cq.active.peek();
+      if (!t) return undefined;
+      const q = t.retries.size ? t.retries : t.fresh;
+      const head = q.peek();
+      if (!head) {
+        cq.active.pop();
+        t.inHeap = false;
+        continue;
+      }
+      if (cancelled.has(head)) {
+        q.shift();
+        cancelled.delete(head);
+        continue;
+      }
+      return t;
+    }
+  }
+
+  function nextClass(g: Group): Priority | undefined {
+    const total = g.share.interactive + g.share.standard + g.share.batch;
+    // Floors first: a lower class below its guaranteed share goes now.
+    for (const p of ['batch', 'standard'] as const) {
+      if (g.classes[p].size > 0 && headTenant(g.classes[p]) && g.share[p] < floors[p] * total) return p;
+    }
+    for (const p of PRIORITIES) if (g.classes[p].size > 0 && headTenant(g.classes[p])) return p;
+    return undefined;
+  }
+
+  function releaseDelayed(g: Group, now: number): void {
+    for (;;) {
+      const r = g.delayed.peek();
+      if (!r || (r.notBefore ?? 0) > now) return;
+      g.delayed.pop();
+      if (cancelled.has(r)) {
+        cancelled.delete(r);
+        continue;
+      }
+      place(g, r, true);
+    }
+  }
+
+  function unblockTenants(g: Group, now: number): void {
+    for (const p of PRIORITIES) {
+      const cq = g.classes[p];
+      for (let i = cq.blocked.length - 1; i >= 0; i--) {
+        const t = cq.blocked[i]!;
+        if (t.blockedUntil <= now) {
+          cq.blocked.splice(i, 1);
+          t.blockedUntil = 0;
+          cq.activate(t);
+        }
+      }
+    }
+  }
+
+  /** One decision for a group: the request that may go now, or how long until one may. */
+  function decide(g: Group, now: number): { dispatch: QueuedRequest } | { waitMs: number } | undefined {
+    for (;;) {
+      const p = nextClass(g);
+      if (!p) return undefined;
+      const cq = g.classes[p];
+      const t = headTenant(cq)!;
+      const head = (t.retries.size ? t.retries : t.fresh).peek()!;
+      const wait = g.quota.waitFor(head.tokens, now);
+      if (wait > 0) return { waitMs: wait };
+      const cap = tenantCap(t.tenantId, now);
+      const capWait = cap?.waitFor(head.tokens, now) ?? 0;
+      if (capWait > 0) {
+        // This tenant is over its own cap: others go first until it has room again.
+        cq.active.pop();
+        t.inHeap = false;
+        t.blockedUntil = now + capWait;
+        cq.blocked.push(t);
+        continue;
+      }
+      return { dispatch: head };
+    }
+  }
+
+  function take(g: Group, r: QueuedRequest, now: number): Dispatch {
+    const cq = g.classes[r.priority];
+    const t = cq.tenants.get(r.tenantId)!;
+    (t.retries.size ? t.retries : t.fresh).shift();
+    cq.size--;
+    g.size--;
+    where.delete(r.id);
+    cq.active.pop();
+    t.inHeap = false;
+    cq.virtualClock = t.vtime;
+    t.vtime += 1 / t.weight;
+    if (t.retries.size || t.fresh.size) cq.activate(t);
+    const probe = !g.quota.learned;
+    g.quota.take(r.tokens, now);
+    tenantCap(r.tenantId, now)?.take(r.tokens);
+    for (const p of PRIORITIES) g.share[p] *= decay;
+    g.share[r.priority] += 1;
+    return {
+      request: r,
+      reservation: {
+        id: r.id,
+        pool: r.pool,
+        model: r.model,
+        tenantId: r.tenantId,
+        tokens: r.tokens,
+        requests: 1,
+        at: now,
+        probe,
+      },
+    };
+  }
+
+  return {
+    admit(req, now) {
+      const g = group(req.pool, req.model, now);
+      const max = g.quota.maxTokens();
+      if (max !== undefined && req.tokens > max) {
+        return {
+          ok: false,
+          reason: 'exceeds_bucket',
+          message: `Request too large for ${req.model}: it needs ${req.tokens} tokens per minute (prompt + max_tokens) but the limit is ${max}. Lower max_tokens or shorten the messages.`,
+        };
+      }
+      const capMax = tenantCap(req.tenantId, now)?.maxTokens();
+      if (capMax !== undefined && req.tokens > capMax) {
+        return {
+          ok: false,
+          reason: 'exceeds_tenant_cap',
+          message: `Request needs ${req.tokens} tokens but tenant ${req.tenantId} is capped at ${capMax} tokens per minute.`,
+        };
+      }
+      return { ok: true };
+    },
+
+    enqueue(req, now) {
+      const g = group(req.pool, req.model, now);
+      const entry = { ...req };
+      where.set(req.id, { group: g, entry });
+      g.size++;
+      if (entry.notBefore !== undefined && entry.notBefore > now) g.delayed.push(entry);
+      else place(g, entry, entry.notBefore !== undefined);
+    },
+
+    cancel(id) {
+      const w = where.get(id);
+      if (!w) return false;
+      const g = w.group;
+      where.delete(id);
+      cancelled.add(w.entry);
+      g.size--;
+      // Class sizes stay exact; the entry itself is dropped lazily when it reaches a queue head.
+      recount(g);
+      return true;
+    },
+
+    poll(now) {
+      const out: Dispatch[] = [];
+      for (const g of groups.values()) {
+        if (g.size === 0) continue;
+        releaseDelayed(g, now);
+        unblockTenants(g, now);
+        for (;;) {
+          const d = decide(g, now);
+          if (!d || 'waitMs' in d) break;
+          out.push(take(g, d.dispatch, now));
+        }
+      }
+      return out;
+    },
+
+    nextWakeAt(now) {
+      let next = Number.POSITIVE_INFINITY;
+      for (const g of groups.values()) {
+        if (g.size === 0) continue;
+        const delayed = g.delayed.peek();
+        if (delayed) next = Math.min(next, delayed.notBefore ?? now);
+        for (const p of PRIORITIES)
+          for (const t of g.classes[p].blocked) next = Math.min(next, t.blockedUntil);
+        const d = decide(g, now);
+        if (d) next = Math.min(next, 'waitMs' in d ? now + d.waitMs : now);
+      }
+      return Number.isFinite(next) ? next : undefined;
+    },
+
+    onResponse(reservation, r, now) {
+      const g = group(reservation.pool, reservation.model, now);
+      g.quota.observe(r.status, r.headers, reservation.probe, now);
+      if (r.status < 400 && r.actualTokens !== undefined && config.chargeBasis === 'actual') {
+        g.quota.reconcile(reservation.tokens, r.actualTokens, now);
+      }
+    },
+
+    onNoResponse(reservation, now) {
+      group(reservation.pool, reservation.model, now).quota.observeNoResponse(reservation.probe);
+    },
+
+    snapshot(now) {
+      const queued: Record<Priority, number> = { interactive: 0, standard: 0, batch: 0 };
+      const oldestQueuedAt: Record<Priority, number | null> = {
+        interactive: null,
+        standard: null,
+        batch: null,
+      };
+      const byTenant: Record<string, number> = {};
+      const snaps: GroupSnapshot[] = [];
+      for (const g of groups.values()) {
+        const gq: Record<Priority, number> = { interactive: 0, standard: 0, batch: 0 };
+        for (const p of PRIORITIES) {
+          const cq = g.classes[p];
+          gq[p] = cq.size;
+          queued[p] += cq.size;
+          for (const t of cq.tenants.values()) {
+            const n = t.retries.size + t.fresh.size;
+            if (n) byTenant[t.tenantId] = (byTenant[t.tenantId] ?? 0) + n;
+            for (const head of [t.retries.peek(), t.fresh.peek()]) {
+              if (head && (oldestQueuedAt[p] === null || head.enqueuedAt < oldestQueuedAt[p]!))
+                oldestQueuedAt[p] = head.enqueuedAt;
+            }
+          }
+        }
+        const q = g.quota.snapshot(now);
+        snaps.push({ pool: g.pool, model: g.model, ...q, queued: gq });
+      }
+      return { queued, oldestQueuedAt, byTenant, groups: snaps };
+    },
+
+    size() {
+      let n = 0;
+      for (const g of groups.values()) n += g.size;
+      return n;
+    },
+  };
+
+  /** Class sizes after a cancellation (cancellations are rare; O(queue) is fine here). */
+  function recount(g: Group): void {
+    for (const p of PRIORITIES) {
+      const cq = g.classes[p];
+      let n = 0;
+      for (const t of cq.tenants.values()) {
+        for (const q of [t.retries, t.fresh]) n += q.size;
+      }
+      let stale = 0;
+      for (const t of cq.tenants.values()) stale += countCancelled(t);
+      cq.size = n - stale;
+    }
+  }
+
+  function countCancelled(t: TenantQueue): number {
+    let n = 0;
+    for (const q of [t.retries, t.fresh]) {
+      for (const r of q.toArray()) if (cancelled.has(r)) n++;
+    }
+    return n;
+  }
+}
+
+export interface Limiter {
+  /** Can this request ever fit (known limits, tenant caps)? Refuse at admission instead of waiting forever. */
+  admit(req: Omit<QueuedRequest, 'enqueuedAt' | 'id'>, now: number): AdmissionResult;
+  enqueue(req: QueuedRequest, now: number): void;
+  /** Removes a queued request; false when it is not queued (unknown, or already dispatched). */
+  cancel(id: string): boolean;
+  /** Every request that may go now; each leaves the queue with its cost reserved. */
+  poll(now: number): Dispatch[];
+  /** When `poll` could next return something; undefined when nothing is queued or only probes are awaited. */
+  nextWakeAt(now: number): number | undefined;
+  /** Any answer from the upstream: learn from its headers; reconcile the reservation with the actual charge. */
+  onResponse(
+    reservation: Reservation,
+    response: { status: number; headers: RateLimitHeaders; actualTokens?: number },
+    now: number,
+  ): void;
+  /** The call ended without an answer (timeout, dropped connection): the reservation stays charged. */
+  onNoResponse(reservation: Reservation, now: number): void;
+  snapshot(now: number): LimiterSnapshot;
+  size(): number;
+}
+
+export { DEFAULT_MAX_OUTPUT_TOKENS };

@@ -1,0 +1,56 @@
+import { getEncoding, type Tiktoken } from 'js-tiktoken';
+
+const encoders = new Map<string, Tiktoken>();
+function encoderFor(model: string): Tiktoken {
+  const name = /^(gpt-4-|gpt-4$|gpt-3\.5|text-embedding)/.test(model) ? 'cl100k_base' : 'o200k_base';
+  let enc = encoders.get(name);
+  if (!enc) {
+    enc = getEncoding(name);
+    encoders.set(name, enc);
+  }
+  return enc;
+}
+
+interface Message {
+  role?: unknown;
+  content?: unknown;
+  name?: unknown;
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    return content.map((p) => (p && typeof p === 'object' && 'text' in p ? String(p.text) : '')).join('');
+  }
+  return '';
+}
+
+/** prompt_tokens as OpenAI reports them: the model's tokenizer, 3 per message (+1 with name), +3 priming. */
+export function promptTokens(model: string, messages: Message[]): number {
+  const enc = encoderFor(model);
+  let n = 3;
+  for (const m of messages) {
+    n += 3 + enc.encode(textOf(m.content)).length + enc.encode(String(m.role ?? '')).length;
+    if (m.name) n += 1 + enc.encode(String(m.name)).length;
+  }
+  return n;
+}
+
+const ANSWER =
+  "This is a simulated answer from Sluice's OpenAI simulator. It echoes nothing real, and counts its tokens exactly like the model would.";
+
+/** A deterministic answer cut to `maxTokens` tokens, with its exact token count. */
+export function simulatedAnswer(
+  model: string,
+  maxTokens: number,
+): { content: string; tokens: number; finish: 'stop' | 'length' } {
+  const enc = encoderFor(model);
+  const all = enc.encode(ANSWER);
+  const limit = Math.max(1, maxTokens);
+  const kept = all.slice(0, limit);
+  return {
+    content: enc.decode(kept),
+    tokens: kept.length,
+    finish: kept.length < all.length ? 'length' : 'stop',
+  };
+}
