@@ -40,7 +40,7 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
     const stream = await openai.chat.completions.create({
       model: 'gpt-4o-mini',
       messages: [{ role: 'user', content: 'Stream please' }],
-      max_tokens: 16,
+      max_tokens: 200,
       stream: true,
       stream_options: { include_usage: true },
     });

@@ -52,6 +52,8 @@ export class PoolModelQuota {
   private rpd?: Bucket;
   private tpd?: Bucket;
   private window = { second: -1, requests: 0, tokens: 0, carryTokens: 0 };
+  /** GCRA: the earliest time the next dispatch keeps an even pace (so a new arrival waits one interval, not a burst). */
+  private nextEvenAt = 0;
   /** After a 429 that only per-second windows explain, windows get no carry-over. */
   strictWindows = false;
   learned: boolean;
@@ -115,6 +117,7 @@ export class PoolModelQuota {
     if (this.rpd) wait = Math.max(wait, this.rpd.waitFor(1, now));
     if (this.tpd) wait = Math.max(wait, this.tpd.waitFor(tokens, now));
     if (wait > 0) return wait;
+    if (now < this.nextEvenAt) return Math.ceil(this.nextEvenAt - now);
     this.rollWindow(now);
     const inSecond = now % 1000;
     const toNext = 1000 - inSecond + 1;
@@ -127,6 +130,12 @@ export class PoolModelQuota {
 
   take(tokens: number, now: number): void {
     if (!this.learned) this.probesInFlight++;
+    const spacing = Math.max(
+      MINUTE / this.limits.rpm,
+      (tokens * MINUTE) / this.effectiveTokens(this.limits.tpm),
+    );
+    // Tolerance of a quarter interval absorbs timer jitter without allowing bursts.
+    this.nextEvenAt = Math.max(this.nextEvenAt, now - spacing / 4) + spacing;
     this.rollWindow(now);
     this.rpm.refill(now);
     this.tpm.refill(now);
@@ -149,6 +158,8 @@ export class PoolModelQuota {
         this.limits = { ...this.limits, rpm, tpm };
         this.rpm.resize(rpm);
         this.tpm.resize(this.effectiveTokens(tpm));
+        // The pace of the assumed limits no longer applies.
+        this.nextEvenAt = Math.min(this.nextEvenAt, now);
       }
       this.learned = true;
     }
