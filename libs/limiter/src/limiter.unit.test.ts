@@ -3,11 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { createLimiter, type QueuedRequest } from './index';
 import { backlog, simulate } from './testing/simulate';
 
-const ok = (limits: { rpm: number; tpm: number }) => ({
-  'x-ratelimit-limit-requests': String(limits.rpm),
-  'x-ratelimit-limit-tokens': String(limits.tpm),
-});
-
 describe('limiter pacing in simulated time', () => {
   for (const enforcement of ['continuous', 'quantized'] as const) {
     it(`given unannounced limits (${enforcement}), when a backlog saturates them, then it learns and uses ≥ 99% with no 429`, () => {

@@ -10,6 +10,8 @@ export class CommitTracker {
   private lastCommit: number | undefined;
 
   started(offset: number): void {
+    // Before anything settles, the commit point is where this partition started.
+    this.lastCommit ??= offset;
     this.pending.add(offset);
   }
 

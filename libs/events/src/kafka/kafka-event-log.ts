@@ -145,6 +145,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       );
       options.onAssignment?.(assignment);
     });
+    if (options.fromBeginning === false) await pinStartOffsets(`${ns}${options.groupId}`, options.topics);
     await consumer.connect();
     for (const topic of options.topics) {
       await consumer.subscribe({ topic: topicName(topic), fromBeginning: options.fromBeginning ?? true });
@@ -187,6 +188,24 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     };
     consumers.add(handle);
     return handle;
+  }
+
+  /**
+   * A new group that reads "only new messages" starts at the current end, fixed now: kafkajs would
+   * resolve "latest" lazily after joining, silently skipping what is appended in between.
+   */
+  async function pinStartOffsets(groupId: string, topics: readonly string[]): Promise<void> {
+    const committed = await admin.fetchOffsets({ groupId, topics: topics.map(topicName) });
+    for (const topic of topics) {
+      const c = committed.find((x) => x.topic === topicName(topic));
+      if (c?.partitions.some((p) => p.offset !== '-1')) continue;
+      const ends = await admin.fetchTopicOffsets(topicName(topic));
+      await admin.setOffsets({
+        groupId,
+        topic: topicName(topic),
+        partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })),
+      });
+    }
   }
 
   async function deadLetter(record: Parameters<EventLog['deadLetter']>[0]): Promise<void> {

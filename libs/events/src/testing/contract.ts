@@ -1,0 +1,276 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSluiceError } from '../errors';
+import type { ConsumedMessage, ConsumerOptions, EventLog, LogConsumer } from '../event-log';
+import { TOPICS } from '../topics';
+import { makeSubmittedEvent } from './fixtures';
+
+export interface ContractSubject {
+  /** A log on fresh storage (its own database, or its own Kafka namespace). */
+  log: EventLog;
+  /** A second, independent handle on the same storage (another process, in effect). */
+  open(): Promise<EventLog>;
+  /** Writes bytes that are not an event straight into a topic, bypassing validation. */
+  writeRaw(topic: string, key: string, value: string): Promise<void>;
+  cleanup(): Promise<void>;
+}
+
+const T = TOPICS.requests;
+let groupCounter = 0;
+const group = (name: string) => `contract-${name}-${Date.now().toString(36)}-${groupCounter++}`;
+
+async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function collect(
+  log: EventLog,
+  opts: Partial<ConsumerOptions> & { groupId: string; topics: readonly string[] },
+) {
+  const seen: ConsumedMessage[] = [];
+  const consumer = log.consume({
+    handle: async (m) => {
+      seen.push(m);
+    },
+    ...opts,
+  });
+  return { seen, consumer };
+}
+
+/** One contract, every adapter: what the broker relies on from an EventLog. */
+export function describeEventLogContract(name: string, factory: () => Promise<ContractSubject>): void {
+  describe(`EventLog contract: ${name}`, () => {
+    let s: ContractSubject;
+    const consumers: LogConsumer[] = [];
+    beforeAll(async () => {
+      s = await factory();
+    }, 90_000);
+    afterAll(async () => {
+      await Promise.allSettled(consumers.map((c) => c.stop()));
+      await s?.cleanup();
+    }, 60_000);
+
+    it('appends and consumes in order per key', async () => {
+      const events = Array.from({ length: 30 }, (_, i) =>
+        makeSubmittedEvent({ pool: i % 2 ? 'pool-a' : 'pool-b' }),
+      );
+      for (const e of events) await s.log.append([{ topic: T.standard, key: e.pool, event: e }]);
+      const { seen, consumer } = collect(s.log, { groupId: group('order'), topics: [T.standard] });
+      consumers.push(await consumer);
+      await waitFor(() => seen.length >= 30);
+      for (const pool of ['pool-a', 'pool-b']) {
+        expect(seen.filter((m) => m.event.pool === pool).map((m) => m.event.requestId)).toEqual(
+          events.filter((e) => e.pool === pool).map((e) => e.requestId),
+        );
+      }
+      const a = seen.find((m) => m.event.pool === 'pool-a')!;
+      await s.log.append([
+        { topic: T.batch, key: 'pool-a', event: makeSubmittedEvent({ pool: 'pool-a', priority: 'batch' }) },
+      ]);
+      const { seen: batchSeen, consumer: c2 } = collect(s.log, {
+        groupId: group('same-partition'),
+        topics: [T.batch],
+      });
+      consumers.push(await c2);
+      await waitFor(() => batchSeen.length >= 1);
+      // One pool, one partition number, in every priority topic.
+      expect(batchSeen[0]!.partition).toBe(a.partition);
+    });
+
+    it('redelivers, never skips, what a consumer handled but did not commit before dying', async () => {
+      const groupId = group('crash');
+      const events = Array.from({ length: 10 }, () => makeSubmittedEvent({ pool: 'crash-pool' }));
+      await s.log.append(events.map((event) => ({ topic: T.interactive, key: 'crash-pool', event })));
+      const dying = await s.open();
+      const handled: string[] = [];
+      await dying.consume({
+        groupId,
+        topics: [T.interactive],
+        maxInFlight: 100,
+        handle: async (m) => {
+          handled.push(m.event.requestId);
+          // The 4th message never finishes: the process "dies" holding it.
+          if (m.event.requestId === events[3]!.requestId) await new Promise(() => {});
+        },
+      });
+      await waitFor(() => handled.length >= 10);
+      // Die without a graceful stop: close only the connections.
+      void dying.close();
+      const survivor = await s.open();
+      const again: string[] = [];
+      const c = await survivor.consume({
+        groupId,
+        topics: [T.interactive],
+        handle: async (m) => void again.push(m.event.requestId),
+      });
+      consumers.push(c);
+      await waitFor(() => again.length >= 7, 60_000);
+      // Everything from the unfinished message on comes again; nothing before it is lost.
+      expect(again.slice(0, 7)).toEqual(events.slice(3).map((e) => e.requestId));
+    }, 90_000);
+
+    it('splits partitions between two consumers of one group without double handling', async () => {
+      const groupId = group('split');
+      const second = await s.open();
+      const a: ConsumedMessage[] = [];
+      const b: ConsumedMessage[] = [];
+      const ca = await s.log.consume({
+        groupId,
+        topics: [T.standard, T.batch],
+        fromBeginning: false,
+        handle: async (m) => void a.push(m),
+      });
+      const cb = await second.consume({
+        groupId,
+        topics: [T.standard, T.batch],
+        fromBeginning: false,
+        handle: async (m) => void b.push(m),
+      });
+      consumers.push(ca, cb);
+      const numbers = (c: LogConsumer) => new Set(c.assignment().map((tp) => tp.partition));
+      // A rebalance settles when both own something and nothing is owned twice.
+      await waitFor(() => {
+        const na = numbers(ca);
+        const nb = numbers(cb);
+        return na.size > 0 && nb.size > 0 && [...na].every((n) => !nb.has(n));
+      }, 60_000);
+      await new Promise((r) => setTimeout(r, 1_000));
+      for (const n of numbers(ca)) expect(numbers(cb).has(n)).toBe(false);
+      // Each member owns the same partition numbers in both topics.
+      for (const c of [ca, cb]) {
+        const byTopic = (t: string) =>
+          c
+            .assignment()
+            .filter((tp) => tp.topic === t)
+            .map((tp) => tp.partition)
+            .sort()
+            .join(',');
+        expect(byTopic(T.standard)).toBe(byTopic(T.batch));
+      }
+      const events = Array.from({ length: 40 }, (_, i) => makeSubmittedEvent({ pool: `split-${i}` }));
+      await s.log.append(events.map((event) => ({ topic: T.standard, key: event.pool, event })));
+      await waitFor(() => a.length + b.length >= 40, 60_000);
+      await new Promise((r) => setTimeout(r, 500));
+      const ids = [...a, ...b].map((m) => m.event.requestId);
+      expect(new Set(ids).size).toBe(40);
+      expect(ids).toHaveLength(40);
+      await Promise.all([ca.stop(), cb.stop()]);
+      await second.close();
+    }, 120_000);
+
+    it('pauses and resumes a topic', async () => {
+      const { seen, consumer } = collect(s.log, {
+        groupId: group('pause'),
+        topics: [T.batch, T.interactive],
+        fromBeginning: false,
+      });
+      const c = await consumer;
+      consumers.push(c);
+      await waitFor(() => c.assignment().length > 0, 60_000);
+      c.pause([T.batch]);
+      expect(c.paused()).toEqual([T.batch]);
+      const batch = makeSubmittedEvent({ priority: 'batch', pool: 'pz' });
+      const urgent = makeSubmittedEvent({ priority: 'interactive', pool: 'pz' });
+      await s.log.append([{ topic: T.batch, key: 'pz', event: batch }]);
+      await s.log.append([{ topic: T.interactive, key: 'pz', event: urgent }]);
+      await waitFor(() => seen.some((m) => m.event.requestId === urgent.requestId));
+      await new Promise((r) => setTimeout(r, 700));
+      expect(seen.some((m) => m.event.requestId === batch.requestId)).toBe(false);
+      c.resume([T.batch]);
+      await waitFor(() => seen.some((m) => m.event.requestId === batch.requestId));
+    }, 90_000);
+
+    it('dead-letters a message that fails its schema and keeps going', async () => {
+      const groupId = group('dlq');
+      const dead: string[] = [];
+      const { seen, consumer } = collect(s.log, {
+        groupId,
+        topics: [T.standard],
+        fromBeginning: false,
+        onDeadLetter: (r) => void dead.push(r.reason),
+      });
+      const c = await consumer;
+      consumers.push(c);
+      await waitFor(() => c.assignment().length > 0, 60_000);
+      await s.writeRaw(T.standard, 'dlq-pool', '{"type":"request.submitted","version":1,"requestId":42}');
+      await s.writeRaw(T.standard, 'dlq-pool', '\u0001\u0002 not json {');
+      const good = makeSubmittedEvent({ pool: 'dlq-pool' });
+      await s.log.append([{ topic: T.standard, key: 'dlq-pool', event: good }]);
+      await waitFor(() => seen.some((m) => m.event.requestId === good.requestId), 60_000);
+      expect(dead).toHaveLength(2);
+      expect(dead[0]).toMatch(/requestId/);
+      const partition = seen.find((m) => m.event.requestId === good.requestId)!.partition;
+      const deadline = Date.now() + 20_000;
+      let lag = -1;
+      while (Date.now() < deadline && lag !== 0) {
+        lag = (await s.log.lag(groupId, [T.standard])).find((p) => p.partition === partition)?.lag ?? -1;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      // The bad messages were committed past, not left to stall the partition.
+      expect(lag).toBe(0);
+    }, 90_000);
+
+    it('refuses an invalid event on append, naming the field, and writes nothing', async () => {
+      const ends = async () =>
+        (await s.log.lag(group('ends'), [T.standard])).map((p) => p.endOffset).join(',');
+      const before = await ends();
+      const good = makeSubmittedEvent();
+      const bad = { ...makeSubmittedEvent(), tenantId: '' };
+      const error = await s.log
+        .append([
+          { topic: T.standard, key: 'x', event: good },
+          { topic: T.standard, key: 'x', event: bad },
+        ])
+        .catch((e: unknown) => e);
+      expect(isSluiceError(error) && error.code === 'invalid_event').toBe(true);
+      expect((error as Error).message).toMatch(/tenantId/);
+      expect(await ends()).toBe(before);
+    });
+
+    it('commits only the contiguous handled prefix when handlers finish out of order', async () => {
+      const groupId = group('prefix');
+      const events = Array.from({ length: 6 }, () => makeSubmittedEvent({ pool: 'prefix-pool' }));
+      const release = new Map<string, () => void>();
+      const offsets = new Map<string, string>();
+      let partition = -1;
+      const c = await s.log.consume({
+        groupId,
+        topics: [T.interactive],
+        fromBeginning: false,
+        maxInFlight: 10,
+        handle: (m) => {
+          offsets.set(m.event.requestId, m.offset);
+          partition = m.partition;
+          return new Promise<void>((r) => release.set(m.event.requestId, r));
+        },
+      });
+      consumers.push(c);
+      await waitFor(() => c.assignment().length > 0, 60_000);
+      await s.log.append(events.map((event) => ({ topic: T.interactive, key: 'prefix-pool', event })));
+      await waitFor(() => release.size >= 6, 30_000);
+      const committed = async () =>
+        (await s.log.lag(groupId, [T.interactive])).find((p) => p.partition === partition)?.committedOffset ??
+        null;
+      // Finish all but the first: nothing may be committed past it.
+      for (const e of events.slice(1)) release.get(e.requestId)!();
+      await new Promise((r) => setTimeout(r, 800));
+      const first = BigInt(offsets.get(events[0]!.requestId)!);
+      const mid = await committed();
+      expect(mid === null || BigInt(mid) <= first).toBe(true);
+      release.get(events[0]!.requestId)!();
+      const last = BigInt(offsets.get(events[5]!.requestId)!);
+      const deadline = Date.now() + 20_000;
+      let now = await committed();
+      while (Date.now() < deadline && now !== String(last + 1n)) {
+        await new Promise((r) => setTimeout(r, 100));
+        now = await committed();
+      }
+      expect(now).toBe(String(last + 1n));
+    }, 90_000);
+  });
+}

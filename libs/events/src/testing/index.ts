@@ -1,0 +1,2 @@
+export { type ContractSubject, describeEventLogContract } from './contract';
+export { makeSubmittedEvent, makeUsageEvent } from './fixtures';
