@@ -58,6 +58,8 @@ interface Held {
   settle: () => void;
   /** Gives the message up uncommitted (shutdown, rebalance): another dispatcher receives it again. */
   abandon: (reason: Error) => void;
+  /** Settles with the message; duplicates of the request wait on it so none is committed early. */
+  done: Promise<void>;
 }
 
 export interface Dispatcher {
@@ -168,7 +170,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const event = message.event;
     if (event.type !== 'request.submitted') return;
     const reqLog = logger.child({ requestId: event.requestId, tenantId: event.tenantId });
-    if (held.has(event.requestId)) return; // a duplicate copy (producer retry or idempotent resubmit)
+    // A duplicate copy (producer retry, idempotent resubmit, redelivery after a rebalance) waits for
+    // the original, so its offset is never committed while the original is still unanswered.
+    const original = held.get(event.requestId);
+    if (original) return original.done;
 
     await store.append([event]);
     const state = await store.requestState(event.requestId);
@@ -222,20 +227,26 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       return;
     }
 
-    await new Promise<void>((settle, abandon) => {
-      held.set(event.requestId, {
-        submitted: event,
-        attempt,
-        firstQueuedAt: message.timestamp || now,
-        source: { topic: message.topic, partition: message.partition },
-        inFlight: false,
-        settle,
-        abandon,
-      });
-      limiter.enqueue(queued(event, now), now);
-      metrics?.queued.inc({ priority: event.priority });
-      schedule(now);
+    let settle!: () => void;
+    let abandon!: (reason: Error) => void;
+    const done = new Promise<void>((resolve, reject) => {
+      settle = resolve;
+      abandon = reject;
     });
+    held.set(event.requestId, {
+      submitted: event,
+      attempt,
+      firstQueuedAt: message.timestamp || now,
+      source: { topic: message.topic, partition: message.partition },
+      inFlight: false,
+      settle,
+      abandon,
+      done,
+    });
+    limiter.enqueue(queued(event, now), now);
+    metrics?.queued.inc({ priority: event.priority });
+    schedule(now);
+    return done;
   }
 
   function queued(event: RequestSubmitted, now: number, notBefore?: number) {
@@ -290,6 +301,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         { status: r.status, headers: parseRateLimitHeaders(r.headers, now), actualTokens: usage.totalTokens },
         now,
       );
+      schedule(now); // capacity or limits may have changed
       await record([
         outcome.completed(s, attempt, new Date(now), {
           response: r.completion as unknown as { id: string; choices: unknown[] },
@@ -318,6 +330,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       limiter.onResponse(d.reservation, { status: facts.status, headers }, now);
     else limiter.onNoResponse(d.reservation, now);
 
+    schedule(now);
     const kind = classifyUpstreamFailure(facts);
     metrics?.upstreamFailures.inc({ pool: s.pool, model: s.model, kind });
     const decision = decideRetry({

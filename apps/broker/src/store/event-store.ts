@@ -179,7 +179,7 @@ export function createEventStore(db: SluiceDb) {
           ? sql<string>`to_char(${usageRollup.bucketStart} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00"Z"')`
           : q.by === 'day'
             ? sql<string>`to_char(${usageRollup.bucketStart} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
-            : sql<string>`'all'`;
+            : sql<string>`min('all')`;
       const filters = [
         gte(usageRollup.bucketStart, hourFloor(q.from)),
         lt(usageRollup.bucketStart, q.to),
@@ -208,8 +208,8 @@ export function createEventStore(db: SluiceDb) {
         })
         .from(usageRollup)
         .where(and(...filters))
-        .groupBy(usageRollup.tenantId, period, usageRollup.model)
-        .orderBy(usageRollup.tenantId, period, usageRollup.model);
+        .groupBy(...(q.by === 'model' ? [usageRollup.tenantId, usageRollup.model] : [usageRollup.tenantId, period, usageRollup.model]))
+        .orderBy(...(q.by === 'model' ? [usageRollup.tenantId, usageRollup.model] : [usageRollup.tenantId, period, usageRollup.model]));
       return rows.map(({ queueWaitMsSum, upstreamLatencyMsSum, latencyCount, ...r }) => ({
         ...r,
         avgQueueWaitMs: latencyCount ? Math.round(queueWaitMsSum / latencyCount) : null,
