@@ -28,6 +28,11 @@ const EnvSchema = z.object({
     .regex(/^sk-sluice-[A-Za-z0-9_-]{43}$/, 'must be a key made by `sluice keys create --admin`')
     .optional(),
   SLUICE_KAFKA_PARTITIONS: z.coerce.number().int().min(1).max(1_000).default(6),
+  /** Prefix of topics and consumer groups: several environments on one Kafka cluster. */
+  SLUICE_KAFKA_NAMESPACE: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]{1,100}$/, 'letters, digits, . _ -')
+    .optional(),
   SLUICE_MAX_BODY_BYTES: z.coerce
     .number()
     .int()
@@ -94,7 +99,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? { url: e.DATABASE_URL }
       : { dataDir: resolve(env.INIT_CWD ?? process.cwd(), e.SLUICE_DATA_DIR, 'pglite') },
     log: e.KAFKA_BROKERS
-      ? { kind: 'kafka', brokers: e.KAFKA_BROKERS.split(','), partitions: e.SLUICE_KAFKA_PARTITIONS }
+      ? {
+          kind: 'kafka',
+          brokers: e.KAFKA_BROKERS.split(','),
+          partitions: e.SLUICE_KAFKA_PARTITIONS,
+          ...(e.SLUICE_KAFKA_NAMESPACE ? { namespace: e.SLUICE_KAFKA_NAMESPACE } : {}),
+        }
       : { kind: 'postgres', partitions: e.SLUICE_KAFKA_PARTITIONS },
     upstream: e.OPENAI_API_KEY
       ? { apiKey: e.OPENAI_API_KEY, ...(e.OPENAI_BASE_URL ? { baseURL: e.OPENAI_BASE_URL } : {}) }

@@ -45,12 +45,23 @@ describe('@sluice/sdk', () => {
   });
 
   it('cancels a request that is still queued', async () => {
-    s.simulator.configure({ latency: { baseMs: 150 }, faults: { rateLimitStormUntil: Date.now() + 3_000, stormRetryAfterMs: 3_000 } });
+    s.simulator.configure({
+      latency: { baseMs: 150 },
+      faults: { rateLimitStormUntil: Date.now() + 3_000, stormRetryAfterMs: 3_000 },
+    });
     const sluice = createSluiceClient({ url: s.url, apiKey: s.tenant.apiKey });
     // The storm pauses the pool; the next request waits in the queue, where it can be cancelled.
-    await sluice.submit({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'first' }], max_tokens: 5 });
+    await sluice.submit({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'first' }],
+      max_tokens: 5,
+    });
     await new Promise((r) => setTimeout(r, 300));
-    const { id } = await sluice.submit({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'second' }], max_tokens: 5 });
+    const { id } = await sluice.submit({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'second' }],
+      max_tokens: 5,
+    });
     const view = await sluice.cancel(id);
     expect(view.status).toBe('cancelled');
     s.simulator.configure({ latency: { baseMs: 150 }, faults: {} });
@@ -58,7 +69,10 @@ describe('@sluice/sdk', () => {
 
   it('reports its own usage and refuses a bad key with a typed error', async () => {
     const sluice = createSluiceClient({ url: s.url, apiKey: s.tenant.apiKey });
-    const usage = (await sluice.usage({ by: 'model' })) as Array<{ tenantId: string; completionTokens: number }>;
+    const usage = (await sluice.usage({ by: 'model' })) as Array<{
+      tenantId: string;
+      completionTokens: number;
+    }>;
     expect(usage.length).toBeGreaterThan(0);
     expect(usage.every((u) => u.tenantId === s.tenant.id)).toBe(true);
     expect(usage.reduce((a, u) => a + u.completionTokens, 0)).toBeGreaterThan(0);

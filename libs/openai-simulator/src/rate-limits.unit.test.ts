@@ -51,7 +51,9 @@ describe('rate-limit engine', () => {
     expect(formatGoDuration(90_500)).toBe('1m30.5s');
     expect(formatGoDuration(360_000)).toBe('6m0s');
     const messages = [{ role: 'user', content: 'x'.repeat(100) }];
-    expect(chargedTokens({ messages, max_tokens: 50 }, 4096)).toBe(Math.ceil(JSON.stringify(messages).length / 4) + 50);
+    expect(chargedTokens({ messages, max_tokens: 50 }, 4096)).toBe(
+      Math.ceil(JSON.stringify(messages).length / 4) + 50,
+    );
     expect(chargedTokens({ messages, n: 2 }, 100)).toBe(Math.ceil(JSON.stringify(messages).length / 4) + 200);
   });
 });

@@ -29,12 +29,19 @@ describe('OpenAI simulator over HTTP, driven by the official openai SDK', () => 
 
   it('returns OpenAI 429 bodies with retry-after once RPM is spent', async () => {
     sim.reset();
-    const send = () => client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 1 });
+    const send = () =>
+      client.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 1,
+      });
     for (let i = 0; i < 5; i++) await send();
     const error = (await send().catch((e: unknown) => e)) as InstanceType<typeof OpenAI.RateLimitError>;
     expect(error).toBeInstanceOf(OpenAI.RateLimitError);
     expect(error.code).toBe('rate_limit_exceeded');
-    expect(error.message).toMatch(/Rate limit reached for gpt-4o-mini .* on requests per min \(RPM\): Limit 5/);
+    expect(error.message).toMatch(
+      /Rate limit reached for gpt-4o-mini .* on requests per min \(RPM\): Limit 5/,
+    );
     expect(Number(error.headers?.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(Number(error.headers?.get('retry-after-ms'))).toBeGreaterThan(0);
     expect(sim.stats().rateLimited.requests).toBe(1);
@@ -65,7 +72,9 @@ describe('OpenAI simulator over HTTP, driven by the official openai SDK', () => 
       const bad = new OpenAI({ apiKey: 'sk-bad', baseURL: strict.url, maxRetries: 0 });
       await expect(bad.models.list()).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
       const good = new OpenAI({ apiKey: 'sk-good', baseURL: strict.url, maxRetries: 0 });
-      const e404 = await good.chat.completions.create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+      const e404 = await good.chat.completions
+        .create({ model: 'gpt-9', messages: [{ role: 'user', content: 'x' }] })
+        .catch((e: unknown) => e);
       expect((e404 as InstanceType<typeof OpenAI.APIError>).code).toBe('model_not_found');
       const res = await fetch(`${strict.url}/chat/completions`, {
         method: 'POST',
@@ -81,12 +90,22 @@ describe('OpenAI simulator over HTTP, driven by the official openai SDK', () => 
   it('injects faults configured over HTTP: 5xx, insufficient_quota, malformed bodies, dropped connections', async () => {
     const faulty = await startOpenAISimulator({ limits: { default: { rpm: 1_000, tpm: 1_000_000 } } });
     const c = new OpenAI({ apiKey: 'sk-x', baseURL: faulty.url, maxRetries: 0 });
-    const call = () => c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 });
+    const call = () =>
+      c.chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: 'x' }],
+        max_tokens: 2,
+      });
     const configure = (faults: object) =>
-      fetch(`${faulty.url.replace(/\/v1$/, '')}/_sim/config`, { method: 'POST', body: JSON.stringify({ faults }) });
+      fetch(`${faulty.url.replace(/\/v1$/, '')}/_sim/config`, {
+        method: 'POST',
+        body: JSON.stringify({ faults }),
+      });
     try {
       await configure({ serverErrorRate: 1, serverErrorStatus: 503 });
-      expect(((await call().catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>).status).toBe(503);
+      expect(((await call().catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>).status).toBe(
+        503,
+      );
       await configure({ insufficientQuota: true });
       const quota = (await call().catch((e: unknown) => e)) as InstanceType<typeof OpenAI.APIError>;
       expect(quota.status).toBe(429);
@@ -97,7 +116,10 @@ describe('OpenAI simulator over HTTP, driven by the official openai SDK', () => 
       expect(await call().catch((e: unknown) => e)).toBeInstanceOf(OpenAI.APIConnectionError);
       await configure({});
       expect((await call()).object).toBe('chat.completion');
-      const stats = (await (await fetch(`${faulty.url.replace(/\/v1$/, '')}/_sim/stats`)).json()) as { serverErrors: number; drops: number };
+      const stats = (await (await fetch(`${faulty.url.replace(/\/v1$/, '')}/_sim/stats`)).json()) as {
+        serverErrors: number;
+        drops: number;
+      };
       expect(stats).toMatchObject({ serverErrors: 1, drops: 1 });
     } finally {
       await faulty.close();

@@ -208,8 +208,16 @@ export function createEventStore(db: SluiceDb) {
         })
         .from(usageRollup)
         .where(and(...filters))
-        .groupBy(...(q.by === 'model' ? [usageRollup.tenantId, usageRollup.model] : [usageRollup.tenantId, period, usageRollup.model]))
-        .orderBy(...(q.by === 'model' ? [usageRollup.tenantId, usageRollup.model] : [usageRollup.tenantId, period, usageRollup.model]));
+        .groupBy(
+          ...(q.by === 'model'
+            ? [usageRollup.tenantId, usageRollup.model]
+            : [usageRollup.tenantId, period, usageRollup.model]),
+        )
+        .orderBy(
+          ...(q.by === 'model'
+            ? [usageRollup.tenantId, usageRollup.model]
+            : [usageRollup.tenantId, period, usageRollup.model]),
+        );
       return rows.map(({ queueWaitMsSum, upstreamLatencyMsSum, latencyCount, ...r }) => ({
         ...r,
         avgQueueWaitMs: latencyCount ? Math.round(queueWaitMsSum / latencyCount) : null,
