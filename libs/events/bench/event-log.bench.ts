@@ -18,17 +18,25 @@ const UNBATCHED = quick ? 300 : 1_500;
 const BATCHES = quick ? 4 : 10;
 const BATCH = 500;
 const LATENCY_SAMPLES = quick ? 100 : 300;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 const rows: Array<Record<string, string>> = [];
 
 async function measure(name: string, log: EventLog, baseline: () => Promise<void>): Promise<void> {
   const topic = TOPICS.requests.standard;
   const t0 = performance.now();
-  for (let i = 0; i < UNBATCHED; i++) await log.append([{ topic, key: `p${i % 4}`, event: makeSubmittedEvent({ pool: `p${i % 4}` }) }]);
+  for (let i = 0; i < UNBATCHED; i++)
+    await log.append([{ topic, key: `p${i % 4}`, event: makeSubmittedEvent({ pool: `p${i % 4}` }) }]);
   const unbatched = UNBATCHED / ((performance.now() - t0) / 1000);
   const t1 = performance.now();
   for (let b = 0; b < BATCHES; b++) {
-    await log.append(Array.from({ length: BATCH }, (_, i) => ({ topic, key: `p${i % 4}`, event: makeSubmittedEvent({ pool: `p${i % 4}` }) })));
+    await log.append(
+      Array.from({ length: BATCH }, (_, i) => ({
+        topic,
+        key: `p${i % 4}`,
+        event: makeSubmittedEvent({ pool: `p${i % 4}` }),
+      })),
+    );
   }
   const batched = (BATCHES * BATCH) / ((performance.now() - t1) / 1000);
   const b0 = performance.now();
@@ -54,7 +62,8 @@ async function measure(name: string, log: EventLog, baseline: () => Promise<void
     await new Promise((r) => setTimeout(r, 5));
   }
   const deadline = Date.now() + 20_000;
-  while (latencies.length < LATENCY_SAMPLES && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  while (latencies.length < LATENCY_SAMPLES && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 50));
   await consumer.stop();
   rows.push({
     adapter: name,
@@ -74,11 +83,17 @@ async function measure(name: string, log: EventLog, baseline: () => Promise<void
   const namespace = uniqueName('bench');
   const log = createKafkaEventLog({ brokers, namespace, partitions: 4 });
   await log.start();
-  const producer = new Kafka({ clientId: 'bench-raw', brokers, logLevel: logLevel.NOTHING }).producer({ idempotent: true });
+  const producer = new Kafka({ clientId: 'bench-raw', brokers, logLevel: logLevel.NOTHING }).producer({
+    idempotent: true,
+  });
   await producer.connect();
   const raw = `${namespace}.raw`;
   await measure('kafka', log, async () => {
-    await producer.send({ topic: `${namespace}.${TOPICS.requests.batch}`, acks: -1, messages: [{ key: 'p', value: 'x'.repeat(600) }] });
+    await producer.send({
+      topic: `${namespace}.${TOPICS.requests.batch}`,
+      acks: -1,
+      messages: [{ key: 'p', value: 'x'.repeat(600) }],
+    });
   });
   void raw;
   await producer.disconnect();
@@ -114,5 +129,10 @@ async function measure(name: string, log: EventLog, baseline: () => Promise<void
   await client.close();
 }
 
-for (const r of rows) console.log(Object.entries(r).map(([k, v]) => `${k}: ${v}`).join(' | '));
+for (const r of rows)
+  console.log(
+    Object.entries(r)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(' | '),
+  );
 process.exit(0);

@@ -11,6 +11,7 @@ import type {
   TopicPartition,
 } from '../event-log';
 import { createDelivery } from '../internal/delivery';
+import { createGroupCommit } from '../internal/group-commit';
 import { partitionForKey } from '../internal/partitioner';
 import { ALL_TOPICS, TOPICS } from '../topics';
 import { SamePartitionAssigner } from './same-partition-assigner';
@@ -118,6 +119,8 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     }
     return results;
   }
+
+  const produce = createGroupCommit(sendGrouped);
 
   async function consume(options: ConsumerOptions): Promise<LogConsumer> {
     const consumer = kafka.consumer({
@@ -234,7 +237,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       await getProducer();
     },
     async append(records) {
-      return sendGrouped(records.map((r) => ({ topic: r.topic, key: r.key, value: encodeEvent(r.event) })));
+      return produce(records.map((r) => ({ topic: r.topic, key: r.key, value: encodeEvent(r.event) })));
     },
     deadLetter,
     consume,

@@ -14,6 +14,7 @@ import type {
   TopicPartition,
 } from '../event-log';
 import { createDelivery } from '../internal/delivery';
+import { createGroupCommit } from '../internal/group-commit';
 import { partitionForKey } from '../internal/partitioner';
 import { ALL_TOPICS, TOPICS } from '../topics';
 import { LOG_SCHEMA_SQL } from './schema';
@@ -100,35 +101,52 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     return appendRaw(encoded);
   }
 
-  async function appendRaw(
-    encoded: Array<{ topic: string; key: string; eventId: string | null; value: string; partition: number }>,
-  ): Promise<AppendResult[]> {
-    if (encoded.length === 0) return [];
+  type Encoded = { topic: string; key: string; eventId: string | null; value: string; partition: number };
+
+  /** One transaction per group of concurrent appends; one offset update and one insert per partition. */
+  async function writeBatch(encoded: Encoded[]): Promise<AppendResult[]> {
     let results: AppendResult[];
     try {
       results = await db.transaction(async (tx) => {
-        const out: AppendResult[] = [];
-        for (const r of encoded) {
-          const next = rowsOf<{ offset: string | number }>(
-            await tx.execute(sql`UPDATE sluice_log_partition SET next_offset = next_offset + 1
-              WHERE topic = ${r.topic} AND partition = ${r.partition} RETURNING next_offset - 1 AS "offset"`),
+        const out: AppendResult[] = new Array(encoded.length);
+        const byPartition = new Map<string, number[]>();
+        encoded.forEach((r, i) => {
+          const k = `${r.topic}\u0000${r.partition}`;
+          byPartition.set(k, [...(byPartition.get(k) ?? []), i]);
+        });
+        for (const indexes of byPartition.values()) {
+          const { topic, partition } = encoded[indexes[0]!]!;
+          const n = indexes.length;
+          const first = rowsOf<{ first: string | number }>(
+            await tx.execute(sql`UPDATE sluice_log_partition SET next_offset = next_offset + ${n}
+              WHERE topic = ${topic} AND partition = ${partition} RETURNING next_offset - ${n} AS "first"`),
           )[0];
-          if (!next) throw new SluiceError('invalid_event', `unknown topic ${r.topic}`);
+          if (!first) throw new SluiceError('invalid_event', `unknown topic ${topic}`);
+          const base = Number(first.first);
+          const values = indexes.map((i, j) => {
+            const r = encoded[i]!;
+            out[i] = { topic, partition, offset: String(base + j) };
+            return sql`(${topic}, ${partition}, ${base + j}, ${r.key}, ${r.eventId}, ${r.value})`;
+          });
           await tx.execute(sql`INSERT INTO sluice_log_record (topic, partition, "offset", key, event_id, value)
-            VALUES (${r.topic}, ${r.partition}, ${next.offset}, ${r.key}, ${r.eventId}, ${r.value})
+            VALUES ${sql.join(values, sql`, `)}
             ON CONFLICT (topic, event_id) WHERE event_id IS NOT NULL DO NOTHING`);
-          out.push({ topic: r.topic, partition: r.partition, offset: String(next.offset) });
         }
         return out;
       });
     } catch (cause) {
       if (cause instanceof SluiceError) throw cause;
-      throw new SluiceError('log_unavailable', 'the embedded log could not append', { cause });
+      throw new SluiceError('log_unavailable', 'the embedded log could not append', {
+        cause,
+        details: { retryAfterMs: 1_000 },
+      });
     }
     local.emit('append');
     void db.execute(sql.raw(`NOTIFY ${CHANNEL}`)).catch(() => {});
     return results;
   }
+
+  const appendRaw = createGroupCommit(writeBatch);
 
   async function commit(groupId: string, topic: string, partition: number, next: number): Promise<void> {
     await db.execute(sql`INSERT INTO sluice_log_group_offset (group_id, topic, partition, committed)
