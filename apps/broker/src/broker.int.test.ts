@@ -14,7 +14,7 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
   }, 120_000);
   afterAll(async () => {
     await s?.close();
-  });
+  }, 120_000);
 
   it('answers a chat completion through the log and records its usage once', async () => {
     const { data, response } = await openai.chat.completions

@@ -50,8 +50,19 @@ export async function createRuntime(
   const { logger } = opts;
   const metrics = opts.metrics ?? createMetrics();
   const closers: Array<() => Promise<unknown>> = [];
+  // Each step is bounded: a part that hangs (e.g. a broker mid-rebalance) never blocks shutdown.
   const close = async () => {
-    for (const c of closers.reverse()) await c().catch((e) => logger.warn({ err: e }, 'error while closing'));
+    for (const c of closers.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        c(),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, 20_000);
+        }),
+      ])
+        .catch((e) => logger.warn({ err: e }, 'error while closing'))
+        .finally(() => clearTimeout(timer));
+    }
   };
 
   try {

@@ -45,5 +45,6 @@ export {
   UsageRecordedV1,
   UsageRecordedV2,
 } from './events';
+export { createGroupCommit, type GroupCommit } from './internal/group-commit';
 export { PRIORITIES, type Priority, PrioritySchema } from './priority';
 export { ALL_TOPICS, REQUEST_TOPICS, requestKey, requestTopic, TOPICS, type TopicName } from './topics';

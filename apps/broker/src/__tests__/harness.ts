@@ -65,6 +65,8 @@ export async function startTestSluice(
       write: (line: string) => void logs.push(line),
     } as pino.DestinationStream);
     const runtime = await createRuntime(config, { roles: opts.roles ?? ['api', 'dispatcher'], logger });
+    // A dispatcher that has not joined its group yet would only delay the first request.
+    await runtime.dispatcher?.ready();
     const newTenant = async (name: string) => {
       const r = await runtime.tenants.createTenant(name);
       return { id: r.tenant.id, apiKey: r.apiKey };

@@ -67,6 +67,8 @@ export interface Dispatcher {
   /** Graceful: stop sending, let in-flight upstream calls finish and record, commit, leave the group. */
   stop(): Promise<void>;
   heldCount(): number;
+  /** Resolves once this dispatcher owns partitions (it joined its group), or rejects after `timeoutMs`. */
+  ready(timeoutMs?: number): Promise<void>;
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -281,7 +283,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const reqLog = logger.child({ requestId: s.requestId, tenantId: s.tenantId, attempt });
     const dispatchedAt = clock();
     const queueWaitMs = Math.max(0, dispatchedAt - h.firstQueuedAt);
-    await record([
+    // Recorded while the call is in flight, and always committed before its outcome is.
+    const dispatchedRecorded = record([
       outcome.dispatched(s, attempt, new Date(dispatchedAt), {
         dispatcherId,
         queueWaitMs,
@@ -294,6 +297,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const { stream: _stream, stream_options: _streamOptions, ...body } = s.body as Record<string, unknown>;
     try {
       const r = await upstream.chat(s.pool, body);
+      await dispatchedRecorded;
       const now = clock();
       const usage = usageFromCompletion(r.completion, s.estimate);
       limiter.onResponse(
@@ -316,6 +320,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
       finish(h);
     } catch (error) {
+      await dispatchedRecorded;
       await onFailure(h, d, error, dispatchedAt, reqLog);
     }
   }
@@ -452,6 +457,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       logger.info({ dispatcherId, abandoned: held.size }, 'dispatcher stopped');
     },
     heldCount: () => held.size,
+    async ready(timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!requestConsumer || requestConsumer.assignment().length === 0) {
+        if (Date.now() > deadline) throw new Error('the dispatcher was assigned no partitions in time');
+        await sleep(50);
+      }
+    },
   };
 }
 

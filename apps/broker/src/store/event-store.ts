@@ -1,4 +1,4 @@
-import { type SluiceEvent, validateEvent } from '@sluice/events';
+import { createGroupCommit, type SluiceEvent, validateEvent } from '@sluice/events';
 import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
 import type { SluiceDb } from '../db/database';
 import { events, type RequestRow, requests, usageRollup } from '../db/schema';
@@ -117,8 +117,23 @@ export function createEventStore(db: SluiceDb) {
     }
   }
 
+  // Concurrent appends (dispatcher outcomes, API submissions) share one transaction.
+  const appendGrouped = createGroupCommit(async (batch: SluiceEvent[]) => {
+    const r = await append(batch);
+    const inserted = new Set(r.inserted.map((e) => e.eventId));
+    return batch.map((e) => inserted.has(e.eventId));
+  });
+
   return {
-    append,
+    /** Appends idempotently; resolves once committed with the events that were new. */
+    async append(batch: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
+      const valid = batch.map((e) => validateEvent(e));
+      const fresh = await appendGrouped(valid);
+      return {
+        inserted: valid.filter((_, i) => fresh[i]),
+        duplicates: valid.filter((_, i) => !fresh[i]).map((e) => e.eventId),
+      };
+    },
     project,
 
     /** One request; `tenantId` null = operator. A tenant never sees another tenant's request. */

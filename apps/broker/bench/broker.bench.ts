@@ -1,0 +1,76 @@
+// npm run bench -w @sluice/broker — the broker's added latency on the synchronous path, against
+// calling the same simulator directly in the same run, and durable submits per second.
+import OpenAI from 'openai';
+import { type HarnessMode, startTestSluice } from '../src/__tests__/harness';
+
+const quick = process.argv.includes('--quick');
+const SEQUENTIAL = quick ? 150 : 400;
+const SUBMITS = quick ? 1_500 : 4_000;
+const CONCURRENCY = 64;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const body = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'ping' }], max_tokens: 4 };
+const rows: Array<Record<string, string>> = [];
+
+async function timeCalls(client: OpenAI, n: number): Promise<number[]> {
+  for (let i = 0; i < 20; i++) await client.chat.completions.create(body); // warm up
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await client.chat.completions.create(body);
+    out.push(performance.now() - t);
+  }
+  return out;
+}
+
+for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
+  const s = await startTestSluice({
+    mode,
+    simulator: { limits: { default: { rpm: 10_000_000, tpm: 10_000_000_000 } } },
+  });
+  try {
+    const direct = await timeCalls(
+      new OpenAI({ apiKey: 'sk-direct', baseURL: s.simulator.url, maxRetries: 0 }),
+      SEQUENTIAL,
+    );
+    const viaSluice = await timeCalls(
+      new OpenAI({ apiKey: s.tenant.apiKey, baseURL: `${s.url}/v1`, maxRetries: 0 }),
+      SEQUENTIAL,
+    );
+    // Durable submits: tRPC requests.submit returns once the log holds the request.
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < SUBMITS) {
+          next++;
+          const res = await fetch(`${s.url}/trpc/requests.submit`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${s.tenant.apiKey}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ params: body, options: { priority: 'batch' } }),
+          });
+          if (!res.ok) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
+        }
+      }),
+    );
+    const submitsPerSecond = SUBMITS / ((performance.now() - t0) / 1000);
+    rows.push({
+      mode,
+      'direct p50 (ms)': pct(direct, 50).toFixed(2),
+      'via Sluice p50 (ms)': pct(viaSluice, 50).toFixed(2),
+      'added p50 (ms)': (pct(viaSluice, 50) - pct(direct, 50)).toFixed(2),
+      'added p99 (ms)': (pct(viaSluice, 99) - pct(direct, 99)).toFixed(2),
+      'via / direct p50': (pct(viaSluice, 50) / pct(direct, 50)).toFixed(1),
+      'durable submits/s': submitsPerSecond.toFixed(0),
+    });
+  } finally {
+    await s.close();
+  }
+}
+for (const r of rows)
+  console.log(
+    Object.entries(r)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(' | '),
+  );
+process.exit(0);
