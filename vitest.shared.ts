@@ -11,6 +11,8 @@ export const sharedTestConfig = defineConfig({
     hookTimeout: 60_000,
     // Integration tests share one Kafka and one Postgres server on a 2-core box: run files one at a time.
     fileParallelism: false,
-    reporters: ['default'],
+    // The JSON report feeds the one-line summary `.ci/run` prints across packages.
+    reporters: ['default', 'json'],
+    outputFile: { json: 'test-results/vitest.json' },
   },
 });
