@@ -37,23 +37,14 @@ for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
       new OpenAI({ apiKey: s.tenant.apiKey, baseURL: `${s.url}/v1`, maxRetries: 0 }),
       SEQUENTIAL,
     );
-    // Durable submits: tRPC requests.submit returns once the log holds the request.
-    let next = 0;
-    const t0 = performance.now();
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (next < SUBMITS) {
-          next++;
-          const res = await fetch(`${s.url}/trpc/requests.submit`, {
-            method: 'POST',
-            headers: { authorization: `Bearer ${s.tenant.apiKey}`, 'content-type': 'application/json' },
-            body: JSON.stringify({ params: body, options: { priority: 'batch' } }),
-          });
-          if (!res.ok) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
-        }
-      }),
-    );
-    const submitsPerSecond = SUBMITS / ((performance.now() - t0) / 1000);
+    const withDispatcher = await submitRate(s.url, s.tenant.apiKey);
+    const apiOnly = await startTestSluice({ mode, roles: ['api'] });
+    let onlyApi = 0;
+    try {
+      onlyApi = await submitRate(apiOnly.url, apiOnly.tenant.apiKey);
+    } finally {
+      await apiOnly.close();
+    }
     rows.push({
       mode,
       'direct p50 (ms)': pct(direct, 50).toFixed(2),
@@ -61,12 +52,34 @@ for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
       'added p50 (ms)': (pct(viaSluice, 50) - pct(direct, 50)).toFixed(2),
       'added p99 (ms)': (pct(viaSluice, 99) - pct(direct, 99)).toFixed(2),
       'via / direct p50': (pct(viaSluice, 50) / pct(direct, 50)).toFixed(1),
-      'durable submits/s': submitsPerSecond.toFixed(0),
+      'durable submits/s (API process)': onlyApi.toFixed(0),
+      'durable submits/s (API + dispatcher draining, one process)': withDispatcher.toFixed(0),
     });
   } finally {
     await s.close();
   }
 }
+
+/** tRPC requests.submit returns once the log holds the request durably. */
+async function submitRate(url: string, apiKey: string): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < SUBMITS) {
+        next++;
+        const res = await fetch(`${url}/trpc/requests.submit`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ params: body, options: { priority: 'batch' } }),
+        });
+        if (!res.ok) throw new Error(`submit failed: ${res.status} ${await res.text()}`);
+      }
+    }),
+  );
+  return SUBMITS / ((performance.now() - t0) / 1000);
+}
+
 for (const r of rows)
   console.log(
     Object.entries(r)

@@ -13,7 +13,7 @@ import { createRequestIntake } from './intake/request-intake';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { createOutcomeHub, type OutcomeHub } from './outcomes/outcome-hub';
-import { createServices, toRequestView } from './service-impl';
+import { createServices } from './service-impl';
 import { createEventStore, type EventStore } from './store/event-store';
 import { createTenantService, type TenantService } from './tenants/tenant-service';
 import { createModelCatalog } from './upstream/model-catalog';
@@ -155,20 +155,17 @@ export async function createRuntime(
       refresh.unref();
       closers.push(async () => clearInterval(refresh));
 
+      const intake = createRequestIntake({ log, store, catalog, pools, logger, metrics });
+      let services: ReturnType<typeof createServices> | undefined;
       const hub = createOutcomeHub({
         log,
-        store: {
-          getRequestView: async (t, id) =>
-            ((r) => (r ? toRequestView(r) : undefined))(await store.getRequest(t, id)),
-        },
+        store: { getRequestView: (t, id) => services!.requests.get(t, id) },
         logger,
       });
       await hub.start();
       closers.push(() => hub.stop());
       runtime.hub = hub;
-
-      const intake = createRequestIntake({ log, store, catalog, pools, logger, metrics });
-      const services = createServices({ config, database, log, store, tenants, intake, hub, catalog });
+      services = createServices({ config, database, log, store, tenants, intake, hub, catalog });
       const http = await createHttpServer({ services, logger, metrics, maxBodyBytes: config.maxBodyBytes });
       closers.push(() => http.close());
       runtime.http = http;

@@ -1,4 +1,11 @@
-import { type EventLog, eventIdFor, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
+import {
+  type EventLog,
+  eventIdFor,
+  type RequestSubmitted,
+  SluiceError,
+  type SluiceEvent,
+  TOPICS,
+} from '@sluice/events';
 import type { Database } from './db/database';
 import type { SluiceConfig } from './env';
 import type { RequestIntake } from './intake/request-intake';
@@ -32,6 +39,22 @@ export function toRequestView(row: RequestRow): RequestView {
             deadLettered: row.deadLettered,
           }
         : null,
+  };
+}
+
+/** A request accepted into the log that the dispatcher has not recorded yet. */
+function queuedView(e: RequestSubmitted): RequestView {
+  return {
+    id: e.requestId,
+    status: 'queued',
+    model: e.model,
+    priority: e.priority,
+    attempts: 0,
+    submittedAt: e.occurredAt,
+    completedAt: null,
+    queueWaitMs: null,
+    result: null,
+    error: null,
   };
 }
 
@@ -98,9 +121,11 @@ export function createServices(deps: {
 }): Services {
   const { store, log } = deps;
 
-  async function getView(tenantId: string | null, requestId: string) {
+  async function getView(tenantId: string | null, requestId: string): Promise<RequestView | undefined> {
     const row = await store.getRequest(tenantId, requestId);
-    return row ? toRequestView(row) : undefined;
+    if (row) return toRequestView(row);
+    const accepted = deps.intake.recentlySubmitted(tenantId, requestId);
+    return accepted ? queuedView(accepted) : undefined;
   }
 
   return {
@@ -120,6 +145,8 @@ export function createServices(deps: {
         return rows.map(toRequestView);
       },
       async cancel(tenantId, requestId, by) {
+        const accepted = deps.intake.recentlySubmitted(tenantId, requestId);
+        if (accepted) await store.append([accepted]);
         const row = await store.getRequest(tenantId, requestId);
         if (!row) throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
         const view = toRequestView(row);

@@ -258,3 +258,39 @@ describe('scheduler', () => {
     );
   });
 });
+
+describe('tenant caps and reconciliation', () => {
+  it('holds a capped tenant to its own RPM while others use the rest', () => {
+    const limiter = createLimiter({
+      limits: { p: { '*': { rpm: 6_000, tpm: 1e9 } } },
+      tenantCaps: { capped: { rpm: 60 } },
+    });
+    for (const r of backlog(500, { tenantId: 'capped' })) limiter.enqueue(r, 0);
+    for (const r of backlog(500, { tenantId: 'free' })) limiter.enqueue(r, 0);
+    const counts = new Map<string, number>();
+    for (let now = 0; now < 10_000; now = limiter.nextWakeAt(now) ?? now + 1) {
+      for (const d of limiter.poll(now))
+        counts.set(d.request.tenantId, (counts.get(d.request.tenantId) ?? 0) + 1);
+    }
+    // 60 RPM: its one-minute bucket (60) is all it may use in the first 10 s, plus ~10 refilled.
+    expect(counts.get('capped')).toBeLessThanOrEqual(71);
+    expect(counts.get('free')).toBe(500);
+    expect(
+      limiter.admit({ tenantId: 'capped', pool: 'p', model: 'm', priority: 'standard', tokens: 10 }, 0),
+    ).toEqual({ ok: true });
+  });
+
+  it('refunds the unused reservation when the upstream charges actual usage', () => {
+    const limiter = createLimiter({
+      limits: { p: { '*': { rpm: 1_000, tpm: 1_000 } } },
+      chargeBasis: 'actual',
+      safetyMargin: 0,
+    });
+    limiter.enqueue({ ...backlog(1, { tokens: 900 })[0]!, id: 'big' }, 0);
+    const [d] = limiter.poll(0);
+    const before = limiter.snapshot(0).groups[0]!.available.tokens;
+    limiter.onResponse(d!.reservation, { status: 200, headers: {}, actualTokens: 100 }, 0);
+    const after = limiter.snapshot(0).groups[0]!.available.tokens;
+    expect(after - before).toBe(800);
+  });
+});

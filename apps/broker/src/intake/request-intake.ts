@@ -44,6 +44,12 @@ export interface SubmitResult {
  */
 export function createRequestIntake(deps: IntakeDeps) {
   const clock = deps.clock ?? Date.now;
+  const recent = new Map<string, RequestSubmitted>();
+  const RECENT_LIMIT = 50_000;
+  function rememberSubmitted(event: RequestSubmitted): void {
+    recent.set(event.requestId, event);
+    if (recent.size > RECENT_LIMIT) recent.delete(recent.keys().next().value as string);
+  }
 
   return {
     async submit(
@@ -65,7 +71,10 @@ export function createRequestIntake(deps: IntakeDeps) {
       }
 
       if (options.idempotencyKey) {
-        const existing = await deps.store.findByIdempotencyKey(tenantId, options.idempotencyKey);
+        const id = idempotentRequestId(tenantId, options.idempotencyKey);
+        const existing = recent.has(id)
+          ? { requestId: id }
+          : await deps.store.findByIdempotencyKey(tenantId, options.idempotencyKey);
         if (existing) return { requestId: existing.requestId, duplicate: true, priority };
       }
 
@@ -144,6 +153,11 @@ export function createRequestIntake(deps: IntakeDeps) {
         );
       });
       return { requestId, duplicate: false, priority };
+    },
+    /** A request this process accepted recently (the store may not have it yet). */
+    recentlySubmitted(tenantId: string | null, requestId: string): RequestSubmitted | undefined {
+      const e = recent.get(requestId);
+      return e && (tenantId === null || e.tenantId === tenantId) ? e : undefined;
     },
   };
 }

@@ -37,6 +37,15 @@ export function createDelivery(
   const waiters: Array<() => void> = [];
   const running = new Set<Promise<void>>();
   let commitChain: Promise<void> = Promise.resolve();
+  // Recently delivered event ids: a duplicate append (producer retry, resubmit) is handled once.
+  const recent = new Set<string>();
+  const RECENT_LIMIT = 20_000;
+  function firstTime(eventId: string): boolean {
+    if (recent.has(eventId)) return false;
+    recent.add(eventId);
+    if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value as string);
+    return true;
+  }
 
   function tracker(topic: string, partition: number): CommitTracker {
     const k = `${topic}:${partition}`;
@@ -82,7 +91,7 @@ export function createDelivery(
         await io.deadLetter(record).catch(() => {});
         options.onDeadLetter?.(record);
       }
-      if (event) {
+      if (event && firstTime(event.eventId)) {
         handled = await handleWithRetry(
           {
             topic: raw.topic,
@@ -121,6 +130,8 @@ export function createDelivery(
     reset(): void {
       generation++;
       trackers.clear();
+      // Redelivered messages must be handled again, not mistaken for duplicates.
+      recent.clear();
     },
     inFlight: () => inFlight,
     /** Stops delivering; waits (bounded) for running handlers; their commits happen as they settle. */

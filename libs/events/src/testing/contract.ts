@@ -215,6 +215,24 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       expect(lag).toBe(0);
     }, 90_000);
 
+    it('appends idempotently: the same event id twice is handled once', async () => {
+      const event = makeSubmittedEvent({ pool: 'idem-pool' });
+      const { seen, consumer } = collect(s.log, {
+        groupId: group('idem'),
+        topics: [T.standard],
+        fromBeginning: false,
+      });
+      const c = await consumer;
+      consumers.push(c);
+      await waitFor(() => c.assignment().length > 0, 60_000);
+      await s.log.append([{ topic: T.standard, key: 'idem-pool', event }]);
+      await s.log.append([{ topic: T.standard, key: 'idem-pool', event }]);
+      const marker = makeSubmittedEvent({ pool: 'idem-pool' });
+      await s.log.append([{ topic: T.standard, key: 'idem-pool', event: marker }]);
+      await waitFor(() => seen.some((m) => m.event.requestId === marker.requestId), 30_000);
+      expect(seen.filter((m) => m.event.eventId === event.eventId)).toHaveLength(1);
+    }, 90_000);
+
     it('refuses an invalid event on append, naming the field, and writes nothing', async () => {
       const ends = async () =>
         (await s.log.lag(group('ends'), [T.standard])).map((p) => p.endOffset).join(',');
