@@ -17,12 +17,15 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
   }, 120_000);
 
   it('answers a chat completion through the log and records its usage once', async () => {
+    const upstreamBefore = s.simulator.stats().ok;
     const { data, response } = await openai.chat.completions
       .create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hello there' }], max_tokens: 20 })
       .withResponse();
     expect(data.object).toBe('chat.completion');
     expect(data.choices[0]?.message.role).toBe('assistant');
     expect(data.usage?.prompt_tokens).toBeGreaterThan(0);
+    // Exactly one upstream call: nothing else (e.g. another run's leftovers) reached this upstream.
+    expect(s.simulator.stats().ok - upstreamBefore).toBe(1);
     const requestId = response.headers.get('x-sluice-request-id');
     expect(requestId).toMatch(/^req_/);
 

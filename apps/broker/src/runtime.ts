@@ -76,6 +76,7 @@ export async function createRuntime(
             brokers: config.log.brokers,
             partitions: config.log.partitions,
             clientId: 'sluice',
+            ...(config.log.namespace ? { namespace: config.log.namespace } : {}),
           })
         : createPostgresEventLog({ db: database.db, partitions: config.log.partitions });
     await log.start();
