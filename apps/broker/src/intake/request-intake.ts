@@ -146,12 +146,10 @@ export function createRequestIntake(deps: IntakeDeps) {
       deps.metrics?.logAppendSeconds.observe((clock() - started) / 1000);
       deps.metrics?.submitted.inc({ priority, tenant: tenantId, source });
       // Visible to `requests.get` at once; the dispatcher records it too (idempotently), so a failure here loses nothing.
-      await deps.store.append([event]).catch((error) => {
-        deps.logger.warn(
-          { err: error, requestId, tenantId },
-          'could not record submission yet; the dispatcher will',
-        );
-      });
+
+      // The log append made the request durable; the dispatcher records it in the store. Until
+      // then this process answers for it from memory, so `get`/`wait` right after submit work.
+      rememberSubmitted(event);
       return { requestId, duplicate: false, priority };
     },
     /** A request this process accepted recently (the store may not have it yet). */
