@@ -29,7 +29,8 @@ import { outcome, usageFromCompletion } from './outcome-events';
 
 /** What the dispatcher needs of the event store. */
 export interface DispatcherStore {
-  append(events: SluiceEvent[]): Promise<unknown>;
+  /** Idempotent; says which events were new. */
+  append(events: SluiceEvent[]): Promise<{ inserted: readonly SluiceEvent[] }>;
   requestState(requestId: string): Promise<{ status: string; attempts: number } | undefined>;
 }
 
@@ -177,8 +178,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const original = held.get(event.requestId);
     if (original) return original.done;
 
-    await store.append([event]);
-    const state = await store.requestState(event.requestId);
+    // A first sighting is a new, queued request; only a redelivery needs its recorded state.
+    const { inserted } = await store.append([event]);
+    const state = inserted.length > 0 ? undefined : await store.requestState(event.requestId);
     if (state && TERMINAL.has(state.status)) return; // redelivered after its outcome was recorded
 
     const now = clock();
