@@ -104,6 +104,7 @@ async function measure(name: string, log: EventLog, baseline: () => Promise<void
 {
   const database = await createTestDatabase('sluice_bench');
   const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  pool.on('error', () => {});
   const db = drizzlePg(pool);
   const log = createPostgresEventLog({ db, partitions: 4 });
   await log.start();

@@ -69,7 +69,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       listen?: (channel: string, cb: () => void) => Promise<() => Promise<void>>;
       connect?: () => Promise<{
         query(q: string): Promise<unknown>;
-        on(ev: 'notification', cb: () => void): void;
+        on(ev: 'notification' | 'error', cb: () => void): void;
         release(destroy?: boolean): void;
       }>;
     };
@@ -79,6 +79,8 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       } else if (typeof client.connect === 'function') {
         const c = await client.connect();
         c.on('notification', () => local.emit('append'));
+        // A server restart must not crash the process; polling carries on until it is back.
+        c.on('error', () => {});
         await c.query(`LISTEN ${CHANNEL}`);
         unlisten = async () => {
           await c.query(`UNLISTEN ${CHANNEL}`).catch(() => {});
