@@ -10,6 +10,7 @@ import {
   type TestDatabase,
   uniqueName,
 } from '@sluice/test-support';
+import { Kafka, logLevel } from 'kafkajs';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -86,6 +87,25 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
       await new Promise((r) => setTimeout(r, 250));
     }
 
+    // Both dispatchers have joined their group and the rebalance is over before traffic starts.
+    const admin = new Kafka({
+      clientId: 'e2e-probe',
+      brokers: kafkaBrokers(),
+      logLevel: logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    try {
+      const until = Date.now() + 90_000;
+      for (;;) {
+        const { groups } = await admin.describeGroups([`${namespace}.sluice-dispatchers`]);
+        if (groups[0]?.state === 'Stable' && groups[0].members.length === 2) break;
+        if (Date.now() > until) throw new Error(`dispatcher group not stable: ${groups[0]?.state}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      await admin.disconnect();
+    }
+
     const openai = new OpenAI({
       apiKey: tenant.apiKey,
       baseURL: `http://127.0.0.1:${port}/v1`,
@@ -119,5 +139,5 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
     await run(process.execPath, [SLUICE, 'keys', 'revoke', key!.id], { env });
     const refused = await openai.models.list().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.AuthenticationError);
-  }, 180_000);
+  }, 240_000);
 });
