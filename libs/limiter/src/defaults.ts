@@ -1,11 +1,12 @@
 import type { Priority } from './priority';
+import type { QuotaLimits } from './quota';
 
 /** Tunables of the limiter; tests and operators inject their own. */
 export const LIMITER_DEFAULTS = {
   /** Fraction of the token limit held back for estimation error (requests are counted exactly). */
   safetyMargin: 0.005,
   /** Before the upstream announces its limits: one probe request, then these. */
-  initialLimits: { rpm: 60, tpm: 30_000 },
+  initialLimits: { rpm: 60, tpm: 30_000 } satisfies QuotaLimits,
   /** Guaranteed minimum share of dispatches for a lower class that has work. */
   priorityFloors: { interactive: 0, standard: 0.1, batch: 0.05 } satisfies Record<Priority, number>,
   /** No dispatch in the last ms of a second: a request sent then may land in the next window upstream. */
@@ -14,6 +15,20 @@ export const LIMITER_DEFAULTS = {
   fallbackPauseMs: 1_000,
   /** Memory of the recent dispatch mix (for floors): half-life in dispatches. */
   shareHalfLife: 200,
+  /** Memory of the upstream's charge per estimated token: half-life in observed requests. */
+  chargeRatioHalfLife: 100,
+  /** Observed requests before the learned charge ratio is used. */
+  chargeRatioMinSamples: 8,
+  /** The learned charge ratio stays within these bounds (a wild header must not stall or flood a pool). */
+  chargeRatioBounds: { min: 0.25, max: 4 },
+} as const;
+
+/** Tunables of token estimation. */
+export const TOKEN_ESTIMATE_DEFAULTS = {
+  /** Distinct regex pieces whose token count is remembered (cleared when full). */
+  pieceMemoSize: 200_000,
+  /** OpenAI's cap on 32-px patches per image for patch-priced models. */
+  imagePatchCap: 1_536,
 } as const;
 
 /** Output allowance charged when a request sets no max_tokens (matches what the upstream assumes). */

@@ -2,20 +2,24 @@ import { DEFAULT_MAX_OUTPUT_TOKENS, LIMITER_DEFAULTS, type RetryPolicy } from '.
 import type { RateLimitHeaders } from './headers';
 import { Fifo, MinHeap } from './internal/min-heap';
 import { PRIORITIES, type Priority } from './priority';
-import { PoolModelQuota, type QuotaLimits, TenantCap } from './quota';
+import { type DispatchLedger, PoolModelQuota, type QuotaLimits, TenantCap } from './quota';
 
 export interface LimiterConfig {
   /** Configured limits per pool and model (`*` = any model): a ceiling; absent = learned from headers. */
   limits?: Record<string, Record<string, QuotaLimits>>;
   /** Fraction of the token limit held back for estimation error. */
   safetyMargin?: number;
-  /** Assumed limits until the upstream announces its own. */
-  initialLimits?: { rpm: number; tpm: number };
+  /** Assumed limits until the upstream announces its own (after one probe request). */
+  initialLimits?: QuotaLimits;
   /** Guaranteed minimum share of dispatches for each class while it has work. */
   priorityFloors?: Partial<Record<Priority, number>>;
   tenantWeights?: Record<string, number>;
   tenantCaps?: Record<string, QuotaLimits>;
-  /** `estimate` (OpenAI): the upstream charges its admission estimate; `actual`: it charges real usage. */
+  /**
+   * `estimate` (default, OpenAI): the upstream charges its admission estimate and keeps it, so only
+   * its headers move our count back; `actual`: it refunds to real usage, so we refund the difference
+   * between reservation and `actualTokens` at once.
+   */
   chargeBasis?: 'estimate' | 'actual';
   retryPolicy?: RetryPolicy;
 }
@@ -37,12 +41,15 @@ export interface Reservation {
   id: string;
   pool: string;
   model: string;
-  tenantId: string;
+  /** The request's estimate (`QueuedRequest.tokens`). */
   tokens: number;
   requests: 1;
   at: number;
+  tenantId?: string;
   /** Sent before the upstream's limits were known. */
-  probe: boolean;
+  probe?: boolean;
+  /** What the quota recorded at dispatch; lets the answer's headers be set against that moment. */
+  ledger?: DispatchLedger;
 }
 
 export interface Dispatch {
@@ -58,7 +65,14 @@ export interface GroupSnapshot {
   pool: string;
   model: string;
   learned: boolean;
+  /** Limits in force: announced by the upstream (or assumed), capped by configuration. */
   limits: QuotaLimits;
+  /** Bucket sizes after the safety margin. */
+  effectiveLimits: { rpm: number; tpm: number };
+  /** What the upstream last announced in `x-ratelimit-limit-*`. */
+  announcedLimits: { rpm?: number; tpm?: number };
+  /** Upstream tokens charged per estimated token (learned from consecutive remaining-token headers). */
+  chargeRatio: number;
   available: { requests: number; tokens: number };
   utilisation: { requests: number; tokens: number };
   pausedUntil: number | null;
@@ -69,7 +83,12 @@ export interface GroupSnapshot {
 export interface LimiterSnapshot {
   queued: Record<Priority, number>;
   oldestQueuedAt: Record<Priority, number | null>;
+  /** now − oldestQueuedAt (0 when the class is empty). */
+  oldestAgeMs: Record<Priority, number>;
+  /** Queued requests per tenant. */
   byTenant: Record<string, number>;
+  /** Per tenant: queue depth and oldest enqueue time. */
+  tenants: Record<string, { queued: number; oldestQueuedAt: number }>;
   groups: GroupSnapshot[];
 }
 
@@ -81,6 +100,8 @@ interface TenantQueue {
   vtime: number;
   retries: Fifo<QueuedRequest>;
   fresh: Fifo<QueuedRequest>;
+  /** Queued and not cancelled. */
+  live: number;
   inHeap: boolean;
   blockedUntil: number;
 }
@@ -101,6 +122,7 @@ class ClassQueue {
         vtime: 0,
         retries: new Fifo(),
         fresh: new Fifo(),
+        live: 0,
         inHeap: false,
         blockedUntil: 0,
       };
@@ -139,7 +161,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
   const floors = { ...LIMITER_DEFAULTS.priorityFloors, ...config.priorityFloors };
   const decay = 0.5 ** (1 / LIMITER_DEFAULTS.shareHalfLife);
   const groups = new Map<string, Group>();
-  const where = new Map<string, { group: Group; entry: QueuedRequest }>();
+  const where = new Map<string, { group: Group; entry: QueuedRequest; placed: boolean }>();
   // By identity: a request cancelled and later enqueued again must not resurrect its stale copy.
   const cancelled = new Set<QueuedRequest>();
   const caps = new Map<string, TenantCap>();
@@ -180,9 +202,12 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
   }
 
   function place(g: Group, r: QueuedRequest, asRetry: boolean): void {
+    const w = where.get(r.id);
+    if (w && w.entry === r) w.placed = true;
     const cq = g.classes[r.priority];
     const t = cq.tenant(r.tenantId, config.tenantWeights?.[r.tenantId] ?? 1);
     (asRetry ? t.retries : t.fresh).push(r);
+    t.live++;
     cq.size++;
     cq.activate(t);
   }
@@ -253,7 +278,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
       const cq = g.classes[p];
       const t = headTenant(cq)!;
       const head = (t.retries.size ? t.retries : t.fresh).peek()!;
-      const wait = g.quota.waitFor(head.tokens, now);
+      const wait = g.quota.waitFor(g.quota.chargeFor(head.tokens), now);
       if (wait > 0) return { waitMs: wait };
       const cap = tenantCap(t.tenantId, now);
       const capWait = cap?.waitFor(head.tokens, now) ?? 0;
@@ -273,6 +298,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     const cq = g.classes[r.priority];
     const t = cq.tenants.get(r.tenantId)!;
     (t.retries.size ? t.retries : t.fresh).shift();
+    t.live--;
     cq.size--;
     g.size--;
     where.delete(r.id);
@@ -282,7 +308,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     t.vtime += 1 / t.weight;
     if (t.retries.size || t.fresh.size) cq.activate(t);
     const probe = !g.quota.learned;
-    g.quota.take(r.tokens, now);
+    const ledger = g.quota.take(g.quota.chargeFor(r.tokens), now);
     tenantCap(r.tenantId, now)?.take(r.tokens);
     for (const p of PRIORITIES) g.share[p] *= decay;
     g.share[r.priority] += 1;
@@ -297,6 +323,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
         requests: 1,
         at: now,
         probe,
+        ledger,
       },
     };
   }
@@ -305,11 +332,12 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     admit(req, now) {
       const g = group(req.pool, req.model, now);
       const max = g.quota.maxTokens();
-      if (max !== undefined && req.tokens > max) {
+      const charged = Math.min(req.tokens, g.quota.chargeFor(req.tokens));
+      if (max !== undefined && charged > max) {
         return {
           ok: false,
           reason: 'exceeds_bucket',
-          message: `Request too large for ${req.model}: it needs ${req.tokens} tokens per minute (prompt + max_tokens) but the limit is ${max}. Lower max_tokens or shorten the messages.`,
+          message: `Request too large for ${req.model} in pool ${req.pool}: it needs ${req.tokens} tokens per minute (prompt + max_tokens) but the limit is ${max}. Lower max_tokens or shorten the messages.`,
         };
       }
       const capMax = tenantCap(req.tenantId, now)?.maxTokens();
@@ -326,7 +354,10 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     enqueue(req, now) {
       const g = group(req.pool, req.model, now);
       const entry = { ...req };
-      where.set(req.id, { group: g, entry });
+      const previous = where.get(req.id);
+      // The same id enqueued twice (a redelivery): the newer copy replaces the older.
+      if (previous) cancelEntry(previous);
+      where.set(req.id, { group: g, entry, placed: false });
       g.size++;
       if (entry.notBefore !== undefined && entry.notBefore > now) g.delayed.push(entry);
       else place(g, entry, entry.notBefore !== undefined);
@@ -335,12 +366,8 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     cancel(id) {
       const w = where.get(id);
       if (!w) return false;
-      const g = w.group;
       where.delete(id);
-      cancelled.add(w.entry);
-      g.size--;
-      // Class sizes stay exact; the entry itself is dropped lazily when it reaches a queue head.
-      recount(g);
+      cancelEntry(w);
       return true;
     },
 
@@ -375,14 +402,29 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
 
     onResponse(reservation, r, now) {
       const g = group(reservation.pool, reservation.model, now);
-      g.quota.observe(r.status, r.headers, reservation.probe, now);
+      g.quota.observe(
+        r.status,
+        r.headers,
+        {
+          probe: reservation.probe ?? false,
+          at: reservation.at,
+          estimate: reservation.tokens,
+          ledger: reservation.ledger,
+        },
+        now,
+      );
       if (r.status < 400 && r.actualTokens !== undefined && config.chargeBasis === 'actual') {
-        g.quota.reconcile(reservation.tokens, r.actualTokens, now);
+        g.quota.reconcile(
+          reservation.ledger,
+          reservation.ledger?.charged ?? reservation.tokens,
+          r.actualTokens,
+          now,
+        );
       }
     },
 
     onNoResponse(reservation, now) {
-      group(reservation.pool, reservation.model, now).quota.observeNoResponse(reservation.probe);
+      group(reservation.pool, reservation.model, now).quota.observeNoResponse(reservation.probe ?? false);
     },
 
     snapshot(now) {
@@ -393,6 +435,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
         batch: null,
       };
       const byTenant: Record<string, number> = {};
+      const tenants: LimiterSnapshot['tenants'] = {};
       const snaps: GroupSnapshot[] = [];
       for (const g of groups.values()) {
         const gq: Record<Priority, number> = { interactive: 0, standard: 0, batch: 0 };
@@ -401,18 +444,26 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
           gq[p] = cq.size;
           queued[p] += cq.size;
           for (const t of cq.tenants.values()) {
-            const n = t.retries.size + t.fresh.size;
-            if (n) byTenant[t.tenantId] = (byTenant[t.tenantId] ?? 0) + n;
-            for (const head of [t.retries.peek(), t.fresh.peek()]) {
-              if (head && (oldestQueuedAt[p] === null || head.enqueuedAt < oldestQueuedAt[p]!))
+            const n = t.live;
+            if (n === 0) continue;
+            byTenant[t.tenantId] = (byTenant[t.tenantId] ?? 0) + n;
+            const entry = tenants[t.tenantId] ?? { queued: 0, oldestQueuedAt: Number.POSITIVE_INFINITY };
+            tenants[t.tenantId] = entry;
+            entry.queued += n;
+            for (const head of [firstLive(t.retries), firstLive(t.fresh)]) {
+              if (!head) continue;
+              if (oldestQueuedAt[p] === null || head.enqueuedAt < oldestQueuedAt[p]!)
                 oldestQueuedAt[p] = head.enqueuedAt;
+              entry.oldestQueuedAt = Math.min(entry.oldestQueuedAt, head.enqueuedAt);
             }
           }
         }
         const q = g.quota.snapshot(now);
         snaps.push({ pool: g.pool, model: g.model, ...q, queued: gq });
       }
-      return { queued, oldestQueuedAt, byTenant, groups: snaps };
+      const oldestAgeMs: Record<Priority, number> = { interactive: 0, standard: 0, batch: 0 };
+      for (const p of PRIORITIES) oldestAgeMs[p] = oldestQueuedAt[p] === null ? 0 : now - oldestQueuedAt[p]!;
+      return { queued, oldestQueuedAt, oldestAgeMs, byTenant, tenants, groups: snaps };
     },
 
     size() {
@@ -422,26 +473,28 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     },
   };
 
-  /** Class sizes after a cancellation (cancellations are rare; O(queue) is fine here). */
-  function recount(g: Group): void {
-    for (const p of PRIORITIES) {
-      const cq = g.classes[p];
-      let n = 0;
-      for (const t of cq.tenants.values()) {
-        for (const q of [t.retries, t.fresh]) n += q.size;
-      }
-      let stale = 0;
-      for (const t of cq.tenants.values()) stale += countCancelled(t);
-      cq.size = n - stale;
+  /**
+   * Class and tenant sizes drop at once; the entry itself leaves its queue lazily, when it reaches
+   * a head (O(1) here, no scan of the backlog).
+   */
+  function cancelEntry(w: { group: Group; entry: QueuedRequest; placed: boolean }): void {
+    cancelled.add(w.entry);
+    w.group.size--;
+    if (w.placed) {
+      const cq = w.group.classes[w.entry.priority];
+      cq.size--;
+      const t = cq.tenants.get(w.entry.tenantId);
+      if (t) t.live--;
     }
   }
 
-  function countCancelled(t: TenantQueue): number {
-    let n = 0;
-    for (const q of [t.retries, t.fresh]) {
-      for (const r of q.toArray()) if (cancelled.has(r)) n++;
+  /** The oldest request of a tenant queue that is not cancelled (snapshots only). */
+  function firstLive(q: Fifo<QueuedRequest>): QueuedRequest | undefined {
+    for (let i = 0; i < q.size; i++) {
+      const r = q.at(i);
+      if (r && !cancelled.has(r)) return r;
     }
-    return n;
+    return undefined;
   }
 }
 

@@ -34,7 +34,8 @@ function errorOf(body: unknown): { code?: string; type?: string; message?: strin
 export function classifyUpstreamFailure(f: UpstreamFailureFacts): UpstreamFailureKind {
   if (f.timedOut) return 'timeout';
   if (f.malformed) return 'malformed_response';
-  if (f.status === undefined) return f.connectionError ? 'connection' : 'connection';
+  // No status at all: the call never got an answer.
+  if (f.status === undefined) return 'connection';
   const e = errorOf(f.body);
   const code = f.errorCode ?? e.code ?? e.type;
   if (f.status === 429) {
@@ -58,11 +59,27 @@ export type RetryDecision =
   | { action: 'retry'; delayMs: number; reason: UpstreamFailureKind }
   | { action: 'fail'; deadLetter: boolean; reason: UpstreamFailureKind; message: string };
 
-const TERMINAL: Partial<Record<UpstreamFailureKind, string>> = {
-  insufficient_quota: 'the upstream account is out of quota (insufficient_quota); retrying cannot help',
-  request_too_large: 'the request is larger than the whole TPM limit; retrying cannot help',
-  client_error: 'the upstream refused the request (4xx); retrying the same request cannot help',
-};
+/** Why retrying can never help, or undefined when it may. */
+function terminalReason(kind: UpstreamFailureKind): string | undefined {
+  switch (kind) {
+    case 'insufficient_quota':
+      return 'the upstream account is out of quota (insufficient_quota); retrying cannot help';
+    case 'request_too_large':
+      return 'the request is larger than the whole TPM limit; retrying cannot help';
+    case 'client_error':
+      return 'the upstream refused the request (4xx); retrying the same request cannot help';
+    case 'rate_limited':
+    case 'server_error':
+    case 'timeout':
+    case 'connection':
+    case 'malformed_response':
+      return undefined;
+    default: {
+      const never: never = kind;
+      throw new Error(`unknown failure kind ${String(never)}`);
+    }
+  }
+}
 
 /**
  * Exponential backoff with full jitter, never shorter than the upstream's retry-after; terminal
@@ -76,7 +93,7 @@ export function decideRetry(input: {
   random: () => number;
 }): RetryDecision {
   const policy = input.policy ?? defaultRetryPolicy;
-  const terminal = TERMINAL[input.kind];
+  const terminal = terminalReason(input.kind);
   if (terminal) return { action: 'fail', deadLetter: false, reason: input.kind, message: terminal };
   if (input.attempt >= policy.maxAttempts) {
     return {

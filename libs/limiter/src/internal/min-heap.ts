@@ -71,6 +71,9 @@ export class Fifo<T> {
   peek(): T | undefined {
     return this.items[this.head];
   }
+  at(index: number): T | undefined {
+    return index < 0 ? undefined : this.items[this.head + index];
+  }
   toArray(): T[] {
     return this.items.slice(this.head);
   }

@@ -1,7 +1,7 @@
-import { createRateLimitEngine, type Enforcement, formatGoDuration } from '@sluice/openai-simulator';
 import { parseRateLimitHeaders } from '../headers';
 import { MinHeap } from '../internal/min-heap';
 import type { Limiter, QueuedRequest } from '../limiter';
+import { createUpstreamModel, type Enforcement, seededRandom } from './upstream-model';
 
 export interface SimulationOptions {
   limiter: Limiter;
@@ -12,10 +12,17 @@ export interface SimulationOptions {
   arrivals: QueuedRequest[];
   /** Upstream latency per call. */
   latencyMs: number;
+  /** Extra latency drawn uniformly from [0, latencyJitterMs) with a seeded PRNG. */
+  latencyJitterMs?: number;
+  seed?: number;
   /** Stop at this simulated time. */
   untilMs: number;
-  /** What the upstream charges per request (defaults to the request's `tokens`). */
+  /** What the upstream charges per request by its own estimate (defaults to the request's `tokens`). */
   charge?: (r: QueuedRequest) => number;
+  /** Real usage reported in the response (defaults to the charge). */
+  actual?: (r: QueuedRequest) => number;
+  chargeBasis?: 'estimate' | 'actual';
+  announceLimits?: boolean;
   startMs?: number;
 }
 
@@ -25,10 +32,15 @@ export interface SimulationResult {
   rateLimited: number;
   /** ok answers per simulated second. */
   okPerSecond: number[];
+  /** Tokens the upstream charged per simulated second. */
   tokensPerSecond: number[];
   endedAt: number;
   /** Dispatch times (ms) of every attempt, for window checks. */
   dispatchTimes: number[];
+  /** Time of the first and last 429. */
+  rateLimitedAt: number[];
+  /** poll() calls made. */
+  polls: number;
 }
 
 /**
@@ -36,11 +48,18 @@ export interface SimulationResult {
  * the same inputs always give the same result.
  */
 export function simulate(o: SimulationOptions): SimulationResult {
-  const engine = createRateLimitEngine({ enforcement: o.enforcement });
+  const upstream = createUpstreamModel({
+    limits: o.limits,
+    enforcement: o.enforcement,
+    ...(o.chargeBasis ? { chargeBasis: o.chargeBasis } : {}),
+    ...(o.announceLimits === false ? { announceLimits: false } : {}),
+  });
+  const random = seededRandom(o.seed ?? 1);
   const start = o.startMs ?? 0;
   const arrivals = [...o.arrivals].sort((a, b) => a.enqueuedAt - b.enqueuedAt);
-  type Pending = { at: number; run: () => void };
-  const responses = new MinHeap<Pending>((p) => p.at);
+  type Pending = { at: number; seq: number; run: () => void };
+  let seq = 0;
+  const responses = new MinHeap<Pending>((p) => p.at + p.seq * 1e-9);
   const result: SimulationResult = {
     attempts: 0,
     completed: [],
@@ -49,6 +68,8 @@ export function simulate(o: SimulationOptions): SimulationResult {
     tokensPerSecond: [],
     endedAt: start,
     dispatchTimes: [],
+    rateLimitedAt: [],
+    polls: 0,
   };
   const attemptsById = new Map<string, number>();
   let next = 0;
@@ -62,33 +83,29 @@ export function simulate(o: SimulationOptions): SimulationResult {
     while (next < arrivals.length && arrivals[next]!.enqueuedAt <= now)
       o.limiter.enqueue(arrivals[next++]!, now);
     while (responses.size && responses.peek()!.at <= now) responses.pop()!.run();
+    result.polls++;
     for (const d of o.limiter.poll(now)) {
       const r = d.request;
       result.attempts++;
       result.dispatchTimes.push(now);
       attemptsById.set(r.id, (attemptsById.get(r.id) ?? 0) + 1);
       const cost = o.charge ? o.charge(r) : r.tokens;
-      const verdict = engine.check('key', o.limits, cost, now);
-      const h = verdict.headers;
-      const headers: Record<string, string> = {
-        'x-ratelimit-limit-requests': String(h.limitRequests),
-        'x-ratelimit-limit-tokens': String(h.limitTokens),
-        'x-ratelimit-remaining-requests': String(h.remainingRequests),
-        'x-ratelimit-remaining-tokens': String(h.remainingTokens),
-        'x-ratelimit-reset-requests': formatGoDuration(h.resetRequestsMs),
-        'x-ratelimit-reset-tokens': formatGoDuration(h.resetTokensMs),
-      };
+      const verdict = upstream.admit(cost, now);
       const dispatchedAt = now;
+      const latency = o.latencyMs + Math.floor(random() * (o.latencyJitterMs ?? 0));
       if (verdict.ok) {
         bump(result.okPerSecond, now, 1);
         bump(result.tokensPerSecond, now, cost);
+        const actualTokens = o.actual ? o.actual(r) : cost;
         responses.push({
-          at: now + o.latencyMs,
+          at: now + latency,
+          seq: seq++,
           run: () => {
-            const t = dispatchedAt + o.latencyMs;
+            const t = dispatchedAt + latency;
+            upstream.complete(cost, actualTokens, t);
             o.limiter.onResponse(
               d.reservation,
-              { status: 200, headers: parseRateLimitHeaders(headers, t) },
+              { status: 200, headers: parseRateLimitHeaders(verdict.headers, t), actualTokens },
               t,
             );
             result.completed.push({ request: r, dispatchedAt, attempts: attemptsById.get(r.id) ?? 1 });
@@ -96,17 +113,15 @@ export function simulate(o: SimulationOptions): SimulationResult {
         });
       } else {
         result.rateLimited++;
-        headers['retry-after-ms'] = String(verdict.retryAfterMs);
+        result.rateLimitedAt.push(now);
         responses.push({
           at: now + 1,
+          seq: seq++,
           run: () => {
             const t = dispatchedAt + 1;
-            o.limiter.onResponse(
-              d.reservation,
-              { status: 429, headers: parseRateLimitHeaders(headers, t) },
-              t,
-            );
-            o.limiter.enqueue({ ...r, notBefore: t + verdict.retryAfterMs }, t);
+            const headers = parseRateLimitHeaders(verdict.headers, t);
+            o.limiter.onResponse(d.reservation, { status: 429, headers }, t);
+            o.limiter.enqueue({ ...r, notBefore: t + (headers.retryAfterMs ?? 1_000) }, t);
           },
         });
       }
@@ -131,12 +146,13 @@ export function backlog(
     at?: number;
     prefix?: string;
     model?: string;
+    pool?: string;
   } = {},
 ): QueuedRequest[] {
   return Array.from({ length: n }, (_, i) => ({
     id: `${opts.prefix ?? opts.tenantId ?? 't'}-${i}`,
     tenantId: opts.tenantId ?? 't',
-    pool: 'p',
+    pool: opts.pool ?? 'p',
     model: opts.model ?? 'gpt-4o-mini',
     priority: opts.priority ?? 'standard',
     tokens: opts.tokens ?? 100,

@@ -1,0 +1,12 @@
+// `@sluice/limiter/testing`: the upstream model and the simulation driver, for tests and benchmarks.
+
+export { backlog, type SimulationOptions, type SimulationResult, simulate } from './simulate';
+export {
+  createUpstreamModel,
+  type Enforcement,
+  formatGoDuration,
+  seededRandom,
+  type UpstreamModel,
+  type UpstreamModelOptions,
+  type UpstreamVerdict,
+} from './upstream-model';
