@@ -25,6 +25,7 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
   let env: NodeJS.ProcessEnv;
   const namespace = uniqueName('e2e');
   const children: ChildProcess[] = [];
+  const output: string[] = [];
   const port = 20_000 + Math.floor(Math.random() * 20_000);
 
   function start(command: string, extra: Record<string, string> = {}): ChildProcess {
@@ -32,8 +33,20 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
       env: { ...env, ...extra },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // Keep each process's output so a failure says what the processes saw.
+    const name = extra.SLUICE_DISPATCHER_ID ?? command;
+    const keep = (chunk: Buffer) => {
+      output.push(`[${name}] ${chunk.toString().trimEnd()}`);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    child.once('exit', (code, signal) => output.push(`[${name}] exited code=${code} signal=${signal}`));
     children.push(child);
     return child;
+  }
+
+  function processOutput(): string {
+    return output.join('\n').slice(-8_000);
   }
 
   beforeAll(async () => {
@@ -83,7 +96,7 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
     for (;;) {
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
       if (ready?.ok) break;
-      if (Date.now() > deadline) throw new Error('serve did not become ready');
+      if (Date.now() > deadline) throw new Error(`serve did not become ready\n${processOutput()}`);
       await new Promise((r) => setTimeout(r, 250));
     }
 
@@ -99,7 +112,11 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
       for (;;) {
         const { groups } = await admin.describeGroups([`${namespace}.sluice-dispatchers`]);
         if (groups[0]?.state === 'Stable' && groups[0].members.length === 2) break;
-        if (Date.now() > until) throw new Error(`dispatcher group not stable: ${groups[0]?.state}`);
+        if (Date.now() > until) {
+          throw new Error(
+            `dispatcher group not stable: ${groups[0]?.state} with ${groups[0]?.members.length} members\n${processOutput()}`,
+          );
+        }
         await new Promise((r) => setTimeout(r, 250));
       }
     } finally {

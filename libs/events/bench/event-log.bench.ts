@@ -130,10 +130,5 @@ async function measure(name: string, log: EventLog, baseline: () => Promise<void
   await client.close();
 }
 
-for (const r of rows)
-  console.log(
-    Object.entries(r)
-      .map(([k, v]) => `${k}: ${v}`)
-      .join(' | '),
-  );
+console.table(rows);
 process.exit(0);

@@ -1,6 +1,7 @@
 import { decodeEvent } from '../codec';
 import type { DeadLetter } from '../dead-letter';
-import type { ConsumedMessage, ConsumerOptions } from '../event-log';
+import type { ConsumedMessage, ConsumerOptions, TopicPartition } from '../event-log';
+import { TOPICS } from '../topics';
 import { CommitTracker } from './commit-tracker';
 
 export interface RawMessage {
@@ -12,86 +13,177 @@ export interface RawMessage {
   timestamp: number;
 }
 
-/** Errors a handler throws on purpose to give a message up without committing it. */
+export interface CommitPoint extends TopicPartition {
+  /** The next offset to read (Kafka's convention). */
+  offset: number;
+}
+
+export interface DeliveryIo {
+  /** Commits several partitions at once; rejecting is fine (the delivery retries, superseded points are dropped). */
+  commit(points: readonly CommitPoint[]): Promise<void>;
+  deadLetter(record: DeadLetter): Promise<void>;
+  /**
+   * Called when a partition's buffer of received-but-not-started messages fills up (`full`) or
+   * drains again: the adapter stops and restarts fetching that partition, so a handler that holds
+   * messages for minutes never blocks the fetch loop (nor the heartbeats riding on it).
+   */
+  backpressure?(topic: string, partition: number, full: boolean): void;
+}
+
+export interface DeliveryTuning {
+  /** Received-but-not-started messages buffered per partition before its fetching pauses (default 64). */
+  bufferPerPartition?: number;
+  /** First retry delay of a failing handler; doubles up to `maxRetryDelayMs`. */
+  retryDelayMs?: number;
+  maxRetryDelayMs?: number;
+}
+
+/** Errors a handler throws on purpose to give a message up without committing it (name `AbandonedError`). */
 function isAbandon(error: unknown): boolean {
   return error instanceof Error && error.name === 'AbandonedError';
 }
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+interface PartitionState {
+  topic: string;
+  partition: number;
+  tracker: CommitTracker;
+  queued: number;
+  full: boolean;
+}
+
+interface Entry {
+  state: PartitionState;
+  raw: RawMessage;
+}
+
 /**
- * The delivery contract both adapters share: at most `maxInFlight` handlers at once, handlers
- * started in offset order per partition, commits over the contiguous settled prefix, failed
- * handlers retried (never skipped), undecodable messages dead-lettered.
+ * The delivery contract both adapters share. `accept` never waits: messages are buffered and
+ * started in offset order per partition while fewer than `maxInFlight` run; when a partition's
+ * buffer fills, the adapter is told to stop fetching it. Commits cover the contiguous settled
+ * prefix, batched across partitions and retried when they fail. Failed handlers are retried
+ * (never skipped); undecodable messages are dead-lettered (the write retried until it lands), then
+ * committed past. A revoked partition is forgotten: its uncommitted messages go to the next owner.
  */
-export function createDelivery(
-  options: ConsumerOptions,
-  io: {
-    commit(topic: string, partition: number, nextOffset: number): Promise<void>;
-    deadLetter(record: DeadLetter): Promise<void>;
-  },
-) {
+export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning: DeliveryTuning = {}) {
   const maxInFlight = Math.max(1, options.maxInFlight ?? 1);
+  const bufferLimit = Math.max(1, tuning.bufferPerPartition ?? 64);
+  const retryDelayMs = tuning.retryDelayMs ?? 50;
+  const maxRetryDelayMs = tuning.maxRetryDelayMs ?? 5_000;
+  const states = new Map<string, PartitionState>();
+  const waiting: Entry[] = [];
+  const pausedTopics = new Set<string>();
+  const running = new Map<Promise<void>, PartitionState>();
+  const pendingCommits = new Map<string, { state: PartitionState; offset: number }>();
   let inFlight = 0;
-  let generation = 0;
+  /** Set when a drain begins: nothing new starts. */
+  let closing = false;
+  /** Set when a drain ends: handlers still running commit nothing and stop retrying. */
   let stopping = false;
-  const trackers = new Map<string, CommitTracker>();
-  const waiters: Array<() => void> = [];
-  const running = new Set<Promise<void>>();
-  let commitChain: Promise<void> = Promise.resolve();
-  // Recently delivered event ids: a duplicate append (producer retry, resubmit) is handled once.
-  const recent = new Set<string>();
-  const RECENT_LIMIT = 20_000;
-  function firstTime(eventId: string): boolean {
-    if (recent.has(eventId)) return false;
-    recent.add(eventId);
-    if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value as string);
-    return true;
-  }
+  let flushing: Promise<void> | undefined;
+  // Event ids whose handler succeeded lately: a duplicate append (producer retry) is handled once.
+  const handledIds = new Set<string>();
+  const HANDLED_LIMIT = 20_000;
 
-  function tracker(topic: string, partition: number): CommitTracker {
-    const k = `${topic}:${partition}`;
-    let t = trackers.get(k);
-    if (!t) {
-      t = new CommitTracker();
-      trackers.set(k, t);
+  const keyOf = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+  const owned = (state: PartitionState) => states.get(keyOf(state.topic, state.partition)) === state;
+  const current = (state: PartitionState) => !stopping && owned(state);
+
+  function stateOf(topic: string, partition: number): PartitionState {
+    const k = keyOf(topic, partition);
+    let s = states.get(k);
+    if (!s) {
+      s = { topic, partition, tracker: new CommitTracker(), queued: 0, full: false };
+      states.set(k, s);
     }
-    return t;
+    return s;
   }
 
-  async function slot(): Promise<void> {
-    while (inFlight >= maxInFlight) await new Promise<void>((r) => waiters.push(r));
+  function setQueued(state: PartitionState, delta: number): void {
+    state.queued += delta;
+    // Resume at half the limit, so a busy partition does not flap between paused and running.
+    if (!state.full && state.queued >= bufferLimit) {
+      state.full = true;
+      io.backpressure?.(state.topic, state.partition, true);
+    } else if (state.full && state.queued <= bufferLimit >> 1) {
+      state.full = false;
+      if (current(state)) io.backpressure?.(state.topic, state.partition, false);
+    }
+  }
+
+  function pump(): void {
+    if (closing) return;
+    for (let i = 0; i < waiting.length && inFlight < maxInFlight; ) {
+      const entry = waiting[i]!;
+      if (!owned(entry.state)) {
+        waiting.splice(i, 1);
+        continue;
+      }
+      if (pausedTopics.has(entry.state.topic)) {
+        i++;
+        continue;
+      }
+      waiting.splice(i, 1);
+      setQueued(entry.state, -1);
+      start(entry);
+    }
+  }
+
+  function start({ state, raw }: Entry): void {
     inFlight++;
-  }
-  function release(): void {
-    inFlight--;
-    waiters.shift()?.();
+    state.tracker.started(raw.offset);
+    const p = process(state, raw).finally(() => {
+      inFlight--;
+      running.delete(p);
+      pump();
+    });
+    running.set(p, state);
   }
 
-  async function handleWithRetry(message: ConsumedMessage, gen: number): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
+  const backoff = (attempt: number) => Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(attempt, 16));
+
+  async function handleWithRetry(message: ConsumedMessage, state: PartitionState): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
       try {
         await options.handle(message);
         return true;
       } catch (error) {
-        if (isAbandon(error) || stopping || gen !== generation) return false;
+        if (isAbandon(error) || !current(state)) return false;
         options.onHandlerError?.(error, message);
-        await new Promise((r) => setTimeout(r, Math.min(5_000, 50 * 2 ** Math.min(attempt, 7))));
-        if (stopping || gen !== generation) return false;
+        await sleep(backoff(attempt));
+        if (!current(state)) return false;
       }
     }
   }
 
-  async function process(raw: RawMessage, gen: number): Promise<void> {
-    let handled = true;
-    try {
-      let event: ConsumedMessage['event'] | undefined;
+  /** The dead letter must land before the bad message is committed past; retried while we own it. */
+  async function writeDeadLetter(record: DeadLetter, state: PartitionState): Promise<boolean> {
+    for (let attempt = 0; ; attempt++) {
       try {
-        event = decodeEvent(raw.value ?? '');
-      } catch (error) {
-        const record = deadLetterFor(raw, error);
-        await io.deadLetter(record).catch(() => {});
+        await io.deadLetter(record);
         options.onDeadLetter?.(record);
+        return true;
+      } catch {
+        if (!current(state)) return false;
+        await sleep(backoff(attempt));
       }
-      if (event && firstTime(event.eventId)) {
+    }
+  }
+
+  async function process(state: PartitionState, raw: RawMessage): Promise<void> {
+    let event: ConsumedMessage['event'] | undefined;
+    let handled = false;
+    try {
+      event = decodeEvent(raw.value ?? '');
+    } catch (error) {
+      // Dead letters are not events: reading the dead-letter topic must not loop on them.
+      handled = raw.topic === TOPICS.deadLetter || (await writeDeadLetter(deadLetterFor(raw, error), state));
+    }
+    if (event) {
+      if (handledIds.has(event.eventId)) {
+        handled = true;
+      } else {
         handled = await handleWithRetry(
           {
             topic: raw.topic,
@@ -101,45 +193,118 @@ export function createDelivery(
             event,
             timestamp: raw.timestamp,
           },
-          gen,
+          state,
         );
+        if (handled) {
+          handledIds.add(event.eventId);
+          if (handledIds.size > HANDLED_LIMIT) handledIds.delete(handledIds.values().next().value as string);
+        }
       }
-    } finally {
-      release();
     }
-    if (!handled || gen !== generation) return;
-    const next = tracker(raw.topic, raw.partition).settled(raw.offset);
+    // An abandoned message stays pending: nothing after it in this partition is committed.
+    if (!handled || !current(state)) return;
+    const next = state.tracker.settled(raw.offset);
     if (next !== undefined) {
-      commitChain = commitChain.then(() => io.commit(raw.topic, raw.partition, next).catch(() => {}));
-      await commitChain;
+      pendingCommits.set(keyOf(state.topic, state.partition), { state, offset: next });
+      void flush();
     }
   }
 
+  /** Commits every pending point in one call; retries failures until they land or are superseded. */
+  function flush(): Promise<void> {
+    flushing ??= (async () => {
+      let failures = 0;
+      while (pendingCommits.size) {
+        const batch = [...pendingCommits.values()].filter((c) => owned(c.state));
+        pendingCommits.clear();
+        if (!batch.length) break;
+        try {
+          await io.commit(
+            batch.map((c) => ({ topic: c.state.topic, partition: c.state.partition, offset: c.offset })),
+          );
+          failures = 0;
+        } catch {
+          for (const c of batch) {
+            const k = keyOf(c.state.topic, c.state.partition);
+            if (!pendingCommits.has(k)) pendingCommits.set(k, c);
+          }
+          failures++;
+          if (stopping && failures >= 5) break;
+          await sleep(Math.min(2_000, 100 * 2 ** Math.min(failures, 5)));
+        }
+      }
+    })().finally(() => {
+      flushing = undefined;
+    });
+    return flushing;
+  }
+
+  function runningFor(tps: readonly TopicPartition[]): Promise<void>[] {
+    const ks = new Set(tps.map((tp) => keyOf(tp.topic, tp.partition)));
+    return [...running].filter(([, s]) => ks.has(keyOf(s.topic, s.partition))).map(([p]) => p);
+  }
+
   return {
-    /** Hands a message over; resolves once it is started (waits while `maxInFlight` are busy). */
-    async deliver(raw: RawMessage): Promise<void> {
-      if (stopping) return;
-      await slot();
-      const gen = generation;
-      tracker(raw.topic, raw.partition).started(raw.offset);
-      const p = process(raw, gen);
-      running.add(p);
-      void p.finally(() => running.delete(p));
+    /** Takes a fetched message. Never waits; redeliveries of offsets already in hand are ignored. */
+    accept(raw: RawMessage): void {
+      if (closing) return;
+      const state = stateOf(raw.topic, raw.partition);
+      if (state.tracker.seen(raw.offset)) return;
+      state.tracker.received(raw.offset);
+      waiting.push({ state, raw });
+      setQueued(state, 1);
+      pump();
     },
-    /** After a rebalance: forget what was in flight; uncommitted messages come again. */
-    reset(): void {
-      generation++;
-      trackers.clear();
-      // Redelivered messages must be handled again, not mistaken for duplicates.
-      recent.clear();
+    /** Received but not started, for one partition. */
+    queued(topic: string, partition: number): number {
+      return states.get(keyOf(topic, partition))?.queued ?? 0;
+    },
+    /** Topics whose buffered messages must not start (user pause); running ones still finish. */
+    setPaused(topics: Iterable<string>): void {
+      pausedTopics.clear();
+      for (const t of topics) pausedTopics.add(t);
+      pump();
+    },
+    /**
+     * After a rebalance: forgets partitions no longer owned (buffered messages dropped, running
+     * handlers stop retrying, nothing more committed for them). Kept partitions keep their state,
+     * so a refetch from the committed offset does not hand a message out twice.
+     */
+    retain(ownedNow: readonly TopicPartition[]): void {
+      const keep = new Set(ownedNow.map((tp) => keyOf(tp.topic, tp.partition)));
+      for (const k of [...states.keys()]) if (!keep.has(k)) states.delete(k);
+      pump();
+    },
+    /** Forgets these partitions (see `retain`). */
+    revoke(tps: readonly TopicPartition[]): void {
+      for (const tp of tps) states.delete(keyOf(tp.topic, tp.partition));
+      pump();
     },
     inFlight: () => inFlight,
-    /** Stops delivering; waits (bounded) for running handlers; their commits happen as they settle. */
+    /** Waits (bounded) until these partitions have no running handler, then commits what settled. */
+    async settle(tps: readonly TopicPartition[], timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      for (let mine = runningFor(tps); mine.length && Date.now() < deadline; mine = runningFor(tps)) {
+        await Promise.race([Promise.allSettled(mine), sleep(Math.max(1, deadline - Date.now()))]);
+      }
+      await flush();
+    },
+    /** Commits what has settled so far. */
+    flush,
+    /** Stops starting messages; waits (bounded) for running handlers; commits what they settled. */
     async drain(timeoutMs: number): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      closing = true;
+      waiting.length = 0;
+      while (running.size && Date.now() < deadline) {
+        await Promise.race([
+          Promise.allSettled([...running.keys()]),
+          sleep(Math.max(1, deadline - Date.now())),
+        ]);
+      }
+      // From here on, handlers still running (given up by the timeout) commit nothing.
       stopping = true;
-      await Promise.race([Promise.allSettled([...running]), new Promise((r) => setTimeout(r, timeoutMs))]);
-      await commitChain;
-      for (const w of waiters.splice(0)) w();
+      await flush();
     },
   };
 }

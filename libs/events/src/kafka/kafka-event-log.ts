@@ -10,7 +10,7 @@ import type {
   PartitionLag,
   TopicPartition,
 } from '../event-log';
-import { createDelivery } from '../internal/delivery';
+import { createDelivery, type DeliveryTuning } from '../internal/delivery';
 import { createGroupCommit } from '../internal/group-commit';
 import { partitionForKey } from '../internal/partitioner';
 import { ALL_TOPICS, TOPICS } from '../topics';
@@ -26,6 +26,12 @@ export interface KafkaEventLogConfig {
   namespace?: string;
   /** Longest an append may take before it fails as `log_unavailable`. */
   appendTimeoutMs?: number;
+  /** A consumer that has not heartbeated for this long is removed from its group (default 10 s). */
+  sessionTimeoutMs?: number;
+  /** How long `stop()` waits for running handlers before it commits what settled (default 10 s). */
+  stopTimeoutMs?: number;
+  /** Buffering and handler-retry tuning of consumers (tests shorten the delays). */
+  delivery?: DeliveryTuning;
   logger?: (level: 'error' | 'warn' | 'info', message: string, extra?: Record<string, unknown>) => void;
   kafka?: Partial<KafkaConfig>;
 }
@@ -40,7 +46,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
   const topicName = (t: string) => `${ns}${t}`;
   const logicalName = (t: string) => (ns && t.startsWith(ns) ? t.slice(ns.length) : t);
   const partitions = config.partitions ?? 6;
-  const appendTimeoutMs = config.appendTimeoutMs ?? 8_000;
+  const appendTimeoutMs = config.appendTimeoutMs ?? 5_000;
   const kafka = new Kafka({
     clientId: config.clientId ?? 'sluice',
     brokers: config.brokers,
@@ -52,14 +58,25 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
   });
   const admin = kafka.admin();
   let producer: Producer | undefined;
+  let producerReady: Promise<Producer> | undefined;
   const consumers = new Set<LogConsumer>();
 
-  async function getProducer(): Promise<Producer> {
-    if (!producer) {
-      producer = kafka.producer({ idempotent: true, maxInFlightRequests: 5, allowAutoTopicCreation: false });
-      await producer.connect();
-    }
-    return producer;
+  /** Connects once; a failed connect (Kafka down) is retried by the next append. */
+  function getProducer(): Promise<Producer> {
+    producerReady ??= (async () => {
+      // One request in flight: ordering within a partition holds even across retries, and writes
+      // are group-committed, so it costs no throughput. Retries stay unbounded (kafkajs's default
+      // for the idempotent producer: bounding them could reuse a sequence number and drop a
+      // message); `appendTimeoutMs` bounds what a caller waits.
+      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+      producer = p;
+      await p.connect();
+      return p;
+    })().catch((error: unknown) => {
+      producerReady = undefined;
+      throw error;
+    });
+    return producerReady;
   }
 
   async function sendGrouped(
@@ -126,7 +143,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     const consumer = kafka.consumer({
       groupId: `${ns}${options.groupId}`,
       partitionAssigners: [SamePartitionAssigner],
-      sessionTimeout: 10_000,
+      sessionTimeout: config.sessionTimeoutMs ?? 10_000,
       rebalanceTimeout: 15_000,
       heartbeatInterval: 1_000,
       allowAutoTopicCreation: false,
@@ -134,21 +151,67 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
     const paused = new Set<string>();
+    const full = new Map<string, Set<number>>();
     let assignment: TopicPartition[] = [];
-    const delivery = createDelivery(options, {
-      commit: async (topic, partition, next) => {
-        await consumer.commitOffsets([{ topic: topicName(topic), partition, offset: String(next) }]);
+    let running = false;
+
+    /**
+     * kafkajs keeps one pause state per topic, and a partition-level call clears a topic-level
+     * one; so the effective state (the user paused the topic, or a partition's buffer is full) is
+     * recomputed and applied whole for the topic whenever either changes.
+     */
+    function applyPause(topic: string): void {
+      if (!running) return;
+      const name = topicName(topic);
+      if (paused.has(topic)) {
+        consumer.pause([{ topic: name }]);
+        return;
+      }
+      consumer.resume([{ topic: name }]);
+      const partitionsFull = [...(full.get(topic) ?? [])];
+      if (partitionsFull.length) consumer.pause([{ topic: name, partitions: partitionsFull }]);
+    }
+
+    const delivery = createDelivery(
+      options,
+      {
+        commit: async (points) => {
+          await consumer.commitOffsets(
+            points.map((p) => ({
+              topic: topicName(p.topic),
+              partition: p.partition,
+              offset: String(p.offset),
+            })),
+          );
+        },
+        deadLetter: (record) => deadLetter(record),
+        backpressure: (topic, partition, isFull) => {
+          const set = full.get(topic) ?? new Set<number>();
+          if (isFull) set.add(partition);
+          else set.delete(partition);
+          full.set(topic, set);
+          applyPause(topic);
+        },
       },
-      deadLetter: (record) => deadLetter(record),
-    });
+      config.delivery,
+    );
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      delivery.reset();
       assignment = Object.entries(e.payload.memberAssignment).flatMap(([topic, ps]) =>
         (ps as number[]).map((partition) => ({ topic: logicalName(topic), partition })),
       );
+      // Partitions kept across the rebalance keep their state; revoked ones are forgotten and
+      // their uncommitted messages go to the new owner.
+      delivery.retain(assignment);
+      for (const [topic, set] of full) {
+        for (const p of [...set])
+          if (!assignment.some((tp) => tp.topic === topic && tp.partition === p)) set.delete(p);
+        applyPause(topic);
+      }
       options.onAssignment?.(assignment);
     });
-    if (options.fromBeginning === false) await pinStartOffsets(`${ns}${options.groupId}`, options.topics);
+    if (options.fromBeginning === false) {
+      await untilSettled(() => pinStartOffsets(`${ns}${options.groupId}`, options.topics));
+    }
     await consumer.connect();
     for (const topic of options.topics) {
       await consumer.subscribe({ topic: topicName(topic), fromBeginning: options.fromBeginning ?? true });
@@ -156,9 +219,10 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: Math.max(1, Math.min(options.topics.length * partitions, 16)),
+      // Never waits for the handler: kafkajs heartbeats between messages, and a handler may hold a
+      // message for minutes. A full buffer pauses the partition instead (see `applyPause`).
       eachMessage: async ({ topic, partition, message }) => {
-        // Returns once the handler has started: a slow handler never holds the fetch loop.
-        await delivery.deliver({
+        delivery.accept({
           topic: logicalName(topic),
           partition,
           offset: Number(message.offset),
@@ -168,15 +232,19 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
         });
       },
     });
+    running = true;
+    for (const t of options.topics) applyPause(t);
     let stopped = false;
     const handle: LogConsumer = {
       pause(topics) {
         for (const t of topics) paused.add(t);
-        consumer.pause(topics.map((t) => ({ topic: topicName(t) })));
+        delivery.setPaused(paused);
+        for (const t of topics) applyPause(t);
       },
       resume(topics) {
         for (const t of topics) paused.delete(t);
-        consumer.resume(topics.map((t) => ({ topic: topicName(t) })));
+        delivery.setPaused(paused);
+        for (const t of topics) applyPause(t);
       },
       paused: () => [...paused],
       assignment: () => assignment,
@@ -184,7 +252,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
         if (stopped) return;
         stopped = true;
         consumer.pause(options.topics.map((t) => ({ topic: topicName(t) })));
-        await delivery.drain(10_000);
+        await delivery.drain(config.stopTimeoutMs ?? 10_000);
         await consumer.disconnect().catch(() => {});
         consumers.delete(handle);
       },
@@ -213,7 +281,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
 
   async function deadLetter(record: Parameters<EventLog['deadLetter']>[0]): Promise<void> {
     const valid = DeadLetterSchema.parse(record);
-    await sendGrouped([
+    await produce([
       { topic: TOPICS.deadLetter, key: valid.requestId ?? valid.sourceTopic, value: JSON.stringify(valid) },
     ]);
   }
@@ -222,9 +290,11 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     kind: 'kafka',
     async start() {
       await admin.connect();
+      const names = ALL_TOPICS.map(topicName);
       const existing = new Set(await admin.listTopics());
-      const missing = ALL_TOPICS.map(topicName).filter((t) => !existing.has(t));
+      const missing = names.filter((t) => !existing.has(t));
       if (missing.length) {
+        // Another process may be creating the same topics right now: that is not an error.
         await admin.createTopics({
           waitForLeaders: true,
           topics: missing.map((topic) => ({
@@ -234,6 +304,13 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
           })),
         });
       }
+      // Topics another process has just created may not have leaders yet; offsets and consumer
+      // groups on them would fail with "not the leader", so wait until every partition has one.
+      await untilSettled(async () => {
+        const { topics } = await admin.fetchTopicMetadata({ topics: names });
+        const leaderless = topics.filter((t) => t.partitions.some((p) => p.leader < 0));
+        if (leaderless.length) throw new TopicsNotReadyError(leaderless.map((t) => t.name));
+      });
       await getProducer();
     },
     async append(records) {
@@ -284,6 +361,36 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
 }
 
 /** Deletes a namespace's topics (tests). */
+class TopicsNotReadyError extends Error {
+  readonly retriable = true;
+  constructor(topics: string[]) {
+    super(`topics without a leader yet: ${topics.join(', ')}`);
+  }
+}
+
+/**
+ * Retries an admin step while Kafka reports a transient condition (a topic just created, a leader
+ * moving); kafkajs marks those errors `retriable`. Anything else, or a deadline, fails at once.
+ */
+async function untilSettled<T>(step: () => Promise<T>, deadlineMs = 30_000): Promise<T> {
+  const until = Date.now() + deadlineMs;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+    try {
+      return await step();
+    } catch (error) {
+      const retriable = (error as { retriable?: boolean }).retriable === true || isRetriableCause(error);
+      if (!retriable || Date.now() + wait > until) throw error;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+/** kafkajs wraps the broker's error (e.g. NOT_LEADER_OR_FOLLOWER) in a retry error's `cause`. */
+function isRetriableCause(error: unknown): boolean {
+  const cause = (error as { cause?: { retriable?: boolean } }).cause;
+  return cause?.retriable === true;
+}
+
 export async function deleteKafkaNamespace(brokers: string[], namespace: string): Promise<void> {
   const admin = new Kafka({ clientId: 'sluice-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();

@@ -11,7 +11,7 @@ describeEventLogContract('embedded on the Postgres server', async () => {
   const database = await createTestDatabase('sluice_events');
   const pools: pg.Pool[] = [];
   const logs: Array<{ close(): Promise<void> }> = [];
-  const open = async () => {
+  const open = async (options: { stopTimeoutMs?: number } = {}) => {
     const pool = new pg.Pool({ connectionString: database.url, max: 4 });
     // Dropping the database at the end terminates idle connections: expected, not a failure.
     pool.on('error', () => {});
@@ -22,6 +22,8 @@ describeEventLogContract('embedded on the Postgres server', async () => {
       pollIntervalMs: 100,
       heartbeatMs: 200,
       sessionTimeoutMs: 1_500,
+      delivery: { bufferPerPartition: 2, retryDelayMs: 20 },
+      ...options,
     });
     await log.start();
     logs.push(log);
@@ -34,6 +36,7 @@ describeEventLogContract('embedded on the Postgres server', async () => {
   return {
     log,
     open,
+    sessionTimeoutMs: 1_500,
     async writeRaw(topic, key, value) {
       const partition = partitionForKey(key, 4);
       await drizzle(

@@ -10,13 +10,15 @@ describeEventLogContract('embedded on PGlite', async () => {
   const client = new PGlite();
   const db = drizzle(client);
   const opened: Array<{ close(): Promise<void> }> = [];
-  const open = async () => {
+  const open = async (options: { stopTimeoutMs?: number } = {}) => {
     const log = createPostgresEventLog({
       db,
       partitions: 4,
       pollIntervalMs: 100,
       heartbeatMs: 200,
       sessionTimeoutMs: 1_500,
+      delivery: { bufferPerPartition: 2, retryDelayMs: 20 },
+      ...options,
     });
     await log.start();
     opened.push(log);
@@ -26,6 +28,7 @@ describeEventLogContract('embedded on PGlite', async () => {
   return {
     log,
     open,
+    sessionTimeoutMs: 1_500,
     async writeRaw(topic, key, value) {
       const partition = partitionForKey(key, 4);
       await db.execute(sql`WITH p AS (UPDATE sluice_log_partition SET next_offset = next_offset + 1

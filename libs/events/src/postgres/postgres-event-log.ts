@@ -13,7 +13,7 @@ import type {
   PartitionLag,
   TopicPartition,
 } from '../event-log';
-import { createDelivery } from '../internal/delivery';
+import { type CommitPoint, createDelivery, type DeliveryTuning } from '../internal/delivery';
 import { createGroupCommit } from '../internal/group-commit';
 import { partitionForKey } from '../internal/partitioner';
 import { ALL_TOPICS, TOPICS } from '../topics';
@@ -31,6 +31,10 @@ export interface PostgresEventLogConfig {
   sessionTimeoutMs?: number;
   heartbeatMs?: number;
   fetchBatch?: number;
+  /** How long `stop()` waits for running handlers before it commits what settled (default 10 s). */
+  stopTimeoutMs?: number;
+  /** Buffering and handler-retry tuning of consumers (tests shorten the delays). */
+  delivery?: DeliveryTuning;
 }
 
 const CHANNEL = 'sluice_log';
@@ -41,6 +45,8 @@ interface Row {
   value: string;
   ts: string | number;
 }
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 function rowsOf<T>(result: unknown): T[] {
   return ((result as { rows?: T[] }).rows ?? []) as T[];
@@ -59,6 +65,8 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
   const sessionTimeoutMs = config.sessionTimeoutMs ?? 6_000;
   const heartbeatMs = config.heartbeatMs ?? 1_000;
   const fetchBatch = config.fetchBatch ?? 200;
+  const stopTimeoutMs = config.stopTimeoutMs ?? 10_000;
+  const bufferLimit = Math.max(1, config.delivery?.bufferPerPartition ?? 64);
   const local = new EventEmitter();
   local.setMaxListeners(0);
   const consumers = new Set<LogConsumer>();
@@ -130,9 +138,27 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
             out[i] = { topic, partition, offset: String(base + j) };
             return sql`(${topic}, ${partition}, ${base + j}, ${r.key}, ${r.eventId}, ${r.value})`;
           });
-          await tx.execute(sql`INSERT INTO sluice_log_record (topic, partition, "offset", key, event_id, value)
-            VALUES ${sql.join(values, sql`, `)}
-            ON CONFLICT (topic, event_id) WHERE event_id IS NOT NULL DO NOTHING`);
+          const inserted = rowsOf<{ offset: string | number }>(
+            await tx.execute(sql`INSERT INTO sluice_log_record (topic, partition, "offset", key, event_id, value)
+              VALUES ${sql.join(values, sql`, `)}
+              ON CONFLICT (topic, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING "offset"`),
+          );
+          if (inserted.length < n) {
+            // Some event ids were already in the topic (a no-op append): report the stored copy.
+            const ids = indexes.map((i) => encoded[i]!.eventId).filter((id): id is string => id !== null);
+            const stored = rowsOf<{ event_id: string; partition: number; offset: string | number }>(
+              await tx.execute(sql`SELECT event_id, partition, "offset" FROM sluice_log_record
+                WHERE topic = ${topic} AND event_id IN (${sql.join(
+                  ids.map((id) => sql`${id}`),
+                  sql`, `,
+                )})`),
+            );
+            const at = new Map(stored.map((r) => [r.event_id, r]));
+            for (const i of indexes) {
+              const hit = at.get(encoded[i]!.eventId ?? '');
+              if (hit) out[i] = { topic, partition: Number(hit.partition), offset: String(hit.offset) };
+            }
+          }
         }
         return out;
       });
@@ -150,56 +176,70 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
 
   const appendRaw = createGroupCommit(writeBatch);
 
-  async function commit(groupId: string, topic: string, partition: number, next: number): Promise<void> {
+  async function commit(groupId: string, points: readonly CommitPoint[]): Promise<void> {
+    if (!points.length) return;
+    const values = points.map((p) => sql`(${groupId}, ${p.topic}, ${p.partition}, ${p.offset})`);
+    // GREATEST: a late commit from a previous owner never moves a partition back.
     await db.execute(sql`INSERT INTO sluice_log_group_offset (group_id, topic, partition, committed)
-      VALUES (${groupId}, ${topic}, ${partition}, ${next})
+      VALUES ${sql.join(values, sql`, `)}
       ON CONFLICT (group_id, topic, partition) DO UPDATE SET committed = GREATEST(sluice_log_group_offset.committed, EXCLUDED.committed)`);
   }
 
   async function consume(options: ConsumerOptions): Promise<LogConsumer> {
+    const groupId = options.groupId;
     const memberId = randomUUID();
+    const ttl = sql`make_interval(secs => ${sessionTimeoutMs / 1000})`;
     const paused = new Set<string>();
-    let owned: TopicPartition[] = [];
+    /** Partition numbers this member leases and reads. */
+    const owned = new Set<number>();
+    /** Leased numbers being handed over: no longer read, lease kept until their handlers settle. */
+    const releasing = new Set<number>();
     const positions = new Map<string, number>();
+    let assignment: TopicPartition[] = [];
     let stopped = false;
     let wake: (() => void) | undefined;
-    const onAppend = () => wake?.();
-    local.on('append', onAppend);
+    // Set by a poke that arrives while a fetch runs: the loop looks again instead of sleeping.
+    let dirty = false;
+    const poke = () => {
+      dirty = true;
+      wake?.();
+    };
+    local.on('append', poke);
+    const k = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+    const tpsOf = (n: number) => options.topics.map((topic) => ({ topic, partition: n }));
 
-    const delivery = createDelivery(options, {
-      commit: (topic, partition, next) => commit(options.groupId, topic, partition, next),
-      deadLetter: (record) => deadLetterRecord(record),
-    });
+    const delivery = createDelivery(
+      options,
+      {
+        commit: (points) => commit(groupId, points),
+        deadLetter: (record) => deadLetterRecord(record),
+        // The fetch loop skips full partitions; when one drains, it looks again at once.
+        backpressure: (_topic, _partition, full) => {
+          if (!full) poke();
+        },
+      },
+      config.delivery,
+    );
 
-    async function heartbeat(): Promise<void> {
-      await db.execute(sql`INSERT INTO sluice_log_group_member (group_id, member_id, heartbeat_at)
-        VALUES (${options.groupId}, ${memberId}, now())
-        ON CONFLICT (group_id, member_id) DO UPDATE SET heartbeat_at = now()`);
-      const live = rowsOf<{ member_id: string }>(
-        await db.execute(sql`SELECT member_id FROM sluice_log_group_member
-          WHERE group_id = ${options.groupId} AND heartbeat_at > now() - make_interval(secs => ${sessionTimeoutMs / 1000})
-          ORDER BY member_id`),
-      ).map((r) => r.member_id);
-      const index = live.indexOf(memberId);
-      const mine: TopicPartition[] = [];
-      for (let p = 0; p < partitions; p++) {
-        if (live.length > 0 && p % live.length === index)
-          for (const topic of options.topics) mine.push({ topic, partition: p });
-      }
-      const key = (tps: TopicPartition[]) => tps.map((tp) => `${tp.topic}:${tp.partition}`).join(',');
-      if (key(mine) !== key(owned)) {
-        owned = mine;
-        delivery.reset();
-        positions.clear();
-        for (const tp of owned) positions.set(`${tp.topic}:${tp.partition}`, await startPosition(tp));
-        options.onAssignment?.(owned);
-      }
+    function publishAssignment(): void {
+      assignment = [...owned]
+        .filter((n) => !releasing.has(n))
+        .sort((a, b) => a - b)
+        .flatMap(tpsOf);
+      options.onAssignment?.(assignment);
+    }
+
+    function forget(n: number): void {
+      owned.delete(n);
+      releasing.delete(n);
+      delivery.revoke(tpsOf(n));
+      for (const tp of tpsOf(n)) positions.delete(k(tp.topic, tp.partition));
     }
 
     async function startPosition(tp: TopicPartition): Promise<number> {
       const committed = rowsOf<{ committed: string | number }>(
         await db.execute(sql`SELECT committed FROM sluice_log_group_offset
-          WHERE group_id = ${options.groupId} AND topic = ${tp.topic} AND partition = ${tp.partition}`),
+          WHERE group_id = ${groupId} AND topic = ${tp.topic} AND partition = ${tp.partition}`),
       )[0];
       if (committed) return Number(committed.committed);
       if (options.fromBeginning ?? true) return 0;
@@ -209,56 +249,133 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
         ),
       )[0];
       const position = Number(end?.next_offset ?? 0);
-      // Pin the start so a restart of this member does not skip what arrived in between.
-      await commit(options.groupId, tp.topic, tp.partition, position);
+      // Pin the start, so the next owner does not skip what arrives in between.
+      await commit(groupId, [{ ...tp, offset: position }]);
       return position;
+    }
+
+    /** Stops reading a partition number, lets its handlers settle, commits, then frees the lease. */
+    async function release(n: number): Promise<void> {
+      releasing.add(n);
+      publishAssignment();
+      try {
+        await delivery.settle(tpsOf(n), sessionTimeoutMs);
+      } finally {
+        if (releasing.has(n)) {
+          forget(n);
+          await db
+            .execute(sql`DELETE FROM sluice_log_group_lease
+              WHERE group_id = ${groupId} AND partition = ${n} AND member_id = ${memberId}`)
+            .catch(() => {});
+        }
+      }
+    }
+
+    /** Heartbeat, lease renewal and rebalancing: targets computed over live members, fenced by leases. */
+    async function heartbeat(): Promise<void> {
+      await db.execute(sql`INSERT INTO sluice_log_group_member (group_id, member_id, heartbeat_at)
+        VALUES (${groupId}, ${memberId}, now())
+        ON CONFLICT (group_id, member_id) DO UPDATE SET heartbeat_at = now()`);
+      const held = new Set(
+        rowsOf<{ partition: number }>(
+          await db.execute(sql`UPDATE sluice_log_group_lease SET expires_at = now() + ${ttl}
+            WHERE group_id = ${groupId} AND member_id = ${memberId} AND expires_at > now() RETURNING partition`),
+        ).map((r) => Number(r.partition)),
+      );
+      // A lease that lapsed (this process stalled) may be someone else's now: stop reading at once.
+      const lost = [...owned].filter((n) => !held.has(n));
+      if (lost.length) {
+        for (const n of lost) forget(n);
+        publishAssignment();
+      }
+      const live = rowsOf<{ member_id: string }>(
+        await db.execute(sql`SELECT member_id FROM sluice_log_group_member
+          WHERE group_id = ${groupId} AND heartbeat_at > now() - ${ttl} ORDER BY member_id`),
+      ).map((r) => r.member_id);
+      const index = live.indexOf(memberId);
+      const target = new Set<number>();
+      for (let n = 0; n < partitions; n++) if (index >= 0 && n % live.length === index) target.add(n);
+      for (const n of owned) if (!target.has(n) && !releasing.has(n)) void release(n);
+      const wanted = [...target].filter((n) => !owned.has(n));
+      if (!wanted.length || stopped) return;
+      // Taken only when free or expired: the previous owner hands over once its handlers settled.
+      const acquired = rowsOf<{ partition: number }>(
+        await db.execute(sql`INSERT INTO sluice_log_group_lease (group_id, partition, member_id, expires_at)
+          SELECT ${groupId}, n, ${memberId}, now() + ${ttl} FROM unnest(${`{${wanted.join(',')}}`}::int[]) AS n
+          ON CONFLICT (group_id, partition) DO UPDATE SET member_id = EXCLUDED.member_id, expires_at = EXCLUDED.expires_at
+          WHERE sluice_log_group_lease.expires_at < now() OR sluice_log_group_lease.member_id = EXCLUDED.member_id
+          RETURNING partition`),
+      ).map((r) => Number(r.partition));
+      if (!acquired.length) return;
+      for (const n of acquired) {
+        for (const tp of tpsOf(n)) positions.set(k(tp.topic, tp.partition), await startPosition(tp));
+        owned.add(n);
+      }
+      publishAssignment();
+      poke();
     }
 
     async function fetchOnce(): Promise<number> {
       let fetched = 0;
-      for (const tp of owned) {
-        if (stopped) break;
-        if (paused.has(tp.topic)) continue;
-        const k = `${tp.topic}:${tp.partition}`;
-        const from = positions.get(k);
-        if (from === undefined) continue;
-        const rows = rowsOf<Row>(
-          await db.execute(sql`SELECT "offset", key, value, (extract(epoch from appended_at) * 1000)::float8 AS ts
-            FROM sluice_log_record WHERE topic = ${tp.topic} AND partition = ${tp.partition} AND "offset" >= ${from}
-            ORDER BY "offset" LIMIT ${fetchBatch}`),
-        );
-        for (const row of rows) {
-          if (stopped || paused.has(tp.topic) || positions.get(k) === undefined) break;
-          const offset = Number(row.offset);
-          await delivery.deliver({
-            ...tp,
-            offset,
-            key: row.key,
-            value: row.value,
-            timestamp: Number(row.ts),
-          });
-          positions.set(k, offset + 1);
-          fetched++;
+      for (const n of [...owned]) {
+        for (const topic of options.topics) {
+          if (stopped || releasing.has(n) || !owned.has(n) || paused.has(topic)) continue;
+          const key = k(topic, n);
+          const from = positions.get(key);
+          const room = bufferLimit - delivery.queued(topic, n);
+          if (from === undefined || room <= 0) continue;
+          const rows = rowsOf<Row>(
+            await db.execute(sql`SELECT "offset", key, value, (extract(epoch from appended_at) * 1000)::float8 AS ts
+              FROM sluice_log_record WHERE topic = ${topic} AND partition = ${n} AND "offset" >= ${from}
+              ORDER BY "offset" LIMIT ${Math.min(room, fetchBatch)}`),
+          );
+          // Ownership may have changed while the query ran.
+          if (stopped || releasing.has(n) || !owned.has(n) || positions.get(key) !== from) continue;
+          for (const row of rows) {
+            const offset = Number(row.offset);
+            delivery.accept({
+              topic,
+              partition: n,
+              offset,
+              key: row.key,
+              value: row.value,
+              timestamp: Number(row.ts),
+            });
+            positions.set(key, offset + 1);
+            fetched++;
+          }
         }
       }
       return fetched;
     }
 
-    const loop = (async () => {
-      let lastHeartbeat = 0;
+    // Heartbeats run on their own: a handler holding messages never delays them.
+    const heartbeats = (async () => {
       while (!stopped) {
         try {
-          if (Date.now() - lastHeartbeat >= heartbeatMs) {
-            await heartbeat();
-            lastHeartbeat = Date.now();
-          }
+          await heartbeat();
+        } catch {
+          // Database unavailable: leases lapse if it lasts; nothing is committed meanwhile.
+        }
+        await sleep(heartbeatMs);
+      }
+    })();
+
+    const fetching = (async () => {
+      while (!stopped) {
+        dirty = false;
+        try {
           if ((await fetchOnce()) > 0) continue;
         } catch {
-          // Database unavailable: wait and try again; nothing is committed meanwhile.
+          // Database unavailable: wait and try again.
         }
+        if (dirty) continue;
         await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, Math.min(pollIntervalMs, heartbeatMs));
+          const timer = setTimeout(resolve, pollIntervalMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
         });
         wake = undefined;
       }
@@ -267,23 +384,42 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     const consumer: LogConsumer = {
       pause(topics) {
         for (const t of topics) paused.add(t);
+        delivery.setPaused(paused);
       },
       resume(topics) {
         for (const t of topics) paused.delete(t);
-        wake?.();
+        delivery.setPaused(paused);
+        poke();
       },
       paused: () => [...paused],
-      assignment: () => owned,
+      assignment: () => assignment,
       async stop() {
         if (stopped) return;
         stopped = true;
-        wake?.();
-        await loop;
-        await delivery.drain(10_000);
-        local.off('append', onAppend);
+        poke();
+        await fetching;
+        await heartbeats;
+        // Leases stay renewed while handlers finish, so no one else reads these partitions yet.
+        const keepAlive = setInterval(() => {
+          void db
+            .execute(sql`UPDATE sluice_log_group_lease SET expires_at = now() + ${ttl}
+              WHERE group_id = ${groupId} AND member_id = ${memberId}`)
+            .catch(() => {});
+        }, heartbeatMs);
+        try {
+          await delivery.drain(stopTimeoutMs);
+        } finally {
+          clearInterval(keepAlive);
+        }
+        local.off('append', poke);
         await db
           .execute(
-            sql`DELETE FROM sluice_log_group_member WHERE group_id = ${options.groupId} AND member_id = ${memberId}`,
+            sql`DELETE FROM sluice_log_group_lease WHERE group_id = ${groupId} AND member_id = ${memberId}`,
+          )
+          .catch(() => {});
+        await db
+          .execute(
+            sql`DELETE FROM sluice_log_group_member WHERE group_id = ${groupId} AND member_id = ${memberId}`,
           )
           .catch(() => {});
         consumers.delete(consumer);
@@ -299,7 +435,11 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       {
         topic: TOPICS.deadLetter,
         key: valid.requestId ?? valid.sourceTopic,
-        eventId: null,
+        // Every group reading a topic meets the same bad message: store its dead letter once.
+        eventId:
+          valid.sourceOffset === null
+            ? null
+            : `dead-letter/${valid.sourceTopic}/${valid.sourcePartition}/${valid.sourceOffset}/${valid.requestId ?? ''}`,
         value: JSON.stringify(valid),
         partition: partitionForKey(valid.requestId ?? valid.sourceTopic, partitions),
       },
@@ -309,7 +449,11 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
   return {
     kind: 'postgres',
     async start() {
-      for (const statement of LOG_SCHEMA_SQL) await db.execute(sql.raw(statement));
+      // Several processes may start at once on one database: the DDL runs under one advisory lock.
+      await db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext('sluice_log_schema'))`);
+        for (const statement of LOG_SCHEMA_SQL) await tx.execute(sql.raw(statement));
+      });
       for (const topic of ALL_TOPICS) {
         for (let p = 0; p < partitions; p++) {
           await db.execute(sql`INSERT INTO sluice_log_partition (topic, partition, next_offset) VALUES (${topic}, ${p}, 0)

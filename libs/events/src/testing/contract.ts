@@ -7,8 +7,17 @@ import { makeSubmittedEvent } from './fixtures';
 export interface ContractSubject {
   /** A log on fresh storage (its own database, or its own Kafka namespace). */
   log: EventLog;
-  /** A second, independent handle on the same storage (another process, in effect). */
-  open(): Promise<EventLog>;
+  /**
+   * A second, independent handle on the same storage (another process, in effect). `stopTimeoutMs`
+   * bounds how long its `close()` waits for handlers: a short one simulates a process dying with
+   * messages in hand.
+   */
+  open(options?: { stopTimeoutMs?: number }): Promise<EventLog>;
+  /**
+   * How long a member may go without heartbeating before the group drops it (the adapter's
+   * session timeout as the subject configured it): the slow-handler test holds messages longer.
+   */
+  sessionTimeoutMs: number;
   /** Writes bytes that are not an event straight into a topic, bypassing validation. */
   writeRaw(topic: string, key: string, value: string): Promise<void>;
   cleanup(): Promise<void>;
@@ -18,7 +27,8 @@ const T = TOPICS.requests;
 let groupCounter = 0;
 const group = (name: string) => `contract-${name}-${Date.now().toString(36)}-${groupCounter++}`;
 
-async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+/** Polls until `probe` returns something truthy (generous deadline: a loaded 2-core box). */
+export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = probe();
@@ -86,7 +96,7 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       const groupId = group('crash');
       const events = Array.from({ length: 10 }, () => makeSubmittedEvent({ pool: 'crash-pool' }));
       await s.log.append(events.map((event) => ({ topic: T.interactive, key: 'crash-pool', event })));
-      const dying = await s.open();
+      const dying = await s.open({ stopTimeoutMs: 300 });
       const handled: string[] = [];
       await dying.consume({
         groupId,
@@ -99,8 +109,8 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
         },
       });
       await waitFor(() => handled.length >= 10);
-      // Die without a graceful stop: close only the connections.
-      void dying.close();
+      // Die holding it: close gives up on the stuck handler and commits only the settled prefix.
+      await dying.close();
       const survivor = await s.open();
       const again: string[] = [];
       const c = await survivor.consume({
@@ -197,6 +207,12 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       const c = await consumer;
       consumers.push(c);
       await waitFor(() => c.assignment().length > 0, 60_000);
+      const dlqSize = async () =>
+        (await s.log.lag(group('dlq-size'), [TOPICS.deadLetter])).reduce(
+          (n, p) => n + Number(p.endOffset),
+          0,
+        );
+      const dlqBefore = await dlqSize();
       await s.writeRaw(T.standard, 'dlq-pool', '{"type":"request.submitted","version":1,"requestId":42}');
       await s.writeRaw(T.standard, 'dlq-pool', '\u0001\u0002 not json {');
       const good = makeSubmittedEvent({ pool: 'dlq-pool' });
@@ -204,6 +220,10 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       await waitFor(() => seen.some((m) => m.event.requestId === good.requestId), 60_000);
       expect(dead).toHaveLength(2);
       expect(dead[0]).toMatch(/requestId/);
+      expect(dead[1]).toMatch(/not JSON/);
+      // Both records are on the dead-letter topic, not just reported. (Every group reading the topic
+      // dead-letters what it cannot decode; the embedded log stores each once, Kafka once per group.)
+      expect(await dlqSize()).toBeGreaterThanOrEqual(dlqBefore + 2);
       const partition = seen.find((m) => m.event.requestId === good.requestId)!.partition;
       const deadline = Date.now() + 20_000;
       let lag = -1;
@@ -290,5 +310,97 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       }
       expect(now).toBe(String(last + 1n));
     }, 90_000);
+
+    it('retries a failing handler in place: nothing after it overtakes it, nothing is skipped', async () => {
+      const groupId = group('retry');
+      const events = Array.from({ length: 4 }, () => makeSubmittedEvent({ pool: 'retry-pool' }));
+      const order: string[] = [];
+      const errors: string[] = [];
+      let failuresLeft = 3;
+      const c = await s.log.consume({
+        groupId,
+        topics: [T.standard],
+        fromBeginning: false,
+        handle: async (m) => {
+          if (m.event.requestId === events[1]!.requestId && failuresLeft-- > 0) throw new Error('flaky');
+          order.push(m.event.requestId);
+        },
+        onHandlerError: (e, m) => void errors.push(`${m.event.requestId}:${(e as Error).message}`),
+      });
+      consumers.push(c);
+      await waitFor(() => c.assignment().length > 0, 60_000);
+      await s.log.append(events.map((event) => ({ topic: T.standard, key: 'retry-pool', event })));
+      await waitFor(() => order.length >= 4);
+      expect(order).toEqual(events.map((e) => e.requestId));
+      expect(errors).toEqual(Array(3).fill(`${events[1]!.requestId}:flaky`));
+    }, 90_000);
+
+    it('keeps its partitions while handlers hold every slot for longer than the session timeout', async () => {
+      const groupId = group('slow');
+      const held = [makeSubmittedEvent({ pool: 'slow-a' }), makeSubmittedEvent({ pool: 'slow-a' })];
+      const others = Array.from({ length: 24 }, (_, i) => makeSubmittedEvent({ pool: `slow-${i % 6}` }));
+      const handled: string[] = [];
+      const releases: Array<() => void> = [];
+      let assignments = 0;
+      const c = await s.log.consume({
+        groupId,
+        topics: [T.batch],
+        fromBeginning: false,
+        maxInFlight: 2,
+        onAssignment: () => void assignments++,
+        handle: async (m) => {
+          if (held.some((h) => h.requestId === m.event.requestId))
+            await new Promise<void>((r) => releases.push(r));
+          handled.push(m.event.requestId);
+        },
+      });
+      consumers.push(c);
+      await waitFor(() => c.assignment().length > 0, 60_000);
+      await new Promise((r) => setTimeout(r, 500));
+      const assignedBefore = assignments;
+      await s.log.append(held.map((event) => ({ topic: T.batch, key: event.pool, event })));
+      await waitFor(() => releases.length >= 2);
+      await s.log.append(others.map((event) => ({ topic: T.batch, key: event.pool, event })));
+      // Both slots are taken: the rest waits (buffered, or its partition paused) while the member
+      // keeps heartbeating and stays in the group.
+      await new Promise((r) => setTimeout(r, s.sessionTimeoutMs + 1_500));
+      expect(handled).toEqual([]);
+      expect(assignments).toBe(assignedBefore);
+      for (const r of releases) r();
+      await waitFor(() => handled.length >= 26, 60_000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect([...handled].sort()).toEqual([...held, ...others].map((e) => e.requestId).sort());
+      expect(releases).toHaveLength(2);
+      expect(assignments).toBe(assignedBefore);
+    }, 120_000);
+
+    it('commits what was handled on a graceful stop: the group does not see it again', async () => {
+      const groupId = group('graceful');
+      const events = Array.from({ length: 5 }, () => makeSubmittedEvent({ pool: 'graceful-pool' }));
+      await s.log.append(events.map((event) => ({ topic: TOPICS.outcomes, key: 'graceful-pool', event })));
+      const first = await s.open();
+      const seen1: string[] = [];
+      const c1 = await first.consume({
+        groupId,
+        topics: [TOPICS.outcomes],
+        maxInFlight: 5,
+        handle: async (m) => void seen1.push(m.event.requestId),
+      });
+      await waitFor(() => events.every((e) => seen1.includes(e.requestId)), 60_000);
+      await c1.stop();
+      await first.close();
+      const marker = makeSubmittedEvent({ pool: 'graceful-pool' });
+      await s.log.append([{ topic: TOPICS.outcomes, key: 'graceful-pool', event: marker }]);
+      const seen2: string[] = [];
+      const c2 = await s.log.consume({
+        groupId,
+        topics: [TOPICS.outcomes],
+        handle: async (m) => void seen2.push(m.event.requestId),
+      });
+      consumers.push(c2);
+      await waitFor(() => seen2.includes(marker.requestId), 60_000);
+      expect(seen2.filter((id) => events.some((e) => e.requestId === id))).toEqual([]);
+      expect(await s.log.healthy()).toBe(true);
+    }, 120_000);
   });
 }

@@ -1,3 +1,4 @@
+import { validateEvent } from '../codec';
 import { eventIdFor, type RequestSubmitted, type SluiceEvent, type UsageRecorded } from '../events';
 
 let counter = 0;
@@ -55,3 +56,84 @@ export function makeUsageEvent(
 }
 
 export type { SluiceEvent };
+
+/**
+ * A valid event of any type about one request, with overrides: the envelope comes from
+ * `makeSubmittedEvent` (or `overrides`), the type-specific fields are plausible defaults.
+ */
+export function makeEvent<T extends SluiceEvent['type']>(
+  type: T,
+  overrides: Partial<Extract<SluiceEvent, { type: T }>> = {},
+): Extract<SluiceEvent, { type: T }> {
+  const s = makeSubmittedEvent(overrides as Partial<RequestSubmitted>);
+  const attempt = overrides.attempt ?? (type === 'request.submitted' ? 0 : 1);
+  const envelope = {
+    requestId: s.requestId,
+    tenantId: s.tenantId,
+    pool: s.pool,
+    model: s.model,
+    priority: s.priority,
+    attempt,
+    occurredAt: s.occurredAt,
+    eventId: eventIdFor(type, s.requestId, attempt),
+  };
+  const bodies: {
+    [K in SluiceEvent['type']]: Omit<Extract<SluiceEvent, { type: K }>, keyof typeof envelope>;
+  } = {
+    'request.submitted': { ...s, type: 'request.submitted' },
+    'request.dispatched': {
+      type: 'request.dispatched',
+      version: 1,
+      dispatcherId: 'dsp_fixture',
+      queueWaitMs: 3,
+      reservedTokens: 25,
+    },
+    'request.retry_scheduled': {
+      type: 'request.retry_scheduled',
+      version: 1,
+      reason: 'rate_limited',
+      status: 429,
+      message: 'Rate limit reached',
+      delayMs: 1_000,
+      retryAt: new Date(Date.now() + 1_000).toISOString(),
+    },
+    'request.completed': {
+      type: 'request.completed',
+      version: 1,
+      response: {
+        id: 'chatcmpl-fixture',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'hi' } }],
+      },
+      upstreamLatencyMs: 120,
+      queueWaitMs: 3,
+      upstreamRequestId: 'req_upstream_fixture',
+    },
+    'request.failed': {
+      type: 'request.failed',
+      version: 1,
+      reason: 'server_error',
+      status: 500,
+      message: 'upstream failed',
+      deadLettered: false,
+    },
+    'request.cancelled': {
+      type: 'request.cancelled',
+      version: 1,
+      reason: 'no longer needed',
+      cancelledBy: 'tenant',
+    },
+    'usage.recorded': {
+      type: 'usage.recorded',
+      version: 2,
+      promptTokens: 9,
+      cachedTokens: 0,
+      completionTokens: 7,
+      reasoningTokens: 0,
+      totalTokens: 16,
+      estimated: false,
+      channel: 'sync',
+    },
+  };
+  // Validated, so a fixture that drifts from the schema fails loudly where it is made.
+  return validateEvent({ ...bodies[type], ...envelope, ...overrides }) as Extract<SluiceEvent, { type: T }>;
+}

@@ -1,2 +1,2 @@
-export { type ContractSubject, describeEventLogContract } from './contract';
-export { makeSubmittedEvent, makeUsageEvent } from './fixtures';
+export { type ContractSubject, describeEventLogContract, waitFor } from './contract';
+export { makeEvent, makeSubmittedEvent, makeUsageEvent } from './fixtures';
