@@ -1,5 +1,5 @@
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eventually, type HarnessMode, startTestSluice, type TestSluice } from './__tests__/harness';
 
 // The product end to end, in both modes: the official openai SDK against /v1, through the log,
@@ -29,9 +29,17 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
     const requestId = response.headers.get('x-sluice-request-id');
     expect(requestId).toMatch(/^req_/);
 
-    const events = await s.runtime.store.eventsOf(requestId!);
-    const types = events.map((e) => e.type);
-    expect(types).toEqual(['request.submitted', 'request.dispatched', 'request.completed', 'usage.recorded']);
+    // The answer is published as the store records it; the store may trail by a moment.
+    const events = await vi.waitFor(async () => {
+      const recorded = await s.runtime.store.eventsOf(requestId!);
+      expect(recorded.map((e) => e.type)).toEqual([
+        'request.submitted',
+        'request.dispatched',
+        'request.completed',
+        'usage.recorded',
+      ]);
+      return recorded;
+    });
     const usage = events.find((e) => e.type === 'usage.recorded');
     expect(usage).toMatchObject({
       promptTokens: data.usage?.prompt_tokens,

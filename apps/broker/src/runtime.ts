@@ -160,7 +160,7 @@ export async function createRuntime(
       let services: ReturnType<typeof createServices> | undefined;
       const hub = createOutcomeHub({
         log,
-        store: { getRequestView: (t, id) => services!.requests.get(t, id) },
+        store: { getRequestState: (t, id) => services!.requests.state(t, id) },
         logger,
       });
       await hub.start();

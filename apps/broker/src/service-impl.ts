@@ -10,53 +10,14 @@ import type { Database } from './db/database';
 import type { SluiceConfig } from './env';
 import type { RequestIntake } from './intake/request-intake';
 import type { OutcomeHub } from './outcomes/outcome-hub';
-import { isTerminal, type RequestView } from './outcomes/request-view';
+import { isTerminal, type RequestView, toRequestView } from './outcomes/request-view';
 import type { Services } from './services';
 import type { EventStore, RequestRow } from './store/event-store';
+import { evolveRequest, type RequestState } from './store/projections';
 import type { TenantService } from './tenants/tenant-service';
 import type { ModelCatalog } from './upstream/model-catalog';
 
 export const SYNC_WAIT_TIMEOUT_MS = 10 * 60_000;
-
-/** A request projection row as the tenant sees it. */
-export function toRequestView(row: RequestRow): RequestView {
-  return {
-    id: row.requestId,
-    status: row.status as RequestView['status'],
-    model: row.model,
-    priority: row.priority as RequestView['priority'],
-    attempts: row.attempts,
-    submittedAt: new Date(row.submittedAt).toISOString(),
-    completedAt: row.completedAt ? new Date(row.completedAt).toISOString() : null,
-    queueWaitMs: row.queueWaitMs ?? null,
-    result: (row.status === 'completed' ? (row.response as RequestView['result']) : null) ?? null,
-    error:
-      row.status === 'failed'
-        ? {
-            reason: row.errorReason ?? 'unknown',
-            message: row.errorMessage ?? '',
-            status: row.errorStatus ?? null,
-            deadLettered: row.deadLettered,
-          }
-        : null,
-  };
-}
-
-/** A request accepted into the log that the dispatcher has not recorded yet. */
-function queuedView(e: RequestSubmitted): RequestView {
-  return {
-    id: e.requestId,
-    status: 'queued',
-    model: e.model,
-    priority: e.priority,
-    attempts: 0,
-    submittedAt: e.occurredAt,
-    completedAt: null,
-    queueWaitMs: null,
-    result: null,
-    error: null,
-  };
-}
 
 export function createAdminOps(tenants: TenantService): Services['admin'] {
   return {
@@ -121,11 +82,17 @@ export function createServices(deps: {
 }): Services {
   const { store, log } = deps;
 
-  async function getView(tenantId: string | null, requestId: string): Promise<RequestView | undefined> {
+  /** The stored projection, or, for a request accepted here that is not stored yet, its first state. */
+  async function getState(tenantId: string | null, requestId: string): Promise<RequestState | undefined> {
     const row = await store.getRequest(tenantId, requestId);
-    if (row) return toRequestView(row);
+    if (row) return row;
     const accepted = deps.intake.recentlySubmitted(tenantId, requestId);
-    return accepted ? queuedView(accepted) : undefined;
+    return accepted ? evolveRequest(undefined, accepted) : undefined;
+  }
+
+  async function getView(tenantId: string | null, requestId: string): Promise<RequestView | undefined> {
+    const state = await getState(tenantId, requestId);
+    return state && toRequestView(state);
   }
 
   return {
@@ -136,6 +103,7 @@ export function createServices(deps: {
     syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
     requests: {
       get: getView,
+      state: getState,
       async list(tenantId, opts) {
         const rows = await store.listRequests({
           tenantId,

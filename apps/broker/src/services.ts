@@ -1,6 +1,7 @@
 import type { RequestIntake } from './intake/request-intake';
 import type { OutcomeHub } from './outcomes/outcome-hub';
 import type { RequestView } from './outcomes/request-view';
+import type { RequestState } from './store/projections';
 import type { ModelCatalog } from './upstream/model-catalog';
 
 export interface AuthResult {
@@ -26,6 +27,8 @@ export interface Services {
   models: ModelCatalog;
   requests: {
     get(tenantId: string | null, requestId: string): Promise<RequestView | undefined>;
+    /** The request's projected state (what `get` shows), for the outcome hub to evolve. */
+    state(tenantId: string | null, requestId: string): Promise<RequestState | undefined>;
     list(
       tenantId: string | null,
       opts: { limit: number; status?: RequestView['status'] },

@@ -59,6 +59,8 @@ interface Held {
   settle: () => void;
   /** Gives the message up uncommitted (shutdown, rebalance): another dispatcher receives it again. */
   abandon: (reason: Error) => void;
+  /** This request's event-store writes, in order: each waits for the one before. */
+  persisted: Promise<void>;
   /** Settles with the message; duplicates of the request wait on it so none is committed early. */
   done: Promise<void>;
 }
@@ -90,19 +92,27 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let requestConsumer: LogConsumer | undefined;
   let outcomeConsumer: LogConsumer | undefined;
   let running = false;
-  let timer: NodeJS.Timeout | undefined;
+  let cancelWake: (() => void) | undefined;
   let wakeAt = Number.POSITIVE_INFINITY;
 
   // ---- pacing loop: the limiter decides, we send ----
   function schedule(at: number): void {
     if (!running || at >= wakeAt) return;
-    if (timer) clearTimeout(timer);
+    cancelWake?.();
     wakeAt = at;
-    timer = setTimeout(pump, Math.max(0, at - clock()));
+    const delay = at - clock();
+    // Due now: run after this turn's I/O rather than after a timer's 1 ms minimum.
+    if (delay > 0) {
+      const t = setTimeout(pump, delay);
+      cancelWake = () => clearTimeout(t);
+    } else {
+      const i = setImmediate(pump);
+      cancelWake = () => clearImmediate(i);
+    }
   }
 
   function pump(): void {
-    timer = undefined;
+    cancelWake = undefined;
     wakeAt = Number.POSITIVE_INFINITY;
     if (!running) return;
     const now = clock();
@@ -144,15 +154,20 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return depth;
   }
 
-  // ---- recording: the store first (source of truth), then the outcomes topic (notification) ----
-  async function record(events: SluiceEvent[]): Promise<void> {
+  // ---- recording ----
+  // An outcome is published to the outcomes topic (it wakes the waiting caller, who reads the
+  // result from the event) at the same time as it is written to the event store (the source of
+  // truth for billing and reports). The log message is committed only after both, so a crash in
+  // between redelivers the request, and the store's unique keys keep billing exactly once.
+
+  /** Writes to the event store, retrying until it succeeds: an outcome is never dropped. */
+  async function persist(events: SluiceEvent[]): Promise<void> {
     const started = clock();
     for (let attempt = 1; ; attempt++) {
       try {
         await store.append(events);
         break;
       } catch (error) {
-        // The database is the source of truth: wait for it rather than lose an outcome.
         const delay = Math.min(settings.recordRetryMaxMs, 100 * 2 ** Math.min(attempt, 8));
         logger.warn({ err: error, attempt, delayMs: delay }, 'event store unavailable; retrying');
         metrics?.storeErrors.inc();
@@ -160,12 +175,27 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       }
     }
     metrics?.storeAppendSeconds.observe((clock() - started) / 1000);
+  }
+
+  async function publish(events: SluiceEvent[]): Promise<void> {
     try {
       await log.append(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
     } catch (error) {
-      // Waiters fall back to reading the store, so a lost notification delays, never loses, a result.
+      // Waiters also poll the store, so a lost notification delays a result, never loses it.
       logger.warn({ err: error }, 'could not publish outcome notification');
     }
+  }
+
+  /** Events of a request this dispatcher holds: stored after its earlier events, published now. */
+  function recordHeld(h: Held, events: SluiceEvent[]): Promise<void> {
+    const persisted = h.persisted.then(() => persist(events));
+    h.persisted = persisted;
+    return Promise.all([persisted, publish(events)]).then(() => undefined);
+  }
+
+  /** Outcomes of a request that is not held; `unstored` are earlier events the store lacks. */
+  async function record(events: SluiceEvent[], unstored: SluiceEvent[] = []): Promise<void> {
+    await Promise.all([persist([...unstored, ...events]), publish(events)]);
   }
 
   // ---- intake: a request from the log joins the limiter's queue ----
@@ -178,13 +208,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const original = held.get(event.requestId);
     if (original) return original.done;
 
-    // A first sighting is a new, queued request; only a redelivery needs its recorded state.
-    const { inserted } = await store.append([event]);
-    const state = inserted.length > 0 ? undefined : await store.requestState(event.requestId);
+    // A redelivered request has a recorded state; a new one has none yet (one read, no write: the
+    // request is stored below, off the caller's path).
+    const state = await store.requestState(event.requestId);
     if (state && TERMINAL.has(state.status)) return; // redelivered after its outcome was recorded
 
     const now = clock();
     const attempt = (state?.attempts ?? 0) + 1;
+    const unstored = state ? [] : [event];
     if (state?.status === 'dispatched') {
       // A previous dispatcher sent this attempt and died before recording the outcome.
       // It is never re-sent as the same attempt: the next attempt starts, so nothing is billed twice.
@@ -201,12 +232,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       ]);
     }
     if (event.deadline && Date.parse(event.deadline) <= now) {
-      await record([
-        outcome.cancelled(event, attempt - 1, new Date(now), {
-          reason: 'deadline passed before dispatch',
-          cancelledBy: 'deadline',
-        }),
-      ]);
+      await record(
+        [
+          outcome.cancelled(event, attempt - 1, new Date(now), {
+            reason: 'deadline passed before dispatch',
+            cancelledBy: 'deadline',
+          }),
+        ],
+        unstored,
+      );
       return;
     }
     const admission = limiter.admit(
@@ -220,14 +254,17 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       now,
     );
     if (!admission.ok) {
-      await record([
-        outcome.failed(event, attempt - 1, new Date(now), {
-          reason: admission.reason,
-          status: 400,
-          message: admission.message,
-          deadLettered: false,
-        }),
-      ]);
+      await record(
+        [
+          outcome.failed(event, attempt - 1, new Date(now), {
+            reason: admission.reason,
+            status: 400,
+            message: admission.message,
+            deadLettered: false,
+          }),
+        ],
+        unstored,
+      );
       return;
     }
 
@@ -246,6 +283,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       settle,
       abandon,
       done,
+      // Stored now (idempotently), so every API process can show the queued request.
+      persisted: state ? Promise.resolve() : persist([event]),
     });
     limiter.enqueue(queued(event, now), now);
     metrics?.queued.inc({ priority: event.priority });
@@ -268,7 +307,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   function finish(h: Held): void {
     held.delete(h.submitted.requestId);
-    h.settle();
+    // Committed only once everything recorded for the request is in the store.
+    void h.persisted.then(h.settle);
     applyBackpressure();
   }
 
@@ -285,8 +325,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const reqLog = logger.child({ requestId: s.requestId, tenantId: s.tenantId, attempt });
     const dispatchedAt = clock();
     const queueWaitMs = Math.max(0, dispatchedAt - h.firstQueuedAt);
-    // Recorded while the call is in flight, and always committed before its outcome is.
-    const dispatchedRecorded = record([
+    // Recorded while the call is in flight, and always stored before its outcome is.
+    const dispatchedRecorded = recordHeld(h, [
       outcome.dispatched(s, attempt, new Date(dispatchedAt), {
         dispatcherId,
         queueWaitMs,
@@ -299,7 +339,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const { stream: _stream, stream_options: _streamOptions, ...body } = s.body as Record<string, unknown>;
     try {
       const r = await upstream.chat(s.pool, body);
-      await dispatchedRecorded;
       const now = clock();
       const usage = usageFromCompletion(r.completion, s.estimate);
       limiter.onResponse(
@@ -308,7 +347,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         now,
       );
       schedule(now); // capacity or limits may have changed
-      await record([
+      await recordHeld(h, [
         outcome.completed(s, attempt, new Date(now), {
           response: r.completion as unknown as { id: string; choices: unknown[] },
           upstreamLatencyMs: Math.max(0, now - dispatchedAt),
@@ -320,6 +359,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       metrics?.completed.inc({ pool: s.pool, model: s.model });
       metrics?.upstreamLatencySeconds.observe({ pool: s.pool, model: s.model }, (now - dispatchedAt) / 1000);
       reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
+      await dispatchedRecorded;
       finish(h);
     } catch (error) {
       await dispatchedRecorded;
@@ -353,7 +393,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         { kind, status: facts.status, delayMs: decision.delayMs },
         'upstream attempt failed; retry scheduled',
       );
-      await record([
+      await recordHeld(h, [
         outcome.retryScheduled(s, attempt, new Date(now), {
           reason: kind,
           status: facts.status ?? null,
@@ -372,7 +412,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       { kind, status: facts.status, deadLetter: decision.deadLetter, upstreamMs: now - dispatchedAt },
       'request failed',
     );
-    await record([
+    await recordHeld(h, [
       outcome.failed(s, attempt, new Date(now), {
         reason: kind,
         status: facts.status ?? null,
@@ -446,7 +486,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     },
     async stop() {
       running = false;
-      if (timer) clearTimeout(timer);
+      cancelWake?.();
       // Queued (not yet sent) requests stay uncommitted: the next dispatcher receives them again.
       await Promise.race([Promise.allSettled([...inFlightCalls]), sleep(settings.drainTimeoutMs)]);
       for (const h of [...held.values()]) {

@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { type EventLog, type LogConsumer, SluiceError, TOPICS } from '@sluice/events';
+import { type EventLog, type LogConsumer, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
 import type { Logger } from '../logger';
-import { isTerminal, type RequestView } from './request-view';
+import { evolveRequest, type RequestState } from '../store/projections';
+import { isTerminal, type RequestView, toRequestView } from './request-view';
 
 export interface OutcomeReadStore {
-  getRequestView(tenantId: string | null, requestId: string): Promise<RequestView | undefined>;
+  getRequestState(tenantId: string | null, requestId: string): Promise<RequestState | undefined>;
 }
 
 /**
  * Delivers outcomes to callers waiting on this API process, whichever dispatcher produced them:
  * every API process reads the outcomes topic (its own consumer group, new messages only) and
- * wakes the waiters of that request. The store stays the truth: waiters re-read it on every
- * notification and on a slow poll, so a lost notification delays a result, never loses it.
+ * hands each event to the waiters of its request, who evolve the request's state with it (the
+ * same pure projection the store applies). So a result reaches the caller as soon as it is in the
+ * log, without waiting for the store. A slow poll of the store backs this up: a lost notification
+ * delays a result, never loses it.
  */
 export function createOutcomeHub(deps: {
   log: EventLog;
@@ -19,19 +22,19 @@ export function createOutcomeHub(deps: {
   logger: Logger;
   pollMs?: number;
 }) {
-  const listeners = new Map<string, Set<() => void>>();
+  const listeners = new Map<string, Set<(event: SluiceEvent) => void>>();
   const pollMs = deps.pollMs ?? 1_000;
   let consumer: LogConsumer | undefined;
 
-  function listen(requestId: string, wake: () => void): () => void {
+  function listen(requestId: string, onEvent: (event: SluiceEvent) => void): () => void {
     let set = listeners.get(requestId);
     if (!set) {
       set = new Set();
       listeners.set(requestId, set);
     }
-    set.add(wake);
+    set.add(onEvent);
     return () => {
-      set.delete(wake);
+      set.delete(onEvent);
       if (set.size === 0) listeners.delete(requestId);
     };
   }
@@ -43,20 +46,30 @@ export function createOutcomeHub(deps: {
     signal?: AbortSignal,
   ): AsyncGenerator<RequestView> {
     let changed: (() => void) | undefined;
-    let pending = true;
-    const stop = listen(requestId, () => {
-      pending = true;
+    let reload = true;
+    const arrived: SluiceEvent[] = [];
+    const stop = listen(requestId, (event) => {
+      if (event.tenantId !== tenantId) return;
+      arrived.push(event);
       changed?.();
     });
     const onAbort = () => changed?.();
     signal?.addEventListener('abort', onAbort);
     try {
+      let state: RequestState | undefined;
       let last: string | undefined;
       while (!signal?.aborted) {
-        if (pending) {
-          pending = false;
-          const view = await deps.store.getRequestView(tenantId, requestId);
-          if (!view) throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
+        if (reload) {
+          reload = false;
+          const stored = await deps.store.getRequestState(tenantId, requestId);
+          if (!stored && !state)
+            throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
+          // The store may lag the log: keep what the events already told us unless it is newer.
+          if (stored && (!state || stored.lastEventAt >= state.lastEventAt)) state = stored;
+        }
+        for (const event of arrived.splice(0)) state = evolveRequest(state, event);
+        if (state) {
+          const view = toRequestView(state);
           const fingerprint = `${view.status}/${view.attempts}`;
           if (fingerprint !== last) {
             last = fingerprint;
@@ -64,10 +77,11 @@ export function createOutcomeHub(deps: {
           }
           if (isTerminal(view)) return;
         }
+        if (arrived.length > 0) continue;
         await new Promise<void>((resolve) => {
           changed = resolve;
           setTimeout(() => {
-            pending = true;
+            reload = true;
             resolve();
           }, pollMs).unref();
         });
@@ -86,7 +100,7 @@ export function createOutcomeHub(deps: {
         fromBeginning: false,
         maxInFlight: 64,
         handle: async (m) => {
-          for (const wake of listeners.get(m.event.requestId) ?? []) wake();
+          for (const onEvent of listeners.get(m.event.requestId) ?? []) onEvent(m.event);
         },
       });
     },

@@ -315,36 +315,55 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       poke();
     }
 
+    /** One round trip reads every owned (topic, partition) that has room, from its position. */
     async function fetchOnce(): Promise<number> {
-      let fetched = 0;
-      for (const n of [...owned]) {
+      const wanted: Array<{ topic: string; partition: number; from: number; limit: number }> = [];
+      for (const n of owned) {
         for (const topic of options.topics) {
-          if (stopped || releasing.has(n) || !owned.has(n) || paused.has(topic)) continue;
-          const key = k(topic, n);
-          const from = positions.get(key);
+          if (releasing.has(n) || paused.has(topic)) continue;
+          const from = positions.get(k(topic, n));
           const room = bufferLimit - delivery.queued(topic, n);
-          if (from === undefined || room <= 0) continue;
-          const rows = rowsOf<Row>(
-            await db.execute(sql`SELECT "offset", key, value, (extract(epoch from appended_at) * 1000)::float8 AS ts
-              FROM sluice_log_record WHERE topic = ${topic} AND partition = ${n} AND "offset" >= ${from}
-              ORDER BY "offset" LIMIT ${Math.min(room, fetchBatch)}`),
-          );
-          // Ownership may have changed while the query ran.
-          if (stopped || releasing.has(n) || !owned.has(n) || positions.get(key) !== from) continue;
-          for (const row of rows) {
-            const offset = Number(row.offset);
-            delivery.accept({
-              topic,
-              partition: n,
-              offset,
-              key: row.key,
-              value: row.value,
-              timestamp: Number(row.ts),
-            });
-            positions.set(key, offset + 1);
-            fetched++;
+          if (from !== undefined && room > 0) {
+            wanted.push({ topic, partition: n, from, limit: Math.min(room, fetchBatch) });
           }
         }
+      }
+      if (stopped || wanted.length === 0) return 0;
+      const pgArray = (xs: Array<string | number>) =>
+        `{${xs.map((x) => JSON.stringify(String(x))).join(',')}}`;
+      const rows = rowsOf<Row & { topic: string; partition: number }>(
+        await db.execute(sql`SELECT w.topic, w.partition, r."offset", r.key, r.value,
+            (extract(epoch from r.appended_at) * 1000)::float8 AS ts
+          FROM unnest(${pgArray(wanted.map((w) => w.topic))}::text[], ${pgArray(wanted.map((w) => w.partition))}::int[],
+                      ${pgArray(wanted.map((w) => w.from))}::bigint[], ${pgArray(wanted.map((w) => w.limit))}::int[])
+            AS w(topic, partition, from_offset, max_rows)
+          CROSS JOIN LATERAL (
+            SELECT "offset", key, value, appended_at FROM sluice_log_record
+            WHERE topic = w.topic AND partition = w.partition AND "offset" >= w.from_offset
+            ORDER BY "offset" LIMIT w.max_rows) r
+          ORDER BY w.topic, w.partition, r."offset"`),
+      );
+      // Ownership or a position may have changed while the query ran: drop what is stale.
+      // (Offsets can have gaps, where a duplicate append reserved but did not insert.)
+      const current = new Map(
+        wanted.map((w) => [k(w.topic, w.partition), positions.get(k(w.topic, w.partition)) === w.from]),
+      );
+      let fetched = 0;
+      for (const row of rows) {
+        const partition = Number(row.partition);
+        const key = k(row.topic, partition);
+        if (stopped || releasing.has(partition) || !owned.has(partition) || !current.get(key)) continue;
+        const offset = Number(row.offset);
+        delivery.accept({
+          topic: row.topic,
+          partition,
+          offset,
+          key: row.key,
+          value: row.value,
+          timestamp: Number(row.ts),
+        });
+        positions.set(key, offset + 1);
+        fetched++;
       }
       return fetched;
     }
