@@ -3,19 +3,22 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const root = new URL('../..', import.meta.url).pathname;
-const dirs = [
-  'apps/broker',
-  'apps/sdk',
-  'libs/events',
-  'libs/limiter',
-  'libs/openai-simulator',
-  'tooling/test-support',
+// Every package's report, plus the fault suite's (`npm run test:faults`).
+const reports = [
+  'apps/broker/test-results/vitest.json',
+  'apps/broker/test-results/faults.json',
+  'apps/sdk/test-results/vitest.json',
+  'libs/events/test-results/vitest.json',
+  'libs/limiter/test-results/vitest.json',
+  'libs/openai-simulator/test-results/vitest.json',
+  'tooling/test-support/test-results/vitest.json',
 ];
 let passed = 0;
 let failed = 0;
 let skipped = 0;
-for (const dir of dirs) {
-  const file = join(root, dir, 'test-results', 'vitest.json');
+for (const report of reports) {
+  const file = join(root, report);
+  const dir = report.replace(/\/test-results\/(vitest|faults)\.json$/, (_, kind) => (kind === 'faults' ? ' (faults)' : ''));
   if (!existsSync(file)) {
     console.log(`${dir}: no test report (its tests did not run)`);
     failed += 1;

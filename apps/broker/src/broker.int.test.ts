@@ -196,9 +196,54 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${s.url}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { database: true, log: true } });
+    expect(await ready.json()).toMatchObject({
+      status: 'ready',
+      checks: { database: true, log: true, migrations: true },
+    });
     const metrics = await (await fetch(`${s.url}/metrics`)).text();
-    expect(metrics).toMatch(/sluice_completions_total\{pool="default",model="gpt-4o-mini"\} \d+/);
+    const tenant = s.tenant.id;
+    expect(metrics).toMatch(
+      new RegExp(`sluice_completions_total\\{pool="default",model="gpt-4o-mini",tenant="${tenant}"\\} [1-9]`),
+    );
+    expect(metrics).toMatch(
+      new RegExp(`sluice_tokens_total\\{[^}]*tenant="${tenant}",kind="prompt"\\} [1-9]`),
+    );
+    expect(metrics).toMatch(
+      new RegExp(`sluice_tokens_total\\{[^}]*tenant="${tenant}",kind="estimated"\\} [1-9]`),
+    );
+    // The simulator announces its limits: the limiter has learned them and shows its utilisation.
+    expect(metrics).toMatch(/sluice_quota_limit\{pool="default",model="gpt-4o-mini",limit="rpm"\} [1-9]/);
+    expect(metrics).toMatch(/sluice_limiter_learned\{pool="default",model="gpt-4o-mini"\} 1/);
+    expect(metrics).toMatch(
+      /sluice_quota_utilisation_ratio\{pool="default",model="gpt-4o-mini",limit="tpm"\} /,
+    );
+    expect(metrics).toMatch(/sluice_consumer_lag\{topic="sluice\.requests\.batch"\} \d+/);
+    expect(metrics).toMatch(/sluice_queue_wait_seconds_count\{priority="standard"\} [1-9]/);
+    expect(metrics).toMatch(/sluice_event_store_append_seconds_count [1-9]/);
+    // No request ids as labels: label sets stay bounded.
+    expect(metrics).not.toMatch(/req_[A-Za-z0-9_-]{10,}/);
+  });
+
+  it('names the request, tenant and attempt on every log line about a request', async () => {
+    s.simulator.configure({ faults: { serverErrorRate: 1, serverErrorStatus: 503 } });
+    const submitted = await fetch(`${s.url}/trpc/requests.submit`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.tenant.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        params: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'flaky' }], max_tokens: 5 },
+      }),
+    });
+    const id = ((await submitted.json()) as { result: { data: { id: string } } }).result.data.id;
+    try {
+      await eventually(async () => s.logs.some((l) => l.includes(id) && l.includes('retry scheduled')));
+    } finally {
+      s.simulator.configure({ faults: {} });
+    }
+    const lines = s.logs.filter((l) => l.includes(id)).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      expect(line).toMatchObject({ requestId: id, tenantId: s.tenant.id, attempt: expect.any(Number) });
+    }
   });
 
   it('never writes the upstream key or a tenant key to its logs', async () => {

@@ -1,7 +1,15 @@
 // The `sluice` command line. Long-running roles (`serve`, `dispatch`) and operator tasks.
 import { Command, InvalidArgumentError } from 'commander';
-import { openAdminSession } from './admin-session';
-import { ConfigError, loadConfig } from './env';
+import { openAdminSession } from './cli/admin-session';
+import { registerAuditCommand } from './cli/audit-command';
+import { registerBudgetCommand } from './cli/budget-command';
+import { registerDlqCommand } from './cli/dlq-command';
+import { registerMigrateCommand } from './cli/migrate-command';
+import { out, table, withSession } from './cli/output';
+import { registerReplayCommand } from './cli/replay-command';
+import { registerReportCommand } from './cli/report-command';
+import { registerStatusCommand } from './cli/status-command';
+import { loadConfig } from './env';
 import { runServerProcess } from './server-process';
 
 const program = new Command()
@@ -19,18 +27,7 @@ program
   .description('run a dispatcher: drains the priority topics within the upstream quota')
   .action(() => runServerProcess(['dispatcher']));
 
-program
-  .command('migrate')
-  .description('apply database migrations (the server also does this on start)')
-  .action(() =>
-    withAdmin(
-      async (s) => {
-        await s.migrate();
-        out('migrations applied');
-      },
-      { direct: true },
-    ),
-  );
+registerMigrateCommand(program);
 
 const tenants = program.command('tenants').description('manage tenants');
 tenants
@@ -59,6 +56,8 @@ tenants
       );
     }),
   );
+
+registerBudgetCommand(tenants);
 
 const keys = program.command('keys').description('manage API keys');
 keys
@@ -99,39 +98,16 @@ keys
     }),
   );
 
-function out(text: string): void {
-  process.stdout.write(`${text}\n`);
-}
-
-function table(head: string[], rows: string[][]): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
-}
+registerReportCommand(program);
+registerAuditCommand(program);
+registerReplayCommand(program);
+registerStatusCommand(program);
+registerDlqCommand(program);
 
 type AdminSession = Awaited<ReturnType<typeof openAdminSession>>;
 
-async function withAdmin(
-  fn: (s: AdminSession) => Promise<void>,
-  opts: { direct?: boolean } = {},
-): Promise<void> {
-  let session: AdminSession | undefined;
-  try {
-    const config = loadConfig();
-    session = await openAdminSession(config, opts);
-    await fn(session);
-  } catch (error) {
-    process.stderr.write(
-      `error: ${error instanceof ConfigError || error instanceof Error ? error.message : String(error)}\n`,
-    );
-    process.exitCode = 1;
-  } finally {
-    await session?.close();
-  }
+function withAdmin(fn: (s: AdminSession) => Promise<void>, opts: { direct?: boolean } = {}): Promise<void> {
+  return withSession(() => openAdminSession(loadConfig(), opts), fn);
 }
 
 await program.parseAsync(process.argv);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeZodError } from '@sluice/events';
 import { z } from 'zod';
+import { DEFAULT_SUBMIT_RATE, type SubmitRateLimit } from './intake/submit-rate';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig, PoolsFileSchema } from './upstream/pools';
 
 /**
@@ -23,6 +24,8 @@ const EnvSchema = z.object({
   OPENAI_BASE_URL: z.url({ message: 'must be a URL such as https://api.openai.com/v1' }).optional(),
   SLUICE_DATA_DIR: z.string().min(1).default('.sluice-data'),
   SLUICE_POOLS_FILE: z.string().min(1).optional(),
+  /** The price table (USD per 1M tokens, versioned); absent = apps/broker/prices.json. */
+  SLUICE_PRICES_FILE: z.string().min(1).optional(),
   SLUICE_ADMIN_KEY: z
     .string()
     .regex(/^sk-sluice-[A-Za-z0-9_-]{43}$/, 'must be a key made by `sluice keys create --admin`')
@@ -39,6 +42,19 @@ const EnvSchema = z.object({
     .min(1_024)
     .default(2 * 1024 * 1024),
   SLUICE_DISPATCHER_ID: z.string().min(1).max(100).optional(),
+  /** Per-tenant submits per second each API process accepts (token bucket); burst defaults to twice it. */
+  SLUICE_TENANT_SUBMIT_RPS: z.coerce
+    .number()
+    .positive()
+    .max(1_000_000)
+    .default(DEFAULT_SUBMIT_RATE.ratePerSecond),
+  SLUICE_TENANT_SUBMIT_BURST: z.coerce.number().int().min(1).max(10_000_000).optional(),
+  /** `sluice dispatch` serves /metrics, /healthz and /readyz here (the API serves them on PORT). */
+  SLUICE_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  /** Upstream attempts per request (429, 5xx, timeouts are retried) before it is dead-lettered. */
+  SLUICE_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(6),
+  SLUICE_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(1).default(500),
+  SLUICE_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(1).default(30_000),
   SLUICE_SIMULATOR_RPM: z.coerce.number().int().min(1).default(500),
   SLUICE_SIMULATOR_TPM: z.coerce.number().int().min(1).default(200_000),
   SLUICE_SIMULATOR_LATENCY_MS: z.coerce.number().int().min(0).default(200),
@@ -64,9 +80,17 @@ export interface SluiceConfig {
     | { apiKey: string; baseURL?: string }
     | { simulator: { rpm: number; tpm: number; latencyMs: number } };
   poolsFile?: string;
+  /** The prices file billing reads; absent = the one shipped with Sluice. */
+  pricesFile?: string;
   adminKey?: string;
   dispatcherId?: string;
+  /** Where a process without the API serves /metrics, /healthz and /readyz. */
+  metricsPort: number;
+  /** Upstream retries (backoff with full jitter); absent = the limiter's defaults. */
+  retryPolicy?: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   maxBodyBytes: number;
+  /** Per-tenant submit rate (token bucket per API process); absent = `DEFAULT_SUBMIT_RATE`. */
+  submitRate?: SubmitRateLimit;
   logLevel: SluiceEnv['LOG_LEVEL'];
 }
 
@@ -116,10 +140,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           },
         },
     ...(e.SLUICE_POOLS_FILE ? { poolsFile: e.SLUICE_POOLS_FILE } : {}),
+    ...(e.SLUICE_PRICES_FILE
+      ? { pricesFile: resolve(env.INIT_CWD ?? process.cwd(), e.SLUICE_PRICES_FILE) }
+      : {}),
     ...(pools ? { pools } : {}),
     ...(e.SLUICE_ADMIN_KEY ? { adminKey: e.SLUICE_ADMIN_KEY } : {}),
     ...(e.SLUICE_DISPATCHER_ID ? { dispatcherId: e.SLUICE_DISPATCHER_ID } : {}),
+    metricsPort: e.SLUICE_METRICS_PORT,
+    retryPolicy: {
+      maxAttempts: e.SLUICE_RETRY_MAX_ATTEMPTS,
+      baseDelayMs: e.SLUICE_RETRY_BASE_DELAY_MS,
+      maxDelayMs: e.SLUICE_RETRY_MAX_DELAY_MS,
+    },
     maxBodyBytes: e.SLUICE_MAX_BODY_BYTES,
+    submitRate: {
+      ratePerSecond: e.SLUICE_TENANT_SUBMIT_RPS,
+      burst: e.SLUICE_TENANT_SUBMIT_BURST ?? Math.max(1, Math.ceil(2 * e.SLUICE_TENANT_SUBMIT_RPS)),
+    },
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -1,6 +1,3 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { deleteKafkaNamespace } from '@sluice/events/kafka';
 import { type RunningSimulator, startOpenAISimulator } from '@sluice/openai-simulator';
 import {
@@ -13,41 +10,16 @@ import {
 import { Kafka, logLevel } from 'kafkajs';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-
-const run = promisify(execFile);
-const SLUICE = fileURLToPath(new URL('../bin/sluice.mjs', import.meta.url));
+import { createProcessGroup, until, waitReady } from './__tests__/processes';
 
 // Production mode as operators run it: separate `sluice serve` and `sluice dispatch` processes on
 // real Kafka and the machine's Postgres, with the simulator as the upstream.
 describe('production mode: serve + dispatch processes on Kafka and Postgres', () => {
   let db: TestDatabase;
   let sim: RunningSimulator;
-  let env: NodeJS.ProcessEnv;
+  let procs: ReturnType<typeof createProcessGroup>;
   const namespace = uniqueName('e2e');
-  const children: ChildProcess[] = [];
-  const output: string[] = [];
   const port = 20_000 + Math.floor(Math.random() * 20_000);
-
-  function start(command: string, extra: Record<string, string> = {}): ChildProcess {
-    const child = spawn(process.execPath, [SLUICE, command], {
-      env: { ...env, ...extra },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    // Keep each process's output so a failure says what the processes saw.
-    const name = extra.SLUICE_DISPATCHER_ID ?? command;
-    const keep = (chunk: Buffer) => {
-      output.push(`[${name}] ${chunk.toString().trimEnd()}`);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    child.once('exit', (code, signal) => output.push(`[${name}] exited code=${code} signal=${signal}`));
-    children.push(child);
-    return child;
-  }
-
-  function processOutput(): string {
-    return output.join('\n').slice(-8_000);
-  }
 
   beforeAll(async () => {
     await requireKafka();
@@ -56,7 +28,7 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
       limits: { default: { rpm: 3_000, tpm: 3_000_000 } },
       latency: { baseMs: 30 },
     });
-    env = {
+    procs = createProcessGroup({
       PATH: process.env.PATH,
       DATABASE_URL: db.url,
       KAFKA_BROKERS: kafkaBrokers().join(','),
@@ -66,39 +38,37 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
       OPENAI_BASE_URL: sim.url,
       PORT: String(port),
       LOG_LEVEL: 'warn',
-    };
+    });
   }, 60_000);
 
   afterAll(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    await procs?.stopAll();
     await sim?.close();
     await db?.drop();
     await deleteKafkaNamespace(kafkaBrokers(), namespace).catch(() => {});
   }, 60_000);
 
   it('migrates, creates a tenant from the CLI, and serves completions through separate processes', async () => {
-    await run(process.execPath, [SLUICE, 'migrate'], { env });
-    const created = await run(process.execPath, [SLUICE, 'tenants', 'create', 'acme', '--json'], { env });
+    await procs.cli(['migrate']);
+    const created = await procs.cli(['tenants', 'create', 'acme', '--json']);
     const tenant = JSON.parse(created.stdout) as { tenantId: string; apiKey: string };
     expect(tenant.apiKey).toMatch(/^sk-sluice-/);
-    const listed = await run(process.execPath, [SLUICE, 'tenants', 'list', '--json'], { env });
+    const listed = await procs.cli(['tenants', 'list', '--json']);
     expect(listed.stdout).toContain('acme');
     expect(listed.stdout).not.toContain(tenant.apiKey);
-    const dup = await run(process.execPath, [SLUICE, 'tenants', 'create', 'acme'], { env }).catch(
-      (e: { code: number; stderr: string }) => e,
-    );
+    const dup = await procs.cli(['tenants', 'create', 'acme']).catch((e: { code: number }) => e);
     expect((dup as { code: number }).code).not.toBe(0);
 
-    start('serve');
-    const d1 = start('dispatch', { SLUICE_DISPATCHER_ID: 'd1' });
-    start('dispatch', { SLUICE_DISPATCHER_ID: 'd2' });
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const ready = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-      if (ready?.ok) break;
-      if (Date.now() > deadline) throw new Error(`serve did not become ready\n${processOutput()}`);
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    procs.start('serve', ['serve']);
+    const opsPort = (n: number) => port + n;
+    const dispatch = (n: number) =>
+      procs.start(`d${n}`, ['dispatch'], {
+        SLUICE_DISPATCHER_ID: `d${n}`,
+        SLUICE_METRICS_PORT: String(opsPort(n)),
+      });
+    const d1 = dispatch(1);
+    dispatch(2);
+    await waitReady(`http://127.0.0.1:${port}`, () => procs.output());
 
     // Both dispatchers have joined their group and the rebalance is over before traffic starts.
     const admin = new Kafka({
@@ -108,17 +78,14 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
     }).admin();
     await admin.connect();
     try {
-      const until = Date.now() + 90_000;
-      for (;;) {
-        const { groups } = await admin.describeGroups([`${namespace}.sluice-dispatchers`]);
-        if (groups[0]?.state === 'Stable' && groups[0].members.length === 2) break;
-        if (Date.now() > until) {
-          throw new Error(
-            `dispatcher group not stable: ${groups[0]?.state} with ${groups[0]?.members.length} members\n${processOutput()}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
+      await until(
+        'a stable group of two dispatchers',
+        async () => {
+          const { groups } = await admin.describeGroups([`${namespace}.sluice-dispatchers`]);
+          return groups[0]?.state === 'Stable' && groups[0].members.length === 2;
+        },
+        { timeoutMs: 90_000, output: () => procs.output() },
+      );
     } finally {
       await admin.disconnect();
     }
@@ -140,10 +107,35 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
     expect(results.every((r) => r.object === 'chat.completion')).toBe(true);
     expect(sim.stats().ok).toBe(30);
 
+    // Each dispatcher serves /readyz and /metrics; together they dispatched exactly the 30.
+    let dispatches = 0;
+    for (const n of [1, 2]) {
+      const ready = await fetch(`http://127.0.0.1:${opsPort(n)}/readyz`);
+      expect(await ready.json()).toEqual({
+        status: 'ready',
+        checks: { database: true, migrations: true, log: true, dispatcher: true },
+      });
+      const text = await (await fetch(`http://127.0.0.1:${opsPort(n)}/metrics`)).text();
+      for (const m of text.matchAll(/^sluice_dispatches_total\{[^}]*\} (\d+)$/gm)) dispatches += Number(m[1]);
+      expect(text).toMatch(/^sluice_consumer_lag\{topic="sluice\.requests\.interactive"\} \d+$/m);
+    }
+    expect(dispatches).toBe(30);
+
+    // `sluice status` sees both dispatchers alive and nothing waiting.
+    const status = async () =>
+      JSON.parse((await procs.cli(['status', '--json'])).stdout) as {
+        dispatchers: Array<{ dispatcherId: string; alive: boolean }>;
+        lag: Record<string, number | null>;
+      };
+    const both = await status();
+    expect(both.dispatchers.filter((d) => d.alive).map((d) => d.dispatcherId)).toEqual(['d1', 'd2']);
+    expect(Object.values(both.lag).every((n) => typeof n === 'number')).toBe(true);
+    const human = await procs.cli(['status']);
+    expect(human.stdout).toContain('Dispatchers: 2 alive, 0 down');
+
     // A dispatcher stops gracefully on SIGTERM.
-    const exited = new Promise<number | null>((resolve) => d1.once('exit', (code) => resolve(code)));
-    d1.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    expect((await d1.kill('SIGTERM')).code).toBe(0);
+    expect((await status()).dispatchers.map((d) => d.dispatcherId)).toEqual(['d2']);
     const after = await openai.chat.completions.create({
       model: 'gpt-4o-mini',
       messages: [{ role: 'user', content: 'after' }],
@@ -151,9 +143,9 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
     });
     expect(after.object).toBe('chat.completion');
 
-    const keys = await run(process.execPath, [SLUICE, 'keys', 'list', 'acme', '--json'], { env });
+    const keys = await procs.cli(['keys', 'list', 'acme', '--json']);
     const [key] = JSON.parse(keys.stdout) as Array<{ id: string }>;
-    await run(process.execPath, [SLUICE, 'keys', 'revoke', key!.id], { env });
+    await procs.cli(['keys', 'revoke', key!.id]);
     const refused = await openai.models.list().catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(OpenAI.AuthenticationError);
   }, 240_000);

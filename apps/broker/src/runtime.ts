@@ -1,4 +1,4 @@
-import type { EventLog } from '@sluice/events';
+import { type EventLog, REQUEST_TOPICS } from '@sluice/events';
 import { createKafkaEventLog } from '@sluice/events/kafka';
 import { createPostgresEventLog } from '@sluice/events/postgres';
 import { createLimiter } from '@sluice/limiter';
@@ -6,12 +6,17 @@ import { type RunningSimulator, startOpenAISimulator } from '@sluice/openai-simu
 import type { FastifyInstance } from 'fastify';
 import { type Database, openDatabase } from './db/database';
 import { migrateDatabase } from './db/migrate';
+import { DISPATCHER_DEFAULTS } from './dispatcher/defaults';
 import { createDispatcher, type Dispatcher } from './dispatcher/dispatcher';
 import type { SluiceConfig } from './env';
+import { startOpsServer } from './http/ops-server';
 import { createHttpServer } from './http/server';
 import { createRequestIntake } from './intake/request-intake';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
+import { checkReadiness } from './observability/health';
+import { summarizeDispatcher } from './observability/status';
+import { startDispatcherHeartbeat } from './observability/status-store';
 import { createOutcomeHub, type OutcomeHub } from './outcomes/outcome-hub';
 import { createServices } from './service-impl';
 import { createEventStore, type EventStore } from './store/event-store';
@@ -34,6 +39,8 @@ export interface Runtime {
   http?: FastifyInstance;
   /** The URL the API listens on, when it runs. */
   url?: string;
+  /** Where a dispatcher-only process serves /metrics, /healthz and /readyz. */
+  opsUrl?: string;
   dispatcher?: Dispatcher;
   hub?: OutcomeHub;
   close(): Promise<void>;
@@ -143,10 +150,34 @@ export async function createRuntime(
         logger: logger.child({ component: 'dispatcher' }),
         metrics,
         ...(config.dispatcherId ? { dispatcherId: config.dispatcherId } : {}),
+        ...(config.retryPolicy ? { retryPolicy: config.retryPolicy } : {}),
       });
       await dispatcher.start();
       closers.push(() => dispatcher.stop());
       runtime.dispatcher = dispatcher;
+      const heartbeat = startDispatcherHeartbeat({
+        db: database.db,
+        dispatcherId: dispatcher.id,
+        summary: () =>
+          summarizeDispatcher(limiter.snapshot(Date.now()), dispatcher.inFlightCount(), Date.now()),
+        logger,
+      });
+      closers.push(() => heartbeat.stop());
+      metrics.observeDispatcher({
+        snapshot: (now) => limiter.snapshot(now),
+        lag: () => log.lag(DISPATCHER_DEFAULTS.groupId, REQUEST_TOPICS),
+      });
+      if (!opts.roles.includes('api') && opts.listen !== false) {
+        const ops = await startOpsServer({
+          port: config.metricsPort,
+          host: config.host,
+          metrics,
+          logger,
+          readiness: () => checkReadiness({ database, log, dispatcherRunning: () => dispatcher.running() }),
+        });
+        closers.push(() => ops.close());
+        runtime.opsUrl = ops.url;
+      }
     }
 
     if (opts.roles.includes('api')) {

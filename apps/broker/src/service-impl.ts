@@ -1,18 +1,18 @@
-import {
-  type EventLog,
-  eventIdFor,
-  type RequestSubmitted,
-  SluiceError,
-  type SluiceEvent,
-  TOPICS,
-} from '@sluice/events';
+import { type EventLog, eventIdFor, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
+import { createBillingService } from './billing/billing-service';
+import { withBudgetAdmission } from './billing/budget-admission';
+import { loadPriceTable } from './billing/prices';
 import type { Database } from './db/database';
+import { createDeadLetters } from './dlq/dead-letters';
 import type { SluiceConfig } from './env';
 import type { RequestIntake } from './intake/request-intake';
+import { createSubmitRateLimiter, DEFAULT_SUBMIT_RATE } from './intake/submit-rate';
+import { checkReadiness } from './observability/health';
+import { collectStatus } from './observability/status-store';
 import type { OutcomeHub } from './outcomes/outcome-hub';
 import { isTerminal, type RequestView, toRequestView } from './outcomes/request-view';
 import type { Services } from './services';
-import type { EventStore, RequestRow } from './store/event-store';
+import type { EventStore } from './store/event-store';
 import { evolveRequest, type RequestState } from './store/projections';
 import type { TenantService } from './tenants/tenant-service';
 import type { ModelCatalog } from './upstream/model-catalog';
@@ -81,6 +81,13 @@ export function createServices(deps: {
   catalog: ModelCatalog;
 }): Services {
   const { store, log } = deps;
+  const billing = createBillingService({
+    db: deps.database.db,
+    prices: loadPriceTable(deps.config.pricesFile),
+    tenants: deps.tenants,
+    store,
+    pools: deps.config.pools ?? [],
+  });
 
   /** The stored projection, or, for a request accepted here that is not stored yet, its first state. */
   async function getState(tenantId: string | null, requestId: string): Promise<RequestState | undefined> {
@@ -95,9 +102,23 @@ export function createServices(deps: {
     return state && toRequestView(state);
   }
 
+  const submitRate = createSubmitRateLimiter(deps.config.submitRate ?? DEFAULT_SUBMIT_RATE);
+
   return {
     authenticate: (key) => deps.tenants.authenticate(key),
-    intake: deps.intake,
+    async checkSubmitRate(tenantId) {
+      const r = submitRate.take(tenantId);
+      if (r.allowed) return;
+      const { ratePerSecond, burst } = submitRate.limit;
+      throw new SluiceError(
+        'rate_limited',
+        `Sluice's per-tenant submit rate limit reached (${ratePerSecond} requests/s, burst ${burst}); ` +
+          `this is Sluice protecting its request log, not the upstream's (OpenAI's) rate limit. ` +
+          `Retry after ${Math.max(1, Math.ceil(r.retryAfterMs / 1000))} s, or ask the operator to raise SLUICE_TENANT_SUBMIT_RPS.`,
+        { details: { retryAfterMs: r.retryAfterMs, openaiCode: 'rate_limit_exceeded' } },
+      );
+    },
+    intake: withBudgetAdmission(deps.intake, billing),
     hub: deps.hub,
     models: deps.catalog,
     syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
@@ -139,14 +160,11 @@ export function createServices(deps: {
         return (await getView(tenantId, requestId)) ?? view;
       },
     },
-    usage: (q) => store.usage(q),
+    usage: (q) => (q.tenantId ? billing.tenantReport(q.tenantId, q) : billing.report(q)),
+    billing,
     admin: createAdminOps(deps.tenants),
-    async health() {
-      const [db, logOk] = await Promise.all([
-        deps.database.ping().catch(() => false),
-        log.healthy().catch(() => false),
-      ]);
-      return { ok: db && logOk, checks: { database: db, log: logOk } };
-    },
+    health: () => checkReadiness({ database: deps.database, log }),
+    status: () => collectStatus({ db: deps.database.db, log }),
+    dlq: createDeadLetters({ db: deps.database.db, store, log }),
   };
 }

@@ -1,6 +1,10 @@
+import type { BillingService } from './billing/billing-service';
+import type { DeadLetters } from './dlq/dead-letters';
 import type { RequestIntake } from './intake/request-intake';
+import type { StatusReport } from './observability/status';
 import type { OutcomeHub } from './outcomes/outcome-hub';
 import type { RequestView } from './outcomes/request-view';
+import type { UsageReportRow } from './reports/usage-report';
 import type { RequestState } from './store/projections';
 import type { ModelCatalog } from './upstream/model-catalog';
 
@@ -20,7 +24,10 @@ export interface UsageQuery {
 /** What the API layer (tRPC and /v1) needs; `runtime.ts` wires the real implementations. */
 export interface Services {
   authenticate(presentedKey: string): Promise<AuthResult | null>;
-  /** Throws `rate_limited` when a tenant submits faster than its submit rate allows. */
+  /**
+   * Throws `rate_limited` when a tenant submits faster than its submit rate allows. Called on the
+   * submit paths only, once the request is well formed (reads and refused input cost nothing).
+   */
   checkSubmitRate?(tenantId: string): Promise<void>;
   intake: RequestIntake;
   hub: OutcomeHub;
@@ -35,7 +42,9 @@ export interface Services {
     ): Promise<RequestView[]>;
     cancel(tenantId: string | null, requestId: string, by: 'tenant' | 'operator'): Promise<RequestView>;
   };
-  usage(query: UsageQuery): Promise<unknown[]>;
+  usage(query: UsageQuery): Promise<UsageReportRow[]>;
+  /** Reports, budgets, audit and the dashboard's data (billing/). */
+  billing: BillingService;
   admin: {
     createTenant(name: string): Promise<{ tenantId: string; name: string; apiKey: string }>;
     listTenants(): Promise<Array<{ id: string; name: string; createdAt: string; disabled: boolean }>>;
@@ -49,5 +58,8 @@ export interface Services {
   };
   /** Longest a synchronous call (`chat.completions.create`, `/v1`) waits before answering `timeout`. */
   syncWaitTimeoutMs: number;
+  status(): Promise<StatusReport>;
+  /** Dead-lettered requests and the operator's retry/discard of them. */
+  dlq: DeadLetters;
   health(): Promise<{ ok: boolean; checks: Record<string, boolean> }>;
 }

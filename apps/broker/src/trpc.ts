@@ -2,6 +2,8 @@ import { describeZodError, isSluiceError, type SluiceError, type SluiceErrorCode
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { ZodError } from 'zod';
+import { databaseUnavailable, isDatabaseUnavailable } from './db/database';
+import { findUnsafeJson } from './intake/json-guard';
 import type { AuthResult, Services } from './services';
 
 /** Per-call context: the services, and the presented credential (checked lazily by the procedures). */
@@ -64,6 +66,8 @@ export const createTRPCRouter = t.router;
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok && isSluiceError(result.error.cause)) throw toTRPCError(result.error.cause);
+  if (!result.ok && isDatabaseUnavailable(result.error.cause))
+    throw toTRPCError(databaseUnavailable(result.error.cause));
   return result;
 });
 
@@ -88,8 +92,22 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next }) => {
   if (auth.role !== 'tenant' || !auth.tenantId) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'This call needs a tenant key, not an admin key.' });
   }
-  await ctx.services.checkSubmitRate?.(auth.tenantId);
   return next({ ctx: { ...ctx, tenantId: auth.tenantId, keyId: auth.keyId } });
+});
+
+/**
+ * A tenant call that appends to the log: its raw input is checked before the schema strips
+ * anything, so `__proto__` keys, NUL, unpaired surrogates and deep nesting are refused as on /v1.
+ */
+export const submitProcedure = tenantProcedure.use(async ({ getRawInput, next }) => {
+  const problem = findUnsafeJson(await getRawInput());
+  if (problem) {
+    throw new TRPCError({
+      code: 'BAD_REQUEST',
+      message: `Invalid input: ${problem.path || '(root)'}: ${problem.message}`,
+    });
+  }
+  return next();
 });
 
 /** Operator calls (tenants, keys, reports across tenants). */

@@ -187,6 +187,8 @@ export function createSluiceClient(options: SluiceClientOptions) {
     list: (q: RouterInputs['requests']['list'] = {}) => call(trpc.requests.list.query(q)),
     /** Usage of the calling tenant (never another tenant's). */
     usage: (q?: UsageQuery) => call(trpc.usage.mine.query(q)),
+    /** The calling tenant's budget this period: limits, spent and remaining (micro-dollars, tokens). */
+    budget: () => call(trpc.usage.budget.query()),
     /** The raw tRPC client, for everything else. */
     trpc,
   };

@@ -87,8 +87,8 @@ export interface LimiterSnapshot {
   oldestAgeMs: Record<Priority, number>;
   /** Queued requests per tenant. */
   byTenant: Record<string, number>;
-  /** Per tenant: queue depth and oldest enqueue time. */
-  tenants: Record<string, { queued: number; oldestQueuedAt: number }>;
+  /** Per tenant: queue depth (in all and by class) and oldest enqueue time. */
+  tenants: Record<string, { queued: number; byPriority: Record<Priority, number>; oldestQueuedAt: number }>;
   groups: GroupSnapshot[];
 }
 
@@ -447,9 +447,14 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
             const n = t.live;
             if (n === 0) continue;
             byTenant[t.tenantId] = (byTenant[t.tenantId] ?? 0) + n;
-            const entry = tenants[t.tenantId] ?? { queued: 0, oldestQueuedAt: Number.POSITIVE_INFINITY };
+            const entry = tenants[t.tenantId] ?? {
+              queued: 0,
+              byPriority: { interactive: 0, standard: 0, batch: 0 },
+              oldestQueuedAt: Number.POSITIVE_INFINITY,
+            };
             tenants[t.tenantId] = entry;
             entry.queued += n;
+            entry.byPriority[p] += n;
             for (const head of [firstLive(t.retries), firstLive(t.fresh)]) {
               if (!head) continue;
               if (oldestQueuedAt[p] === null || head.enqueuedAt < oldestQueuedAt[p]!)

@@ -8,10 +8,14 @@ import {
 } from '@sluice/test-support';
 import type pino from 'pino';
 import type { SluiceConfig } from '../env';
+import type { SubmitRateLimit } from '../intake/submit-rate';
 import { createLogger } from '../logger';
 import { createRuntime, type Role, type Runtime } from '../runtime';
 
 export type HarnessMode = 'embedded' | 'kafka';
+
+/** High enough that no test or benchmark from one tenant meets it; pass `DEFAULT_SUBMIT_RATE` to test the real one. */
+export const UNLIMITED_SUBMIT_RATE: SubmitRateLimit = { ratePerSecond: 1_000_000, burst: 1_000_000 };
 
 export interface TestSluice {
   url: string;
@@ -32,7 +36,16 @@ export interface TestSluice {
  * (topics namespaced per run).
  */
 export async function startTestSluice(
-  opts: { mode?: HarnessMode; simulator?: SimulatorOptions; roles?: Role[]; partitions?: number } = {},
+  opts: {
+    mode?: HarnessMode;
+    simulator?: SimulatorOptions;
+    roles?: Role[];
+    partitions?: number;
+    /** Per-tenant submit limit; tests and benchmarks that flood from one tenant keep the high default. */
+    submitRate?: SubmitRateLimit;
+    /** Upstream retries (tests of exhausted retries shorten them). */
+    retryPolicy?: SluiceConfig['retryPolicy'];
+  } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
   const simulator = await startOpenAISimulator({ port: 0, ...opts.simulator });
@@ -58,7 +71,10 @@ export async function startTestSluice(
             }
           : { kind: 'postgres', partitions: opts.partitions ?? 3 },
       upstream: { apiKey: 'sk-test-upstream-secret-0001', baseURL: simulator.url },
+      metricsPort: 0,
+      ...(opts.retryPolicy ? { retryPolicy: opts.retryPolicy } : {}),
       maxBodyBytes: 256 * 1024,
+      submitRate: opts.submitRate ?? UNLIMITED_SUBMIT_RATE,
       logLevel: 'info',
     };
     const logger = createLogger('info', {

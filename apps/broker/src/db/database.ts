@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { PGlite } from '@electric-sql/pglite';
+import { SluiceError } from '@sluice/events';
 import { sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
@@ -32,8 +33,10 @@ export async function openDatabase(config: DatabaseConfig): Promise<Database> {
       idleTimeoutMillis: 30_000,
       statement_timeout: 30_000,
     });
-    // An idle client losing its server must not crash the process; the next query reports it.
+    // A client losing its server (idle, or checked out between two queries of a transaction) must
+    // not crash the process: the query in progress or the next one reports the error instead.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = drizzlePg(pool, { schema, casing: 'snake_case' }) as unknown as SluiceDb;
     return {
       db,
@@ -56,4 +59,48 @@ async function ping(db: SluiceDb): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
+
+/** True when an error (or one of its causes) says the database cannot be reached right now. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 6; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && UNAVAILABLE_CODES.has(code)) return true;
+    const message = e instanceof Error ? e.message : '';
+    if (
+      /Connection terminated|timeout exceeded when trying to connect|connection error|Connection refused/i.test(
+        message,
+      )
+    )
+      return true;
+  }
+  return false;
+}
+
+/** The error callers see while the database is down: retriable, with a hint of when. */
+export function databaseUnavailable(cause: unknown): SluiceError {
+  return new SluiceError(
+    'database_unavailable',
+    'The database is unreachable; nothing was changed. Retry shortly.',
+    {
+      cause,
+      details: { retryAfterMs: 2_000 },
+    },
+  );
 }

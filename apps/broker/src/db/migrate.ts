@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import type { SluiceDb } from './database';
@@ -17,4 +20,24 @@ export async function migrateDatabase(db: SluiceDb): Promise<void> {
     // biome-ignore lint/suspicious/noExplicitAny: the migrator is typed per driver
     await migratePg(db as any, { migrationsFolder: MIGRATIONS_FOLDER });
   }
+}
+
+let shipped: string[] | undefined;
+
+/** Migrations this build ships that the database has not applied yet, by name, in order. */
+export async function pendingMigrations(db: SluiceDb): Promise<string[]> {
+  shipped ??= (
+    JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8')) as {
+      entries: Array<{ tag: string }>;
+    }
+  ).entries.map((e) => e.tag);
+  const applied = await db
+    .execute(sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`)
+    .then((r) =>
+      Number(
+        ((r as { rows?: Array<{ n: number }> }).rows ?? (r as unknown as Array<{ n: number }>))[0]?.n ?? 0,
+      ),
+    )
+    .catch(() => 0); // no migrations table yet: nothing applied
+  return shipped.slice(applied);
 }

@@ -84,6 +84,10 @@ export const requests = pgTable(
   }),
   (tbl) => [
     index('requests_tenant_submitted_idx').on(tbl.tenantId, tbl.submittedAt),
+    // Queue depth for the dashboard: only the few open requests are indexed.
+    index('requests_open_idx')
+      .on(tbl.priority, tbl.status)
+      .where(sql`${tbl.status} NOT IN ('completed', 'failed', 'cancelled')`),
     uniqueIndex('requests_idempotency_idx')
       .on(tbl.tenantId, tbl.idempotencyKey)
       .where(sql`${tbl.idempotencyKey} IS NOT NULL`),
@@ -97,6 +101,11 @@ export const usageRollup = pgTable(
     tenantId: t.text().notNull(),
     bucketStart: t.timestamp({ withTimezone: true }).notNull(),
     model: t.text().notNull(),
+    /** How the tokens were bought (`usage.recorded`'s channel): it picks the price. Request counters sit under `sync`. */
+    channel: t
+      .text({ enum: ['sync', 'batch', 'cache'] })
+      .notNull()
+      .default('sync'),
     requests: t.bigint({ mode: 'number' }).notNull().default(0),
     completed: t.bigint({ mode: 'number' }).notNull().default(0),
     failed: t.bigint({ mode: 'number' }).notNull().default(0),
@@ -111,9 +120,32 @@ export const usageRollup = pgTable(
     queueWaitMsSum: t.bigint({ mode: 'number' }).notNull().default(0),
     upstreamLatencyMsSum: t.bigint({ mode: 'number' }).notNull().default(0),
     latencyCount: t.bigint({ mode: 'number' }).notNull().default(0),
+    /** Fixed-bucket histograms (bounds: LATENCY_BUCKETS_MS): percentiles from rollups, never raw events. */
+    queueWaitHist: t.bigint({ mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
+    upstreamLatencyHist: t.bigint({ mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
   }),
-  (tbl) => [primaryKey({ columns: [tbl.tenantId, tbl.bucketStart, tbl.model] })],
+  (tbl) => [primaryKey({ columns: [tbl.tenantId, tbl.bucketStart, tbl.model, tbl.channel] })],
 );
+
+/**
+ * Each dispatcher's heartbeat with a summary of its limiter (queues, limits, utilisation), for
+ * `sluice status` and the dashboard: operational state, not an event, so it is overwritten.
+ */
+export const dispatcherStatus = pgTable('dispatcher_status', (t) => ({
+  dispatcherId: t.text().primaryKey(),
+  startedAt: t.timestamp({ withTimezone: true }).notNull(),
+  heartbeatAt: t.timestamp({ withTimezone: true }).notNull(),
+  summary: t.jsonb().notNull(),
+}));
+
+/** What an operator did with a dead-lettered request (`sluice dlq retry|discard`): one action each. */
+export const deadLetterActions = pgTable('dead_letter_actions', (t) => ({
+  requestId: t.text().primaryKey(),
+  action: t.text({ enum: ['retried', 'discarded'] }).notNull(),
+  /** The new request a retry submitted (its idempotency key is derived from the original's id). */
+  retryRequestId: t.text(),
+  actedAt: t.timestamp({ withTimezone: true }).notNull().defaultNow(),
+}));
 
 export type Tenant = typeof tenants.$inferSelect;
 export type ApiKey = typeof apiKeys.$inferSelect;

@@ -70,6 +70,11 @@ export interface Dispatcher {
   /** Graceful: stop sending, let in-flight upstream calls finish and record, commit, leave the group. */
   stop(): Promise<void>;
   heldCount(): number;
+  /** Started and not stopping (its consumer is in the group or joining it). */
+  running(): boolean;
+  readonly id: string;
+  /** Requests being sent upstream right now. */
+  inFlightCount(): number;
   /** Resolves once this dispatcher owns partitions (it joined its group), or rejects after `timeoutMs`. */
   ready(timeoutMs?: number): Promise<void>;
 }
@@ -254,6 +259,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       now,
     );
     if (!admission.ok) {
+      metrics?.failed.inc({
+        pool: event.pool,
+        model: event.model,
+        tenant: event.tenantId,
+        reason: admission.reason,
+      });
       await record(
         [
           outcome.failed(event, attempt - 1, new Date(now), {
@@ -333,7 +344,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         reservedTokens: d.reservation.tokens,
       }),
     ]);
-    metrics?.dispatched.inc({ pool: s.pool, model: s.model, priority: s.priority });
+    metrics?.dispatched.inc({ pool: s.pool, model: s.model, priority: s.priority, tenant: s.tenantId });
+    metrics?.tokens.inc(
+      { pool: s.pool, model: s.model, tenant: s.tenantId, kind: 'estimated' },
+      d.reservation.tokens,
+    );
     metrics?.queueWaitSeconds.observe({ priority: s.priority }, queueWaitMs / 1000);
 
     const { stream: _stream, stream_options: _streamOptions, ...body } = s.body as Record<string, unknown>;
@@ -356,7 +371,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         }),
         outcome.usage(s, attempt, new Date(now), usage),
       ]);
-      metrics?.completed.inc({ pool: s.pool, model: s.model });
+      const labels = { pool: s.pool, model: s.model, tenant: s.tenantId };
+      metrics?.completed.inc(labels);
+      metrics?.tokens.inc({ ...labels, kind: 'prompt' }, usage.promptTokens);
+      metrics?.tokens.inc({ ...labels, kind: 'cached' }, usage.cachedTokens);
+      metrics?.tokens.inc({ ...labels, kind: 'completion' }, usage.completionTokens);
+      metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, usage.reasoningTokens);
       metrics?.upstreamLatencySeconds.observe({ pool: s.pool, model: s.model }, (now - dispatchedAt) / 1000);
       reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
       await dispatchedRecorded;
@@ -379,7 +399,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
     schedule(now);
     const kind = classifyUpstreamFailure(facts);
-    metrics?.upstreamFailures.inc({ pool: s.pool, model: s.model, kind });
+    const labels = { pool: s.pool, model: s.model, tenant: s.tenantId };
+    metrics?.upstreamErrors.inc({ ...labels, kind });
+    if (facts.status === 429) metrics?.upstream429.inc(labels);
     const decision = decideRetry({
       attempt,
       kind,
@@ -420,6 +442,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         deadLettered: decision.deadLetter,
       }),
     ]);
+    metrics?.failed.inc({ ...labels, reason: kind });
     if (decision.deadLetter) {
       await log
         .deadLetter({
@@ -499,6 +522,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       logger.info({ dispatcherId, abandoned: held.size }, 'dispatcher stopped');
     },
     heldCount: () => held.size,
+    running: () => running,
+    id: dispatcherId,
+    inFlightCount: () => inFlightCalls.size,
     async ready(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       while (!requestConsumer || requestConsumer.assignment().length === 0) {

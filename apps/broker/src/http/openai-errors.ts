@@ -1,4 +1,5 @@
 import { isSluiceError, type SluiceError, type SluiceErrorCode } from '@sluice/events';
+import { databaseUnavailable, isDatabaseUnavailable } from '../db/database';
 
 /** OpenAI's error body: what every OpenAI SDK knows how to read. */
 export interface OpenAIErrorBody {
@@ -51,6 +52,7 @@ export function toOpenAIError(error: unknown): {
   body: OpenAIErrorBody;
   retryAfterMs?: number;
 } {
+  if (isDatabaseUnavailable(error)) return toOpenAIError(databaseUnavailable(error));
   if (isSluiceError(error)) {
     const retryAfterMs =
       typeof error.details.retryAfterMs === 'number' ? error.details.retryAfterMs : undefined;

@@ -2,6 +2,7 @@ import { describeZodError, SluiceError } from '@sluice/events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { ChatCompletionRequestSchema, SubmitOptionsSchema } from '../intake/chat-request';
+import { findUnsafeJson } from '../intake/json-guard';
 import type { RequestView } from '../outcomes/request-view';
 import type { AuthResult, Services } from '../services';
 import { openAIError, toOpenAIError } from './openai-errors';
@@ -29,7 +30,6 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
     if (auth.role !== 'tenant' || !auth.tenantId) {
       throw new SluiceError('forbidden', 'This endpoint needs a tenant key, not an admin key.');
     }
-    await services.checkSubmitRate?.(auth.tenantId);
     return { ...auth, tenantId: auth.tenantId };
   }
 
@@ -68,6 +68,17 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
         details: { param: null },
       });
     }
+    // Before the schema, which would strip unknown keys and walk hostile nesting.
+    const unsafe = findUnsafeJson(req.body);
+    if (unsafe) {
+      throw new SluiceError(
+        'invalid_request',
+        `Invalid request: ${unsafe.path || '(root)'}: ${unsafe.message}`,
+        {
+          details: { param: unsafe.path || null },
+        },
+      );
+    }
     const parsed = ChatCompletionRequestSchema.safeParse(req.body);
     if (!parsed.success) {
       const first = parsed.error.issues[0];
@@ -88,6 +99,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
       });
     }
     const body = parsed.data;
+    // Counted only once the request is well formed: malformed input never reaches the log anyway.
+    await services.checkSubmitRate?.(auth.tenantId);
     const { requestId } = await services.intake.submit(auth.tenantId, body, options.data, 'openai');
     reply.header('x-sluice-request-id', requestId);
     const abort = new AbortController();

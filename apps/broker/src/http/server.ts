@@ -1,6 +1,7 @@
 import { isSluiceError } from '@sluice/events';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { registerDashboard } from '../dashboard/dashboard-route';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { type AppRouter, appRouter } from '../root';
@@ -75,6 +76,13 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     trpcOptions: {
       router: appRouter,
       createContext: ({ req }) => ({ services, bearer: bearerOf(req) }),
+      // A retriable refusal (log or database down, rate limited) tells the client when to retry.
+      responseMeta: ({ errors }) => {
+        const waits = errors.map((e) => retryAfterOf(e.cause)).filter((ms): ms is number => ms !== undefined);
+        return waits.length
+          ? { headers: { 'retry-after': String(Math.max(1, Math.ceil(Math.max(...waits) / 1000))) } }
+          : {};
+      },
       onError: ({ error, path }) => {
         if (error.code === 'INTERNAL_SERVER_ERROR')
           logger.error({ err: error.cause ?? error, path }, 'tRPC call failed');
@@ -83,6 +91,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   } satisfies FastifyTRPCPluginOptions<AppRouter>);
 
   registerOpenAIRoutes(app, services);
+  registerDashboard(app, services);
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
@@ -95,4 +104,10 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   });
 
   return app;
+}
+
+function retryAfterOf(cause: unknown): number | undefined {
+  return isSluiceError(cause) && typeof cause.details.retryAfterMs === 'number'
+    ? cause.details.retryAfterMs
+    : undefined;
 }

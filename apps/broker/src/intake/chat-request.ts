@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { findUnsafeJson } from './json-guard';
 
 /**
  * The chat completion request as the openai SDK sends it, validated at the edge so nothing
@@ -85,12 +86,15 @@ const FunctionDefinition = z.object({
 const finite = (min: number, max: number) => z.number().min(min).max(max);
 const tokens = z.number().int().min(1).max(REQUEST_LIMITS.maxTokensCeiling);
 
-export const ChatCompletionRequestSchema = z.strictObject({
+const ChatCompletionRequestFields = z.strictObject({
   model: z.string().min(1).max(256),
   messages: z
     .array(ChatMessageSchema)
     .min(1, 'must contain at least one message')
-    .max(REQUEST_LIMITS.maxMessages),
+    .max(
+      REQUEST_LIMITS.maxMessages,
+      `too many messages: Sluice accepts at most ${REQUEST_LIMITS.maxMessages} per request`,
+    ),
   max_tokens: tokens.nullable().optional(),
   max_completion_tokens: tokens.nullable().optional(),
   temperature: finite(0, 2).nullable().optional(),
@@ -153,6 +157,18 @@ export const ChatCompletionRequestSchema = z.strictObject({
   function_call: z.union([z.enum(['none', 'auto']), z.object({ name: z.string().min(1) })]).optional(),
   stream: z.boolean().nullable().optional(),
   stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
+});
+
+// What the log and the event store could not take (NUL, unpaired surrogates, deep nesting).
+export const ChatCompletionRequestSchema = ChatCompletionRequestFields.superRefine((request, ctx) => {
+  const problem = findUnsafeJson(request);
+  if (problem) {
+    ctx.addIssue({
+      code: 'custom',
+      message: problem.message,
+      path: problem.path ? problem.path.split('.') : [],
+    });
+  }
 });
 
 export type ChatCompletionRequest = z.infer<typeof ChatCompletionRequestSchema>;

@@ -10,8 +10,25 @@ const TenantName = z
   .max(64)
   .regex(/^[a-zA-Z0-9][a-zA-Z0-9._-]*$/, 'letters, digits, . _ - (starting with a letter or digit)');
 
+const TenantRef = z.string().min(1).max(128);
+
+export const OperatorReportInput = z.object({ tenant: TenantRef.optional() }).and(UsageQueryInput);
+
 /** Operator API: what the CLI calls when a server is running (PGlite allows one process per data dir). */
 export const adminRouter = {
+  /** What `sluice status` shows: dispatcher heartbeats, open requests, log lag. */
+  status: adminProcedure.query(({ ctx }) => ctx.services.status()),
+  dlq: {
+    list: adminProcedure
+      .input(z.object({ all: z.boolean().default(false) }).optional())
+      .query(({ ctx, input }) => ctx.services.dlq.list({ includeResolved: input?.all ?? false })),
+    retry: adminProcedure
+      .input(z.object({ id: RequestIdSchema }))
+      .mutation(({ ctx, input }) => ctx.services.dlq.retry(input.id)),
+    discard: adminProcedure
+      .input(z.object({ id: RequestIdSchema }))
+      .mutation(({ ctx, input }) => ctx.services.dlq.discard(input.id)),
+  },
   tenants: {
     create: adminProcedure
       .input(z.object({ name: TenantName }))
@@ -37,13 +54,46 @@ export const adminRouter = {
       .input(z.object({ id: RequestIdSchema }))
       .mutation(({ ctx, input }) => ctx.services.requests.cancel(null, input.id, 'operator')),
   },
-  usage: adminProcedure
-    .input(z.object({ tenant: z.string().min(1).max(128).optional() }).and(UsageQueryInput))
-    .query(({ ctx, input }) =>
-      ctx.services.usage({
-        ...(input.tenant ? { tenantId: input.tenant } : {}),
-        ...usageRange(input),
-        by: input.by,
+  /** Usage report of one tenant (id or name) or all; unknown tenants are `NOT_FOUND`. */
+  usage: adminProcedure.input(OperatorReportInput).query(({ ctx, input }) =>
+    ctx.services.billing.report({
+      ...(input.tenant ? { tenant: input.tenant } : {}),
+      ...usageRange(input),
+      by: input.by,
+    }),
+  ),
+  budgets: {
+    get: adminProcedure
+      .input(z.object({ tenant: TenantRef }))
+      .query(({ ctx, input }) => ctx.services.billing.budget(input.tenant)),
+    set: adminProcedure
+      .input(
+        z
+          .object({
+            tenant: TenantRef,
+            usdMicros: z.number().int().min(0).nullable().default(null),
+            tokens: z.number().int().min(0).nullable().default(null),
+            onExhausted: z.enum(['refuse', 'downgrade']).default('refuse'),
+          })
+          .refine((b) => b.usdMicros !== null || b.tokens !== null, {
+            message: 'give a dollar limit, a token limit, or both',
+            path: ['usdMicros'],
+          }),
+      )
+      .mutation(({ ctx, input }) => {
+        const { tenant, ...budget } = input;
+        return ctx.services.billing.setBudget(tenant, budget);
       }),
-    ),
+    clear: adminProcedure
+      .input(z.object({ tenant: TenantRef }))
+      .mutation(({ ctx, input }) => ctx.services.billing.setBudget(input.tenant, null)),
+  },
+  audit: {
+    /** Checks every tenant's hash chain (or one's); says where each breaks. */
+    verify: adminProcedure
+      .input(z.object({ tenant: TenantRef.optional() }).optional())
+      .query(({ ctx, input }) =>
+        ctx.services.billing.auditVerify(input?.tenant ? { tenant: input.tenant } : {}),
+      ),
+  },
 } satisfies TRPCRouterRecord;

@@ -2,13 +2,13 @@ import { SluiceError } from '@sluice/events';
 import type { TRPCRouterRecord } from '@trpc/server';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { SubmitOptionsSchema } from '../intake/chat-request';
-import { tenantProcedure } from '../trpc';
+import { submitProcedure } from '../trpc';
 import { SubmitInputSchema } from './requests';
 
 export const chatRouter = {
   completions: {
     /** Submit and wait: the familiar one-call form, same parameters and result as the openai SDK. */
-    create: tenantProcedure
+    create: submitProcedure
       .input(SubmitInputSchema)
       .mutation(async ({ ctx, input, signal }): Promise<ChatCompletion> => {
         if (input.params.stream) {
@@ -19,6 +19,7 @@ export const chatRouter = {
           );
         }
         const options = SubmitOptionsSchema.parse(input.options ?? {});
+        await ctx.services.checkSubmitRate?.(ctx.tenantId);
         const { requestId } = await ctx.services.intake.submit(ctx.tenantId, input.params, options, 'trpc');
         const view = await ctx.services.hub.waitForOutcome(ctx.tenantId, requestId, {
           timeoutMs: options.timeoutMs ?? ctx.services.syncWaitTimeoutMs,

@@ -1,8 +1,8 @@
-import { SluiceError } from '@sluice/events';
+import { isSluiceError, SluiceError } from '@sluice/events';
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
 import { ChatCompletionRequestSchema, SubmitOptionsSchema } from '../intake/chat-request';
-import { tenantProcedure } from '../trpc';
+import { submitProcedure, tenantProcedure, toTRPCError } from '../trpc';
 
 export const RequestIdSchema = z
   .string()
@@ -15,10 +15,20 @@ export const SubmitInputSchema = z.object({
   options: SubmitOptionsSchema.optional(),
 });
 
+/** Errors thrown while a stream is read bypass the middlewares; map them to typed tRPC errors too. */
+async function* typedErrors<T>(source: AsyncIterable<T>): AsyncGenerator<T, void> {
+  try {
+    yield* source;
+  } catch (error) {
+    throw isSluiceError(error) ? toTRPCError(error) : error;
+  }
+}
+
 export const requestsRouter = {
   /** Accepts a request; returns its id only once the log holds it durably. */
-  submit: tenantProcedure.input(SubmitInputSchema).mutation(async ({ ctx, input }) => {
+  submit: submitProcedure.input(SubmitInputSchema).mutation(async ({ ctx, input }) => {
     const options = SubmitOptionsSchema.parse(input.options ?? {});
+    await ctx.services.checkSubmitRate?.(ctx.tenantId);
     const r = await ctx.services.intake.submit(ctx.tenantId, input.params, options, 'trpc');
     return { id: r.requestId, duplicate: r.duplicate, priority: r.priority };
   }),
@@ -44,15 +54,14 @@ export const requestsRouter = {
     ),
 
   /** Streams the request's status changes and ends with its outcome (SSE). */
-  watch: tenantProcedure.input(z.object({ id: RequestIdSchema })).subscription(async function* ({
-    ctx,
-    input,
-    signal,
-  }) {
-    const first = await ctx.services.requests.get(ctx.tenantId, input.id);
-    if (!first) throw new SluiceError('not_found', `No request ${input.id} for this tenant.`);
-    yield* ctx.services.hub.watch(ctx.tenantId, input.id, signal);
-  }),
+  watch: tenantProcedure
+    .input(z.object({ id: RequestIdSchema }))
+    .subscription(async ({ ctx, input, signal }) => {
+      // Checked before the stream starts, so a refusal is a typed NOT_FOUND, not an error mid-stream.
+      const first = await ctx.services.requests.get(ctx.tenantId, input.id);
+      if (!first) throw new SluiceError('not_found', `No request ${input.id} for this tenant.`);
+      return typedErrors(ctx.services.hub.watch(ctx.tenantId, input.id, signal));
+    }),
 
   /** Waits for the outcome (up to `timeoutMs`); the request goes on if the wait ends first. */
   wait: tenantProcedure

@@ -23,9 +23,14 @@ export function usageRange(input: { from?: string | undefined; to?: string | und
 }
 
 export const usageRouter = {
-  /** The calling tenant's own usage; never another tenant's. */
+  /**
+   * The calling tenant's own usage report (per day, hour or model, with cost and latency
+   * percentiles); never another tenant's: the tenant comes from the key, not the input.
+   */
   mine: tenantProcedure.input(UsageQueryInput.optional()).query(({ ctx, input }) => {
     const q = input ?? { by: 'day' as const };
     return ctx.services.usage({ tenantId: ctx.tenantId, ...usageRange(q), by: q.by });
   }),
+  /** The calling tenant's budget this period: limits, spent, remaining, and what happens when spent. */
+  budget: tenantProcedure.query(({ ctx }) => ctx.services.billing.budget(ctx.tenantId)),
 } satisfies TRPCRouterRecord;

@@ -1,83 +1,103 @@
 import { createGroupCommit, type SluiceEvent, validateEvent } from '@sluice/events';
-import { and, asc, desc, eq, gt, gte, inArray, lt, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import type { SluiceDb } from '../db/database';
 import { events, type RequestRow, requests, usageRollup } from '../db/schema';
 import { chainHash, GENESIS_HASH } from './audit-hash';
-import { evolveRequest, type RequestState, USAGE_COUNTERS, type UsageDelta, usageDelta } from './projections';
+import {
+  addHistograms,
+  evolveRequest,
+  type RequestState,
+  USAGE_COUNTERS,
+  USAGE_HISTOGRAMS,
+  type UsageDelta,
+  usageDelta,
+} from './projections';
 
 export type { RequestRow };
 
-export interface UsageReportRow {
+/** Where a tenant's chain breaks: the event's id, its store sequence and its 1-based position in the chain. */
+export interface ChainBreak {
   tenantId: string;
-  period: string;
-  model: string | null;
-  requests: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  retries: number;
-  rateLimited: number;
-  promptTokens: number;
-  cachedTokens: number;
-  completionTokens: number;
-  reasoningTokens: number;
-  avgQueueWaitMs: number | null;
-  avgUpstreamLatencyMs: number | null;
+  seq: number;
+  position: number;
+  eventId: string;
+  reason: string;
 }
 
+/** The first break of each broken chain (the first overall is repeated flat, for callers that want one). */
 export type ChainVerdict =
-  | { ok: true; checked: number }
-  | { ok: false; checked: number; tenantId: string; seq: number; eventId: string; reason: string };
+  | { ok: true; checked: number; tenants: number; breaks: [] }
+  | ({ ok: false; checked: number; tenants: number; breaks: ChainBreak[] } & ChainBreak);
 
 /**
  * The append-only event store and its projections, updated in the same transaction as the
  * append, for the newly inserted events only: a duplicate (at-least-once redelivery) changes nothing.
  */
 export function createEventStore(db: SluiceDb) {
+  /**
+   * One transaction of set-based statements whatever the batch size (group commit makes batches
+   * large under load): lock the tenants' chains, read their heads and which events exist, insert
+   * the new ones, then project them.
+   */
   async function append(batch: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
     const valid = batch.map((e) => validateEvent(e));
     if (valid.length === 0) return { inserted: [], duplicates: [] };
     return db.transaction(async (tx) => {
       const tenantIds = [...new Set(valid.map((e) => e.tenantId))].sort();
-      const heads = new Map<string, string>();
-      for (const tenantId of tenantIds) {
-        // One writer per tenant chain at a time; other tenants append in parallel.
-        await tx.execute(sql`SELECT pg_advisory_xact_lock(hashtext(${`sluice-chain:${tenantId}`}))`);
-        const last = await tx
-          .select({ hash: events.hash })
-          .from(events)
-          .where(eq(events.tenantId, tenantId))
-          .orderBy(desc(events.seq))
-          .limit(1);
-        heads.set(tenantId, last[0]?.hash ?? GENESIS_HASH);
-      }
+      // One writer per tenant chain at a time (locks taken in a fixed order); other tenants append in parallel.
+      await tx.execute(
+        sql`SELECT pg_advisory_xact_lock(hashtext('sluice-chain:' || t)) FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t ORDER BY t`,
+      );
+      const heads = new Map<string, string>(tenantIds.map((t) => [t, GENESIS_HASH]));
+      const headRows = rowsOf<{ tenant_id: string; hash: string }>(
+        await tx.execute(sql`SELECT t AS tenant_id, h.hash FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t
+          CROSS JOIN LATERAL (SELECT hash FROM events WHERE tenant_id = t ORDER BY seq DESC LIMIT 1) h`),
+      );
+      for (const r of headRows) heads.set(r.tenant_id, r.hash);
+      const existing = new Set(
+        (
+          await tx
+            .select({ eventId: events.eventId })
+            .from(events)
+            .where(inArray(events.eventId, [...new Set(valid.map((e) => e.eventId))]))
+        ).map((r) => r.eventId),
+      );
       const inserted: SluiceEvent[] = [];
       const duplicates: string[] = [];
+      const rows: Array<typeof events.$inferInsert> = [];
       for (const e of valid) {
+        if (existing.has(e.eventId)) {
+          duplicates.push(e.eventId);
+          continue;
+        }
+        existing.add(e.eventId); // the same event twice in one batch is stored once
         const prevHash = heads.get(e.tenantId)!;
         const hash = chainHash(prevHash, e);
-        const row = await tx
+        heads.set(e.tenantId, hash);
+        inserted.push(e);
+        rows.push({
+          eventId: e.eventId,
+          type: e.type,
+          version: e.version,
+          requestId: e.requestId,
+          tenantId: e.tenantId,
+          attempt: e.attempt,
+          occurredAt: new Date(e.occurredAt),
+          payload: e,
+          prevHash,
+          hash,
+        });
+      }
+      if (rows.length) {
+        // The chain locks make this the only writer of these events; a conflict means a broken
+        // assumption, and rolling back (the caller retries) keeps the chain whole.
+        const written = await tx
           .insert(events)
-          .values({
-            eventId: e.eventId,
-            type: e.type,
-            version: e.version,
-            requestId: e.requestId,
-            tenantId: e.tenantId,
-            attempt: e.attempt,
-            occurredAt: new Date(e.occurredAt),
-            payload: e,
-            prevHash,
-            hash,
-          })
+          .values(rows)
           .onConflictDoNothing({ target: events.eventId })
           .returning({ seq: events.seq });
-        if (row.length) {
-          heads.set(e.tenantId, hash);
-          inserted.push(e);
-        } else {
-          duplicates.push(e.eventId);
-        }
+        if (written.length !== rows.length)
+          throw new Error('event store: concurrent append of the same events');
       }
       if (inserted.length) await project(tx as unknown as SluiceDb, inserted);
       return { inserted, duplicates };
@@ -97,23 +117,39 @@ export function createEventStore(db: SluiceDb) {
       if (d) mergeDelta(deltas, d);
       current.set(e.requestId, evolveRequest(before, e));
     }
-    for (const id of ids) {
-      const state = current.get(id)!;
-      const { requestId: _id, ...rest } = state;
-      await tx.insert(requests).values(state).onConflictDoUpdate({ target: requests.requestId, set: rest });
-    }
-    for (const d of deltas.values()) {
-      const set: Record<string, SQL> = {};
-      for (const c of USAGE_COUNTERS) {
-        if (d[c]) set[c] = sql`${usageRollup[c]} + ${d[c]}`;
-      }
-      const insert = tx.insert(usageRollup).values({ ...d });
-      await (Object.keys(set).length
-        ? insert.onConflictDoUpdate({
-            target: [usageRollup.tenantId, usageRollup.bucketStart, usageRollup.model],
-            set,
-          })
-        : insert.onConflictDoNothing());
+    await tx
+      .insert(requests)
+      .values(ids.map((id) => current.get(id)!))
+      .onConflictDoUpdate({ target: requests.requestId, set: excludedColumns(requests, ['requestId']) });
+    if (deltas.size) {
+      // Every row carries every counter (0 where unchanged), so one statement adds them all.
+      const rollupRows = [...deltas.values()].map((d) => ({
+        ...d,
+        ...Object.fromEntries(USAGE_COUNTERS.map((c) => [c, d[c] ?? 0])),
+        ...Object.fromEntries(USAGE_HISTOGRAMS.map((h) => [h, d[h] ?? []])),
+      }));
+      await tx
+        .insert(usageRollup)
+        .values(rollupRows)
+        .onConflictDoUpdate({
+          target: [usageRollup.tenantId, usageRollup.bucketStart, usageRollup.model, usageRollup.channel],
+          set: {
+            ...Object.fromEntries(
+              USAGE_COUNTERS.map((c) => [
+                c,
+                sql`${usageRollup[c]} + excluded.${sql.identifier(snakeCase(c))}`,
+              ]),
+            ),
+            // Latency histograms add element-wise (either side may be shorter, e.g. the empty default).
+            ...Object.fromEntries(
+              USAGE_HISTOGRAMS.map((h) => [
+                h,
+                sql`coalesce((SELECT array_agg(coalesce(a, 0) + coalesce(b, 0) ORDER BY i)
+                  FROM unnest(${usageRollup[h]}, excluded.${sql.identifier(snakeCase(h))}) WITH ORDINALITY AS u(a, b, i)), '{}')`,
+              ]),
+            ),
+          },
+        });
     }
   }
 
@@ -182,67 +218,15 @@ export function createEventStore(db: SluiceDb) {
       return rows.map((r) => r.payload as SluiceEvent);
     },
 
-    /** Usage from the rollup (never the raw events), grouped by hour, day or model. */
-    async usage(q: {
-      tenantId?: string;
-      from: Date;
-      to: Date;
-      by: 'hour' | 'day' | 'model';
-    }): Promise<UsageReportRow[]> {
-      const period =
-        q.by === 'hour'
-          ? sql<string>`to_char(${usageRollup.bucketStart} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00"Z"')`
-          : q.by === 'day'
-            ? sql<string>`to_char(${usageRollup.bucketStart} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`
-            : sql<string>`min('all')`;
-      const filters = [
-        gte(usageRollup.bucketStart, hourFloor(q.from)),
-        lt(usageRollup.bucketStart, q.to),
-        ...(q.tenantId ? [eq(usageRollup.tenantId, q.tenantId)] : []),
-      ];
-      const sum = (c: (typeof USAGE_COUNTERS)[number]) =>
-        sql<number>`coalesce(sum(${usageRollup[c]}), 0)::float8`;
-      const rows = await db
-        .select({
-          tenantId: usageRollup.tenantId,
-          period,
-          model: usageRollup.model,
-          requests: sum('requests'),
-          completed: sum('completed'),
-          failed: sum('failed'),
-          cancelled: sum('cancelled'),
-          retries: sum('retries'),
-          rateLimited: sum('rateLimited'),
-          promptTokens: sum('promptTokens'),
-          cachedTokens: sum('cachedTokens'),
-          completionTokens: sum('completionTokens'),
-          reasoningTokens: sum('reasoningTokens'),
-          queueWaitMsSum: sum('queueWaitMsSum'),
-          upstreamLatencyMsSum: sum('upstreamLatencyMsSum'),
-          latencyCount: sum('latencyCount'),
-        })
-        .from(usageRollup)
-        .where(and(...filters))
-        .groupBy(
-          ...(q.by === 'model'
-            ? [usageRollup.tenantId, usageRollup.model]
-            : [usageRollup.tenantId, period, usageRollup.model]),
-        )
-        .orderBy(
-          ...(q.by === 'model'
-            ? [usageRollup.tenantId, usageRollup.model]
-            : [usageRollup.tenantId, period, usageRollup.model]),
-        );
-      return rows.map(({ queueWaitMsSum, upstreamLatencyMsSum, latencyCount, ...r }) => ({
-        ...r,
-        avgQueueWaitMs: latencyCount ? Math.round(queueWaitMsSum / latencyCount) : null,
-        avgUpstreamLatencyMs: latencyCount ? Math.round(upstreamLatencyMsSum / latencyCount) : null,
-      }));
-    },
-
-    /** Walks every tenant's hash chain; says exactly where it breaks (edited, deleted or reordered rows). */
-    async verifyChain(q: { tenantId?: string } = {}): Promise<ChainVerdict> {
-      const heads = new Map<string, string>();
+    /**
+     * Walks every tenant's hash chain and says exactly where each breaks (edited, deleted or
+     * reordered rows): the first break per tenant; a broken tenant's later events are not judged.
+     */
+    async verifyChain(
+      q: { tenantId?: string; onProgress?: (checked: number) => void } = {},
+    ): Promise<ChainVerdict> {
+      const heads = new Map<string, { hash: string; position: number }>();
+      const broken = new Map<string, ChainBreak>();
       let checked = 0;
       let after = 0;
       for (;;) {
@@ -252,70 +236,99 @@ export function createEventStore(db: SluiceDb) {
           .where(and(gt(events.seq, after), ...(q.tenantId ? [eq(events.tenantId, q.tenantId)] : [])))
           .orderBy(asc(events.seq))
           .limit(5_000);
-        if (rows.length === 0) return { ok: true, checked };
+        if (rows.length === 0) break;
         for (const r of rows) {
-          const expectedPrev = heads.get(r.tenantId) ?? GENESIS_HASH;
-          if (r.prevHash !== expectedPrev) {
-            return {
-              ok: false,
-              checked,
-              tenantId: r.tenantId,
-              seq: r.seq,
-              eventId: r.eventId,
-              reason: 'previous hash does not match: an event before it was deleted or reordered',
-            };
-          }
-          if (chainHash(r.prevHash, r.payload) !== r.hash) {
-            return {
-              ok: false,
-              checked,
-              tenantId: r.tenantId,
-              seq: r.seq,
-              eventId: r.eventId,
-              reason: 'content does not match its hash: the event was edited',
-            };
-          }
-          heads.set(r.tenantId, r.hash);
-          checked++;
           after = r.seq;
+          if (broken.has(r.tenantId)) continue;
+          const head = heads.get(r.tenantId) ?? { hash: GENESIS_HASH, position: 0 };
+          const position = head.position + 1;
+          const at = { tenantId: r.tenantId, seq: r.seq, position, eventId: r.eventId };
+          if (r.prevHash !== head.hash) {
+            broken.set(r.tenantId, {
+              ...at,
+              reason: 'previous hash does not match: an event before it was deleted or reordered',
+            });
+          } else if (chainHash(r.prevHash, r.payload) !== r.hash) {
+            broken.set(r.tenantId, {
+              ...at,
+              reason: 'content does not match its hash: the event was edited',
+            });
+          } else {
+            heads.set(r.tenantId, { hash: r.hash, position });
+            checked++;
+          }
         }
+        q.onProgress?.(checked);
       }
+      const tenants = new Set([...heads.keys(), ...broken.keys()]).size;
+      const breaks = [...broken.values()].sort((a, b) => a.seq - b.seq);
+      const first = breaks[0];
+      return first
+        ? { ok: false, checked, tenants, breaks, ...first }
+        : { ok: true, checked, tenants, breaks: [] };
     },
 
-    /** Rebuilds every projection from the event store alone (`sluice replay`). */
-    async rebuildProjections(opts: { onProgress?: (done: number) => void } = {}): Promise<number> {
-      await db.transaction(async (tx) => {
+    /**
+     * Rebuilds every projection from the event store alone (`sluice replay`), in one transaction
+     * that holds appends off meanwhile: no event is projected twice or missed, and readers see the
+     * old projections until the new ones are complete.
+     */
+    async rebuildProjections(
+      opts: { onProgress?: (done: number, total: number) => void } = {},
+    ): Promise<number> {
+      return db.transaction(async (tx) => {
+        await tx.execute(sql`LOCK TABLE ${events} IN EXCLUSIVE MODE`);
+        const total = (await tx.select({ n: sql<number>`count(*)::float8` }).from(events))[0]?.n ?? 0;
         await tx.delete(requests);
         await tx.delete(usageRollup);
-      });
-      let after = 0;
-      let done = 0;
-      for (;;) {
-        const rows = await db
-          .select({ seq: events.seq, payload: events.payload })
-          .from(events)
-          .where(gt(events.seq, after))
-          .orderBy(asc(events.seq))
-          .limit(2_000);
-        if (rows.length === 0) return done;
-        await db.transaction(async (tx) =>
-          project(
+        let after = 0;
+        let done = 0;
+        for (;;) {
+          const rows = await tx
+            .select({ seq: events.seq, payload: events.payload })
+            .from(events)
+            .where(gt(events.seq, after))
+            .orderBy(asc(events.seq))
+            .limit(2_000);
+          if (rows.length === 0) return done;
+          await project(
             tx as unknown as SluiceDb,
             rows.map((r) => r.payload as SluiceEvent),
-          ),
-        );
-        after = rows[rows.length - 1]!.seq;
-        done += rows.length;
-        opts.onProgress?.(done);
-      }
+          );
+          after = rows[rows.length - 1]!.seq;
+          done += rows.length;
+          opts.onProgress?.(done, Number(total));
+        }
+      });
     },
   };
 }
 
 export type EventStore = ReturnType<typeof createEventStore>;
 
+/** `SET col = excluded.col` for every column but the conflict target. */
+function excludedColumns(table: typeof requests, except: string[]): Record<string, SQL> {
+  return Object.fromEntries(
+    Object.keys(getTableColumns(table))
+      .filter((k) => !except.includes(k))
+      .map((k) => [k, sql`excluded.${sql.identifier(snakeCase(k))}`]),
+  );
+}
+
+function snakeCase(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+function pgTextArray(values: readonly string[]): string {
+  return `{${values.map((v) => JSON.stringify(v)).join(',')}}`;
+}
+
+function rowsOf<T>(result: unknown): T[] {
+  return ((result as { rows?: T[] }).rows ?? (result as T[])) as T[];
+}
+
 function mergeDelta(into: Map<string, UsageDelta>, d: UsageDelta): void {
-  const k = `${d.tenantId}|${d.bucketStart.toISOString()}|${d.model}`;
+  const k = `${d.tenantId}|${d.bucketStart.toISOString()}|${d.model}|${d.channel}`;
   const cur = into.get(k);
   if (!cur) {
     into.set(k, { ...d });
@@ -325,10 +338,8 @@ function mergeDelta(into: Map<string, UsageDelta>, d: UsageDelta): void {
     const v = d[c];
     if (v) cur[c] = (cur[c] ?? 0) + v;
   }
-}
-
-function hourFloor(d: Date): Date {
-  const x = new Date(d);
-  x.setUTCMinutes(0, 0, 0);
-  return x;
+  for (const h of USAGE_HISTOGRAMS) {
+    const v = d[h];
+    if (v) cur[h] = addHistograms(cur[h] ?? [], v);
+  }
 }

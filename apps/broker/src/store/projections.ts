@@ -95,8 +95,67 @@ export function evolveRequest(state: RequestState | undefined, e: SluiceEvent): 
   }
 }
 
-export type UsageCounters = Omit<UsageRollupRow, 'tenantId' | 'bucketStart' | 'model'>;
-export type UsageDelta = { tenantId: string; bucketStart: Date; model: string } & Partial<UsageCounters>;
+export type UsageCounters = Omit<
+  UsageRollupRow,
+  'tenantId' | 'bucketStart' | 'model' | 'channel' | UsageHistogram
+>;
+export type UsageHistogram = 'queueWaitHist' | 'upstreamLatencyHist';
+export type UsageDelta = {
+  tenantId: string;
+  bucketStart: Date;
+  model: string;
+  channel: UsageRollupRow['channel'];
+} & Partial<UsageCounters> &
+  Partial<Record<UsageHistogram, number[]>>;
+
+/**
+ * Upper bounds (ms) of the fixed latency buckets; one more bucket holds everything above the last.
+ * Changing them needs `sluice replay` (old rollups were counted with the old bounds).
+ */
+export const LATENCY_BUCKETS_MS = [
+  10, 25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000, 300_000, 900_000,
+  3_600_000,
+] as const;
+
+/** Index of the bucket holding `ms`: the first bound it does not exceed, else the overflow bucket. */
+export function latencyBucket(ms: number): number {
+  const i = LATENCY_BUCKETS_MS.findIndex((upper) => ms <= upper);
+  return i === -1 ? LATENCY_BUCKETS_MS.length : i;
+}
+
+/** A histogram holding one observation. */
+export function oneObservation(ms: number): number[] {
+  const h = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  h[latencyBucket(ms)] = 1;
+  return h;
+}
+
+/** Element-wise sum; histograms of different lengths (an empty default) merge too. */
+export function addHistograms(a: readonly number[], b: readonly number[]): number[] {
+  return Array.from({ length: Math.max(a.length, b.length) }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
+}
+
+/**
+ * The value below which `p` (0..1) of the observations fall, interpolated linearly inside its
+ * bucket: exact to the bucket's resolution. Overflow answers the last bound. Null when empty.
+ */
+export function histogramPercentile(hist: readonly number[], p: number): number | null {
+  const total = hist.reduce((a, b) => a + b, 0);
+  if (total <= 0) return null;
+  const rank = p * total;
+  let seen = 0;
+  for (let i = 0; i < hist.length; i++) {
+    const n = hist[i] ?? 0;
+    if (n > 0 && seen + n >= rank) {
+      const lower = i === 0 ? 0 : LATENCY_BUCKETS_MS[i - 1]!;
+      const upper = LATENCY_BUCKETS_MS[i];
+      if (upper === undefined) return lower;
+      return Math.round(lower + ((upper - lower) * Math.max(0, rank - seen)) / n);
+    }
+    seen += n;
+  }
+  return LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.length - 1]!;
+}
 
 export function hourOf(iso: string): Date {
   const d = new Date(iso);
@@ -106,7 +165,12 @@ export function hourOf(iso: string): Date {
 
 /** What one event adds to the usage rollup, given the request's state before it. */
 export function usageDelta(e: SluiceEvent, before: RequestState | undefined): UsageDelta | undefined {
-  const key = { tenantId: e.tenantId, bucketStart: hourOf(e.occurredAt), model: e.model };
+  const key = {
+    tenantId: e.tenantId,
+    bucketStart: hourOf(e.occurredAt),
+    model: e.model,
+    channel: 'sync' as UsageRollupRow['channel'],
+  };
   switch (e.type) {
     case 'request.submitted':
       return { ...key, requests: 1 };
@@ -123,6 +187,8 @@ export function usageDelta(e: SluiceEvent, before: RequestState | undefined): Us
         queueWaitMsSum: e.queueWaitMs,
         upstreamLatencyMsSum: e.upstreamLatencyMs,
         latencyCount: 1,
+        queueWaitHist: oneObservation(e.queueWaitMs),
+        upstreamLatencyHist: oneObservation(e.upstreamLatencyMs),
       };
     case 'request.failed':
       return before?.status === 'completed' ? undefined : { ...key, failed: 1 };
@@ -131,6 +197,7 @@ export function usageDelta(e: SluiceEvent, before: RequestState | undefined): Us
     case 'usage.recorded':
       return {
         ...key,
+        channel: e.channel,
         promptTokens: e.promptTokens,
         cachedTokens: e.cachedTokens,
         completionTokens: e.completionTokens,
@@ -143,6 +210,11 @@ export function usageDelta(e: SluiceEvent, before: RequestState | undefined): Us
     }
   }
 }
+
+export const USAGE_HISTOGRAMS = [
+  'queueWaitHist',
+  'upstreamLatencyHist',
+] as const satisfies readonly UsageHistogram[];
 
 export const USAGE_COUNTERS = [
   'requests',

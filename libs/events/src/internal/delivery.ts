@@ -36,6 +36,11 @@ export interface DeliveryTuning {
   /** First retry delay of a failing handler; doubles up to `maxRetryDelayMs`. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
+  /**
+   * How long settled offsets wait to be committed together (default 50 ms): one commit per interval
+   * instead of one per message. A crash redelivers at most this interval's messages (deduplicated).
+   */
+  commitIntervalMs?: number;
 }
 
 /** Errors a handler throws on purpose to give a message up without committing it (name `AbandonedError`). */
@@ -71,6 +76,7 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
   const bufferLimit = Math.max(1, tuning.bufferPerPartition ?? 64);
   const retryDelayMs = tuning.retryDelayMs ?? 50;
   const maxRetryDelayMs = tuning.maxRetryDelayMs ?? 5_000;
+  const commitIntervalMs = tuning.commitIntervalMs ?? 50;
   const states = new Map<string, PartitionState>();
   const waiting: Entry[] = [];
   const pausedTopics = new Set<string>();
@@ -213,6 +219,7 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
   /** Commits every pending point in one call; retries failures until they land or are superseded. */
   function flush(): Promise<void> {
     flushing ??= (async () => {
+      if (!stopping && commitIntervalMs > 0) await sleep(commitIntervalMs);
       let failures = 0;
       while (pendingCommits.size) {
         const batch = [...pendingCommits.values()].filter((c) => owned(c.state));

@@ -31,6 +31,8 @@ export interface PostgresEventLogConfig {
   sessionTimeoutMs?: number;
   heartbeatMs?: number;
   fetchBatch?: number;
+  /** Shortest time between two reads of one consumer (default 5 ms): batches reads under load. */
+  minFetchIntervalMs?: number;
   /** How long `stop()` waits for running handlers before it commits what settled (default 10 s). */
   stopTimeoutMs?: number;
   /** Buffering and handler-retry tuning of consumers (tests shorten the delays). */
@@ -62,12 +64,16 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
   const db = config.db;
   const partitions = config.partitions ?? 6;
   const pollIntervalMs = config.pollIntervalMs ?? 500;
+  const minFetchIntervalMs = config.minFetchIntervalMs ?? 5;
   const sessionTimeoutMs = config.sessionTimeoutMs ?? 6_000;
   const heartbeatMs = config.heartbeatMs ?? 1_000;
   const fetchBatch = config.fetchBatch ?? 200;
   const stopTimeoutMs = config.stopTimeoutMs ?? 10_000;
   const bufferLimit = Math.max(1, config.delivery?.bufferPerPartition ?? 64);
   const local = new EventEmitter();
+  // PGlite (it has `listen`) is held by this process alone: no NOTIFY round trip is needed.
+  const inProcessOnly =
+    typeof (db as unknown as { $client: { listen?: unknown } }).$client?.listen === 'function';
   local.setMaxListeners(0);
   const consumers = new Set<LogConsumer>();
   let unlisten: (() => Promise<void>) | undefined;
@@ -77,16 +83,18 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       listen?: (channel: string, cb: () => void) => Promise<() => Promise<void>>;
       connect?: () => Promise<{
         query(q: string): Promise<unknown>;
-        on(ev: 'notification' | 'error', cb: () => void): void;
+        on(ev: 'notification' | 'error', cb: (msg: { payload?: string }) => void): void;
         release(destroy?: boolean): void;
       }>;
     };
     try {
-      if (typeof client.listen === 'function') {
-        unlisten = await client.listen(CHANNEL, () => local.emit('append'));
-      } else if (typeof client.connect === 'function') {
+      // PGlite lives in this process alone: the in-process signal reaches every consumer already.
+      if (typeof client.listen === 'function') return;
+      if (typeof client.connect === 'function') {
         const c = await client.connect();
-        c.on('notification', () => local.emit('append'));
+        c.on('notification', (msg: { payload?: string }) =>
+          local.emit('append', msg.payload ? msg.payload.split(',') : undefined),
+        );
         // A server restart must not crash the process; polling carries on until it is back.
         c.on('error', () => {});
         await c.query(`LISTEN ${CHANNEL}`);
@@ -169,8 +177,11 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
         details: { retryAfterMs: 1_000 },
       });
     }
-    local.emit('append');
-    void db.execute(sql.raw(`NOTIFY ${CHANNEL}`)).catch(() => {});
+    // Consumers wake only for their own topics: in-process at once, other processes by NOTIFY.
+    const topics = [...new Set(encoded.map((r) => r.topic))];
+    local.emit('append', topics);
+    if (!inProcessOnly)
+      void db.execute(sql`SELECT pg_notify(${CHANNEL}, ${topics.join(',')})`).catch(() => {});
     return results;
   }
 
@@ -204,7 +215,11 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       dirty = true;
       wake?.();
     };
-    local.on('append', poke);
+    const subscribed = new Set(options.topics);
+    const onAppend = (topics?: readonly string[]) => {
+      if (!topics || topics.some((t) => subscribed.has(t))) poke();
+    };
+    local.on('append', onAppend);
     const k = (topic: string, partition: number) => `${topic}\u0000${partition}`;
     const tpsOf = (n: number) => options.topics.map((topic) => ({ topic, partition: n }));
 
@@ -381,7 +396,13 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     })();
 
     const fetching = (async () => {
+      let lastFetchAt = 0;
       while (!stopped) {
+        // Under load, appends wake consumers far more often than a query is worth: read at most
+        // once per interval and take everything that arrived meanwhile in one go.
+        const since = Date.now() - lastFetchAt;
+        if (since < minFetchIntervalMs) await sleep(minFetchIntervalMs - since);
+        lastFetchAt = Date.now();
         dirty = false;
         try {
           if ((await fetchOnce()) > 0) continue;
@@ -430,7 +451,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
         } finally {
           clearInterval(keepAlive);
         }
-        local.off('append', poke);
+        local.off('append', onAppend);
         await db
           .execute(
             sql`DELETE FROM sluice_log_group_lease WHERE group_id = ${groupId} AND member_id = ${memberId}`,

@@ -1,0 +1,295 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { eventIdFor, type SluiceEvent } from '@sluice/events';
+import { createTestDatabase, type TestDatabase } from '@sluice/test-support';
+import { asc, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Database, openDatabase } from './db/database';
+import { migrateDatabase } from './db/migrate';
+import { events, requests, usageRollup } from './db/schema';
+import { createEventStore, type EventStore } from './store/event-store';
+import { createTenantService } from './tenants/tenant-service';
+
+// The audit chain, replay and the operator CLI on a real Postgres server: rows are tampered with
+// (UPDATE and DELETE) behind Sluice's back, and `sluice audit verify` must say exactly where.
+const BROKER = fileURLToPath(new URL('..', import.meta.url));
+const TSX = fileURLToPath(new URL('../../../node_modules/.bin/tsx', import.meta.url));
+
+function sluice(db: TestDatabase, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      TSX,
+      ['src/cli.ts', ...args],
+      {
+        cwd: BROKER,
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, LOG_LEVEL: 'warn' },
+      },
+      (error, stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+/** A plausible request history: submitted, dispatched, then completed with usage, failed, or cancelled. */
+function history(tenantId: string, n: number, start: number): SluiceEvent[] {
+  const at = (ms: number) => new Date(start + ms).toISOString();
+  const base = {
+    requestId: `req_${tenantId}_${n}`,
+    tenantId,
+    pool: 'default',
+    model: n % 2 ? 'gpt-4o' : 'gpt-4o-mini',
+    priority: 'standard' as const,
+  };
+  const out: SluiceEvent[] = [
+    {
+      ...base,
+      type: 'request.submitted',
+      version: 1,
+      eventId: eventIdFor('request.submitted', base.requestId, 0),
+      attempt: 0,
+      occurredAt: at(0),
+      body: { model: base.model, messages: [{ role: 'user', content: `hi ${n}` }] },
+      stream: false,
+      source: 'trpc',
+      estimate: { promptTokens: 10, maxOutputTokens: 20, tpmCost: 30 },
+      idempotencyKey: null,
+      deadline: null,
+    },
+  ];
+  if (n % 5 === 4) {
+    out.push({
+      ...base,
+      type: 'request.cancelled',
+      version: 1,
+      eventId: eventIdFor('request.cancelled', base.requestId, 0),
+      attempt: 0,
+      occurredAt: at(5),
+      reason: 'cancelled by the tenant',
+      cancelledBy: 'tenant',
+    });
+    return out;
+  }
+  out.push({
+    ...base,
+    type: 'request.dispatched',
+    version: 1,
+    eventId: eventIdFor('request.dispatched', base.requestId, 1),
+    attempt: 1,
+    occurredAt: at(40),
+    dispatcherId: 'd1',
+    queueWaitMs: 40,
+    reservedTokens: 30,
+  });
+  if (n % 5 === 3) {
+    out.push({
+      ...base,
+      type: 'request.failed',
+      version: 1,
+      eventId: eventIdFor('request.failed', base.requestId, 1),
+      attempt: 1,
+      occurredAt: at(300),
+      reason: 'invalid_request',
+      status: 400,
+      message: 'bad',
+      deadLettered: false,
+    });
+    return out;
+  }
+  out.push(
+    {
+      ...base,
+      type: 'request.completed',
+      version: 1,
+      eventId: eventIdFor('request.completed', base.requestId, 1),
+      attempt: 1,
+      occurredAt: at(400),
+      response: { id: `chatcmpl_${n}`, choices: [] },
+      upstreamLatencyMs: 360 + n,
+      queueWaitMs: 40,
+      upstreamRequestId: null,
+    },
+    {
+      ...base,
+      type: 'usage.recorded',
+      version: 2,
+      eventId: eventIdFor('usage.recorded', base.requestId, 1),
+      attempt: 1,
+      occurredAt: at(400),
+      promptTokens: 1_000 + n,
+      cachedTokens: n % 3 ? 0 : 500,
+      completionTokens: 200,
+      reasoningTokens: 0,
+      totalTokens: 1_200 + n,
+      estimated: false,
+      channel: n % 7 === 6 ? 'batch' : 'sync',
+    },
+  );
+  return out;
+}
+
+describe('audit chain, replay and the CLI (Postgres)', () => {
+  let db: TestDatabase;
+  let database: Database;
+  let store: EventStore;
+  const tenantIds: string[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase('sluice_audit');
+    database = await openDatabase({ url: db.url });
+    await migrateDatabase(database.db);
+    store = createEventStore(database.db);
+    const tenants = createTenantService(database.db);
+    for (const name of ['acme', 'beta']) tenantIds.push((await tenants.createTenant(name)).tenant.id);
+    const start = Date.now() - 3 * 3_600_000;
+    for (let n = 0; n < 40; n++) {
+      for (const t of tenantIds) await store.append(history(t, n, start + n * 60_000));
+    }
+  }, 60_000);
+
+  afterAll(async () => {
+    await database?.close();
+    await db?.drop();
+  });
+
+  it('verifies an untouched chain, through the store and the CLI', async () => {
+    const v = await store.verifyChain();
+    expect(v).toMatchObject({ ok: true, tenants: 2 });
+    expect(v.checked).toBe(
+      Number((await database.db.select({ n: sql<number>`count(*)::int` }).from(events))[0]!.n),
+    );
+    const cli = await sluice(db, ['audit', 'verify']);
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(cli.stdout).toMatch(/audit chain intact: \d+ events verified across 2 tenant/);
+  }, 60_000);
+
+  it('names the edited event (UPDATE) and the one after a deleted event (DELETE), with its position', async () => {
+    const acme = tenantIds[0]!;
+    const chain = await database.db
+      .select()
+      .from(events)
+      .where(sql`${events.tenantId} = ${acme}`)
+      .orderBy(asc(events.seq));
+    const edited = chain[10]!;
+    const original = edited.payload as Record<string, unknown>;
+    // Someone lowers a usage figure in place.
+    await database.db.execute(
+      sql`UPDATE events SET payload = jsonb_set(payload, '{occurredAt}', '"2020-01-01T00:00:00.000Z"') WHERE seq = ${edited.seq}`,
+    );
+    const v = await store.verifyChain();
+    expect(v).toMatchObject({
+      ok: false,
+      tenantId: acme,
+      eventId: edited.eventId,
+      seq: edited.seq,
+      position: 11,
+    });
+    expect(v.ok === false && v.reason).toMatch(/edited/);
+    expect(v.breaks).toHaveLength(1); // beta's chain is intact
+    const cli = await sluice(db, ['audit', 'verify', '--tenant', 'acme']);
+    expect(cli.code).toBe(2);
+    expect(cli.stdout).toContain(`event ${edited.eventId} at position 11`);
+    expect(cli.stdout).toMatch(/BROKEN/);
+    await database.db.execute(
+      sql`UPDATE events SET payload = ${JSON.stringify(original)}::jsonb WHERE seq = ${edited.seq}`,
+    );
+    expect((await store.verifyChain({ tenantId: acme })).ok).toBe(true);
+
+    const deleted = chain[20]!;
+    const next = chain[21]!;
+    await database.db.execute(sql`DELETE FROM events WHERE seq = ${deleted.seq}`);
+    const d = await store.verifyChain({ tenantId: acme });
+    expect(d).toMatchObject({ ok: false, eventId: next.eventId, seq: next.seq, position: 21 });
+    expect(d.ok === false && d.reason).toMatch(/deleted or reordered/);
+    const json = await sluice(db, ['audit', 'verify', '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, eventId: next.eventId, position: 21 });
+    // Put it back, so the other tests see an intact store.
+    await database.db.insert(events).values(deleted);
+    expect((await store.verifyChain()).ok).toBe(true);
+  }, 60_000);
+
+  it('reports from the CLI in every format and refuses bad input with a non-zero exit', async () => {
+    const csv = await sluice(db, ['report', '--format', 'csv', '--by', 'model']);
+    expect(csv.code).toBe(0);
+    const lines = csv.stdout.trimEnd().split('\r\n');
+    expect(lines[0]).toMatch(/^tenant,tenant_id,period,model,requests,/);
+    expect(lines.length).toBe(1 + 4); // 2 tenants x 2 models
+    const json = await sluice(db, ['report', '--tenant', 'beta', '--format', 'json']);
+    expect(json.code).toBe(0);
+    const parsed = JSON.parse(json.stdout) as {
+      rows: Array<{ tenantId: string; costMicros: number }>;
+      totals: { requests: number };
+    };
+    expect(parsed.rows.every((r) => r.tenantId === tenantIds[1])).toBe(true);
+    expect(parsed.totals.requests).toBe(40);
+    const table = await sluice(db, ['report', '--by', 'hour']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^TOTAL .* 80 /m);
+
+    const unknown = await sluice(db, ['report', '--tenant', 'nope']);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/No tenant nope/);
+    const inverted = await sluice(db, ['report', '--from', '2025-03-01', '--to', '2025-02-01']);
+    expect(inverted.code).not.toBe(0);
+    expect(inverted.stderr).toMatch(/inverted/);
+    const format = await sluice(db, ['report', '--format', 'xml']);
+    expect(format.code).not.toBe(0);
+    expect(format.stderr).toMatch(/Allowed choices are table, csv, json/);
+    const date = await sluice(db, ['report', '--from', 'yesterday']);
+    expect(date.code).not.toBe(0);
+    expect(date.stderr).toMatch(/not a date/);
+  }, 120_000);
+
+  it('sets a budget from the CLI', async () => {
+    const set = await sluice(db, [
+      'tenants',
+      'budget',
+      'acme',
+      '--usd',
+      '12.50',
+      '--tokens',
+      '1000000',
+      '--on-exceeded',
+      'downgrade',
+      '--json',
+    ]);
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.stdout)).toMatchObject({
+      limitUsdMicros: 12_500_000,
+      limitTokens: 1_000_000,
+      onExhausted: 'downgrade',
+    });
+    const shown = await sluice(db, ['tenants', 'budget', 'acme']);
+    expect(shown.stdout).toMatch(/limit 12\.500000/);
+    const bad = await sluice(db, ['tenants', 'budget', 'acme', '--usd', 'lots']);
+    expect(bad.code).not.toBe(0);
+    const nobody = await sluice(db, ['tenants', 'budget', 'nobody', '--usd', '1']);
+    expect(nobody.code).not.toBe(0);
+    expect(nobody.stderr).toMatch(/No tenant nobody/);
+  }, 60_000);
+
+  it('replays every projection from the event store alone, equal to the live ones, with progress', async () => {
+    const snapshot = async () => ({
+      requests: await database.db.select().from(requests).orderBy(asc(requests.requestId)),
+      rollup: await database.db
+        .select()
+        .from(usageRollup)
+        .orderBy(
+          asc(usageRollup.tenantId),
+          asc(usageRollup.bucketStart),
+          asc(usageRollup.model),
+          asc(usageRollup.channel),
+        ),
+    });
+    const live = await snapshot();
+    expect(live.requests).toHaveLength(80);
+    expect(live.rollup.some((r) => r.channel === 'batch')).toBe(true);
+    await database.db.execute(sql`UPDATE usage_rollup SET completed = completed + 1000`); // a damaged projection
+    const cli = await sluice(db, ['replay']);
+    expect(cli.code).toBe(0);
+    expect(cli.stderr).toMatch(/replayed \d+ \/ \d+ events \(100\.0%\)/);
+    expect(cli.stdout).toMatch(/replayed \d+ events into fresh projections/);
+    expect(await snapshot()).toEqual(live);
+  }, 60_000);
+});

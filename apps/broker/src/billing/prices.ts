@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describeZodError, SluiceError } from '@sluice/events';
+import { z } from 'zod';
+
+/** The price file shipped with Sluice; `SLUICE_PRICES_FILE` names another. */
+export const DEFAULT_PRICES_FILE = fileURLToPath(new URL('../../prices.json', import.meta.url));
+
+/** How tokens were bought (the `channel` of `usage.recorded`). `cache` was answered without the upstream. */
+export type Channel = 'sync' | 'batch' | 'cache';
+
+/** Integer micro-dollars per 1M tokens: $2.50 / 1M = 2_500_000. */
+export interface ModelPrice {
+  inputMicrosPer1M: number;
+  cachedInputMicrosPer1M: number;
+  outputMicrosPer1M: number;
+}
+
+export interface PriceVersion {
+  effectiveFrom: Date;
+  sync: ModelPrice;
+  batch: ModelPrice;
+}
+
+/** Versions per model, oldest first; each applies until the next one's `effectiveFrom`. */
+export interface PriceTable {
+  source: string;
+  models: ReadonlyMap<string, readonly PriceVersion[]>;
+}
+
+const MAX_DECIMALS = 6;
+const Usd = z
+  .union([z.string(), z.number()])
+  .transform((v) => String(v))
+  .refine((s) => new RegExp(`^\\d{1,7}(\\.\\d{1,${MAX_DECIMALS}})?$`).test(s), {
+    message: `a non-negative USD amount per 1M tokens with at most ${MAX_DECIMALS} decimals, e.g. "2.50"`,
+  })
+  .transform(usdToMicros);
+
+const Prices = z.strictObject({ input: Usd, cachedInput: Usd, output: Usd });
+
+const PricesFileSchema = z.strictObject({
+  $comment: z.string().optional(),
+  batchDiscountPercent: z.number().int().min(0).max(100).default(50),
+  models: z.record(
+    z.string().min(1),
+    z
+      .array(
+        z.strictObject({
+          effectiveFrom: z.iso.datetime({ offset: true }).refine((s) => Date.parse(s) % 3_600_000 === 0, {
+            message: 'must be a whole UTC hour (usage is rolled up per hour), e.g. 2025-07-01T00:00:00Z',
+          }),
+          input: Usd,
+          cachedInput: Usd,
+          output: Usd,
+          batch: Prices.optional(),
+        }),
+      )
+      .min(1),
+  ),
+});
+
+/** "2.50" → 2_500_000 without ever going through a float. */
+export function usdToMicros(usd: string): number {
+  const [whole = '0', frac = ''] = usd.split('.');
+  return Number(whole) * 1_000_000 + Number(frac.padEnd(MAX_DECIMALS, '0'));
+}
+
+function discounted(p: ModelPrice, percent: number): ModelPrice {
+  const off = (micros: number) => Math.round((micros * (100 - percent)) / 100);
+  return {
+    inputMicrosPer1M: off(p.inputMicrosPer1M),
+    cachedInputMicrosPer1M: off(p.cachedInputMicrosPer1M),
+    outputMicrosPer1M: off(p.outputMicrosPer1M),
+  };
+}
+
+/** Validates a parsed prices file; throws a `SluiceError('invalid_request')` naming what to change. */
+export function parsePriceTable(raw: unknown, source = 'prices'): PriceTable {
+  const parsed = PricesFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new SluiceError('invalid_request', `${source}: ${describeZodError(parsed.error)}`);
+  }
+  const models = new Map<string, PriceVersion[]>();
+  for (const [model, versions] of Object.entries(parsed.data.models)) {
+    const sorted = versions
+      .map((v) => {
+        const sync: ModelPrice = {
+          inputMicrosPer1M: v.input,
+          cachedInputMicrosPer1M: v.cachedInput,
+          outputMicrosPer1M: v.output,
+        };
+        return {
+          effectiveFrom: new Date(v.effectiveFrom),
+          sync,
+          batch: v.batch
+            ? {
+                inputMicrosPer1M: v.batch.input,
+                cachedInputMicrosPer1M: v.batch.cachedInput,
+                outputMicrosPer1M: v.batch.output,
+              }
+            : discounted(sync, parsed.data.batchDiscountPercent),
+        };
+      })
+      .sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime());
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i]!.effectiveFrom.getTime() === sorted[i - 1]!.effectiveFrom.getTime())
+        throw new SluiceError(
+          'invalid_request',
+          `${source}: model ${model} has two versions effective from ${sorted[i]!.effectiveFrom.toISOString()}`,
+        );
+    }
+    models.set(model, sorted);
+  }
+  return { source, models };
+}
+
+/** Reads and validates a prices file (the shipped one by default). */
+export function loadPriceTable(path: string = DEFAULT_PRICES_FILE): PriceTable {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new SluiceError(
+      'invalid_request',
+      `prices file ${path}: cannot read it as JSON (${(error as Error).message})`,
+    );
+  }
+  return parsePriceTable(raw, `prices file ${path}`);
+}
+
+/** The price of a model's tokens bought through `channel` at time `at`; undefined = not priced. */
+export function priceAt(
+  table: PriceTable,
+  model: string,
+  at: Date,
+  channel: Channel,
+): ModelPrice | undefined {
+  if (channel === 'cache') return { inputMicrosPer1M: 0, cachedInputMicrosPer1M: 0, outputMicrosPer1M: 0 };
+  const versions = table.models.get(model);
+  if (!versions) return undefined;
+  let current: PriceVersion | undefined;
+  for (const v of versions) {
+    if (v.effectiveFrom.getTime() <= at.getTime()) current = v;
+    else break;
+  }
+  return current?.[channel];
+}
+
+/** Every version as a half-open validity interval: what the SQL report joins the rollup against. */
+export function priceIntervals(table: PriceTable): Array<{
+  model: string;
+  channel: 'sync' | 'batch';
+  validFrom: Date;
+  validTo: Date | null;
+  price: ModelPrice;
+}> {
+  const out: ReturnType<typeof priceIntervals> = [];
+  for (const [model, versions] of table.models) {
+    versions.forEach((v, i) => {
+      const validTo = versions[i + 1]?.effectiveFrom ?? null;
+      out.push({ model, channel: 'sync', validFrom: v.effectiveFrom, validTo, price: v.sync });
+      out.push({ model, channel: 'batch', validFrom: v.effectiveFrom, validTo, price: v.batch });
+    });
+  }
+  return out;
+}

@@ -1,0 +1,96 @@
+import { reportTotals, type UsageReportRow } from './usage-report';
+
+export const REPORT_FORMATS = ['table', 'csv', 'json'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+/** The columns of the table and CSV forms, in order: name and how to read it from a row. */
+const COLUMNS: ReadonlyArray<[string, (r: UsageReportRow) => string | number | null]> = [
+  ['tenant', (r) => r.tenantName ?? r.tenantId],
+  ['tenant_id', (r) => r.tenantId],
+  ['period', (r) => r.period],
+  ['model', (r) => r.model],
+  ['requests', (r) => r.requests],
+  ['completed', (r) => r.completed],
+  ['failed', (r) => r.failed],
+  ['cancelled', (r) => r.cancelled],
+  ['retries', (r) => r.retries],
+  ['429s', (r) => r.rateLimited],
+  ['prompt_tokens', (r) => r.promptTokens],
+  ['cached_tokens', (r) => r.cachedTokens],
+  ['completion_tokens', (r) => r.completionTokens],
+  ['reasoning_tokens', (r) => r.reasoningTokens],
+  ['cost_usd', (r) => r.costUsd],
+  ['cost_micros', (r) => r.costMicros],
+  ['queue_wait_p50_ms', (r) => r.queueWaitP50Ms],
+  ['queue_wait_p95_ms', (r) => r.queueWaitP95Ms],
+  ['upstream_p50_ms', (r) => r.upstreamLatencyP50Ms],
+  ['upstream_p95_ms', (r) => r.upstreamLatencyP95Ms],
+  ['unpriced_tokens', (r) => r.unpricedTokens],
+];
+
+/** RFC 4180: quote a field holding a comma, quote or line break; double the quotes. */
+export function csvField(v: string | number | null): string {
+  const s = v === null ? '' : String(v);
+  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+export function reportToCsv(rows: readonly UsageReportRow[]): string {
+  const lines = [COLUMNS.map(([h]) => h).join(',')];
+  for (const r of rows) lines.push(COLUMNS.map(([, get]) => csvField(get(r))).join(','));
+  return `${lines.join('\r\n')}\r\n`;
+}
+
+export function reportToTable(rows: readonly UsageReportRow[]): string {
+  if (rows.length === 0) return 'no usage in this range';
+  const head = COLUMNS.filter(([h]) => h !== 'tenant_id').map(([h]) => h);
+  const cells = rows.map((r) =>
+    COLUMNS.filter(([h]) => h !== 'tenant_id').map(([, get]) => {
+      const v = get(r);
+      return v === null ? '-' : String(v);
+    }),
+  );
+  const t = reportTotals(rows);
+  const total = head.map((h) => {
+    const key: Record<string, string> = {
+      tenant: 'TOTAL',
+      requests: String(t.requests),
+      completed: String(t.completed),
+      failed: String(t.failed),
+      cancelled: String(t.cancelled),
+      retries: String(t.retries),
+      '429s': String(t.rateLimited),
+      prompt_tokens: String(t.promptTokens),
+      cached_tokens: String(t.cachedTokens),
+      completion_tokens: String(t.completionTokens),
+      reasoning_tokens: String(t.reasoningTokens),
+      cost_usd: t.costUsd,
+      cost_micros: String(t.costMicros),
+    };
+    return key[h] ?? '';
+  });
+  const all = [head, ...cells, total];
+  const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+  const numeric = (i: number) => i >= 3;
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (numeric(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [line(head), rule, ...cells.map(line), rule, line(total)].join('\n');
+}
+
+export function formatReport(rows: readonly UsageReportRow[], format: ReportFormat): string {
+  switch (format) {
+    case 'csv':
+      return reportToCsv(rows);
+    case 'json':
+      return JSON.stringify({ rows, totals: reportTotals(rows) }, null, 2);
+    case 'table':
+      return reportToTable(rows);
+    default: {
+      const never: never = format;
+      return never;
+    }
+  }
+}

@@ -1,0 +1,258 @@
+import { type SQL, sql } from 'drizzle-orm';
+import { formatUsd, roundToMicros } from '../billing/cost';
+import { type PriceTable, priceIntervals } from '../billing/prices';
+import type { SluiceDb } from '../db/database';
+import { histogramPercentile, USAGE_COUNTERS } from '../store/projections';
+
+export type ReportGrouping = 'hour' | 'day' | 'model';
+
+export interface ReportQuery {
+  /** Absent = every tenant (operators only). */
+  tenantId?: string;
+  from: Date;
+  to: Date;
+  by: ReportGrouping;
+}
+
+/** One line of a usage report: a tenant's usage in one period and model, priced at the time it was used. */
+export interface UsageReportRow {
+  tenantId: string;
+  tenantName: string | null;
+  /** `YYYY-MM-DD` (by day), `YYYY-MM-DDTHH:00:00Z` (by hour), `all` (by model). */
+  period: string;
+  model: string;
+  requests: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  retries: number;
+  /** Upstream 429s met (each led to a retry). */
+  rateLimited: number;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  reasoningTokens: number;
+  /** Completions whose usage the upstream never reported (billed from the estimate). */
+  estimatedUsage: number;
+  /** Integer micro-dollars; `costUsd` is the same amount for people. */
+  costMicros: number;
+  costUsd: string;
+  /** Tokens of models missing from the price table: not in `costMicros`. */
+  unpricedTokens: number;
+  queueWaitP50Ms: number | null;
+  queueWaitP95Ms: number | null;
+  upstreamLatencyP50Ms: number | null;
+  upstreamLatencyP95Ms: number | null;
+  avgQueueWaitMs: number | null;
+  avgUpstreamLatencyMs: number | null;
+}
+
+const COUNTERS = USAGE_COUNTERS;
+
+function snake(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+export function rowsOf<T>(result: unknown): T[] {
+  return ((result as { rows?: T[] }).rows ?? (result as T[])) as T[];
+}
+
+function hourFloor(d: Date): Date {
+  const x = new Date(d);
+  x.setUTCMinutes(0, 0, 0);
+  return x;
+}
+
+/** The price table as an SQL relation of validity intervals, to join the rollup against. */
+function priceRelation(prices: PriceTable): SQL {
+  const rows = priceIntervals(prices).map(
+    (p) =>
+      sql`(${p.model}::text, ${p.channel}::text, ${p.validFrom.toISOString()}::timestamptz, ${p.validTo?.toISOString() ?? null}::timestamptz, ${p.price.inputMicrosPer1M}::numeric, ${p.price.cachedInputMicrosPer1M}::numeric, ${p.price.outputMicrosPer1M}::numeric)`,
+  );
+  // A row that matches nothing keeps the relation valid when the table is empty.
+  rows.push(
+    sql`(NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::numeric, 0::numeric, 0::numeric)`,
+  );
+  return sql`price(model, channel, valid_from, valid_to, p_in, p_cached, p_out) AS (VALUES ${sql.join(rows, sql`, `)})`;
+}
+
+function periodExpr(by: ReportGrouping | 'total'): SQL {
+  switch (by) {
+    case 'hour':
+      return sql`to_char(r.bucket_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:00:00"Z"')`;
+    case 'day':
+      return sql`to_char(r.bucket_start AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
+    case 'model':
+    case 'total':
+      return sql`'all'`;
+    default: {
+      const never: never = by;
+      return never;
+    }
+  }
+}
+
+function whereOf(q: { tenantId?: string; from: Date; to: Date }): SQL {
+  return sql`r.bucket_start >= ${hourFloor(q.from).toISOString()}::timestamptz AND r.bucket_start < ${q.to.toISOString()}::timestamptz${
+    q.tenantId ? sql` AND r.tenant_id = ${q.tenantId}` : sql``
+  }`;
+}
+
+/**
+ * Cost in micro-micro-dollars, exact (numeric): uncached prompt at the input price, cached prompt
+ * at the cached price, completion (reasoning included) at the output price; the `cache` channel
+ * was never bought. Mirrors `costMicroMicros`.
+ */
+const COST_SQL = sql`coalesce(sum(CASE WHEN r.channel = 'cache' THEN 0 ELSE
+  (r.prompt_tokens - least(r.cached_tokens, r.prompt_tokens))::numeric * p.p_in
+  + least(r.cached_tokens, r.prompt_tokens)::numeric * p.p_cached
+  + r.completion_tokens::numeric * p.p_out END), 0)::text`;
+
+const UNPRICED_SQL = sql`coalesce(sum(CASE WHEN r.channel <> 'cache' AND p.model IS NULL
+  THEN r.prompt_tokens + r.completion_tokens ELSE 0 END), 0)::float8`;
+
+/** Usage reports from the hourly rollup (never the raw events), priced with the price table. */
+export function createUsageReports(db: SluiceDb, prices: PriceTable) {
+  async function report(q: ReportQuery): Promise<UsageReportRow[]> {
+    const period = periodExpr(q.by);
+    const counters = sql.join(
+      COUNTERS.map(
+        (c) => sql`coalesce(sum(r.${sql.identifier(snake(c))}), 0)::float8 AS ${sql.identifier(c)}`,
+      ),
+      sql`, `,
+    );
+    const where = whereOf(q);
+    const [main, hist] = await Promise.all([
+      db.execute(sql`WITH ${priceRelation(prices)}
+        SELECT r.tenant_id AS "tenantId", min(t.name) AS "tenantName", ${period} AS period, r.model AS model,
+          ${counters}, ${COST_SQL} AS "costMicroMicros", ${UNPRICED_SQL} AS "unpricedTokens"
+        FROM usage_rollup r
+        LEFT JOIN price p ON p.model = r.model AND p.channel = r.channel
+          AND r.bucket_start >= p.valid_from AND (p.valid_to IS NULL OR r.bucket_start < p.valid_to)
+        LEFT JOIN tenants t ON t.id = r.tenant_id
+        WHERE ${where}
+        GROUP BY r.tenant_id, 3, r.model
+        ORDER BY r.tenant_id, 3, r.model`),
+      db.execute(sql`SELECT r.tenant_id AS "tenantId", ${period} AS period, r.model AS model, u.i::int AS i,
+          sum(u.w)::float8 AS w, sum(u.l)::float8 AS l
+        FROM usage_rollup r
+        CROSS JOIN LATERAL unnest(r.queue_wait_hist, r.upstream_latency_hist) WITH ORDINALITY AS u(w, l, i)
+        WHERE ${where}
+        GROUP BY r.tenant_id, 2, r.model, u.i`),
+    ]);
+    const hists = new Map<string, { wait: number[]; latency: number[] }>();
+    for (const h of rowsOf<{
+      tenantId: string;
+      period: string;
+      model: string;
+      i: number;
+      w: number | null;
+      l: number | null;
+    }>(hist)) {
+      const key = `${h.tenantId}|${h.period}|${h.model}`;
+      const cur = hists.get(key) ?? { wait: [], latency: [] };
+      cur.wait[h.i - 1] = h.w ?? 0;
+      cur.latency[h.i - 1] = h.l ?? 0;
+      hists.set(key, cur);
+    }
+    type Raw = Record<(typeof COUNTERS)[number], number> & {
+      tenantId: string;
+      tenantName: string | null;
+      period: string;
+      model: string;
+      costMicroMicros: string;
+      unpricedTokens: number;
+    };
+    return rowsOf<Raw>(main).map((r) => {
+      const h = hists.get(`${r.tenantId}|${r.period}|${r.model}`);
+      const wait = Array.from(h?.wait ?? [], (v) => v ?? 0);
+      const latency = Array.from(h?.latency ?? [], (v) => v ?? 0);
+      const costMicros = roundToMicros(BigInt(r.costMicroMicros));
+      return {
+        tenantId: r.tenantId,
+        tenantName: r.tenantName,
+        period: r.period,
+        model: r.model,
+        requests: r.requests,
+        completed: r.completed,
+        failed: r.failed,
+        cancelled: r.cancelled,
+        retries: r.retries,
+        rateLimited: r.rateLimited,
+        promptTokens: r.promptTokens,
+        cachedTokens: r.cachedTokens,
+        completionTokens: r.completionTokens,
+        reasoningTokens: r.reasoningTokens,
+        estimatedUsage: r.estimatedUsage,
+        costMicros,
+        costUsd: formatUsd(costMicros),
+        unpricedTokens: r.unpricedTokens,
+        queueWaitP50Ms: histogramPercentile(wait, 0.5),
+        queueWaitP95Ms: histogramPercentile(wait, 0.95),
+        upstreamLatencyP50Ms: histogramPercentile(latency, 0.5),
+        upstreamLatencyP95Ms: histogramPercentile(latency, 0.95),
+        avgQueueWaitMs: r.latencyCount ? Math.round(r.queueWaitMsSum / r.latencyCount) : null,
+        avgUpstreamLatencyMs: r.latencyCount ? Math.round(r.upstreamLatencyMsSum / r.latencyCount) : null,
+      };
+    });
+  }
+
+  /** What a tenant spent in [from, to): cost in micro-dollars and tokens (prompt + completion). */
+  async function spent(
+    tenantId: string,
+    from: Date,
+    to: Date,
+  ): Promise<{ costMicros: number; tokens: number; unpricedTokens: number }> {
+    const r = rowsOf<{ costMicroMicros: string; tokens: number; unpricedTokens: number }>(
+      await db.execute(sql`WITH ${priceRelation(prices)}
+        SELECT ${COST_SQL} AS "costMicroMicros",
+          coalesce(sum(r.prompt_tokens + r.completion_tokens), 0)::float8 AS tokens,
+          ${UNPRICED_SQL} AS "unpricedTokens"
+        FROM usage_rollup r
+        LEFT JOIN price p ON p.model = r.model AND p.channel = r.channel
+          AND r.bucket_start >= p.valid_from AND (p.valid_to IS NULL OR r.bucket_start < p.valid_to)
+        WHERE ${whereOf({ tenantId, from, to })}`),
+    )[0];
+    return {
+      costMicros: roundToMicros(BigInt(r?.costMicroMicros ?? '0')),
+      tokens: r?.tokens ?? 0,
+      unpricedTokens: r?.unpricedTokens ?? 0,
+    };
+  }
+
+  return { report, spent };
+}
+
+export type UsageReports = ReturnType<typeof createUsageReports>;
+
+/** The sum of report lines (cost is the sum of the lines' rounded costs, as on an invoice). */
+export function reportTotals(rows: readonly UsageReportRow[]): {
+  requests: number;
+  completed: number;
+  failed: number;
+  cancelled: number;
+  retries: number;
+  rateLimited: number;
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  reasoningTokens: number;
+  costMicros: number;
+  costUsd: string;
+} {
+  const t = {
+    requests: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    retries: 0,
+    rateLimited: 0,
+    promptTokens: 0,
+    cachedTokens: 0,
+    completionTokens: 0,
+    reasoningTokens: 0,
+    costMicros: 0,
+  };
+  for (const r of rows) for (const k of Object.keys(t) as Array<keyof typeof t>) t[k] += r[k];
+  return { ...t, costUsd: formatUsd(t.costMicros) };
+}

@@ -1,0 +1,47 @@
+import type { LatencyOptions } from '@sluice/openai-simulator';
+import type { Limits } from './workload';
+
+/**
+ * The sizes of one run. Quick scales the limits up ×4 (what one 2-core machine running the load, the simulator and Sluice in one process sustains) and the backlogs down so each run takes
+ * seconds; what is compared (backlog ≫ what the quota admits in the run, ratios to the limit) stays.
+ */
+export interface Profile {
+  name: 'quick' | 'full';
+  limits: Limits;
+  latency: LatencyOptions;
+  /** Seconds left out at each end of a run when measuring steady state. */
+  skipFirst: number;
+  skipLast: number;
+  saturation: { tenants: number; requests: number; directConcurrencyPerTenant: number };
+  priority: { backlogs: [number, number]; interactivePerSecond: number; seconds: number };
+  fairness: { heavyBacklog: number; lightTenants: number; lightShareOfLimit: number; seconds: number };
+  overhead: { sequential: number; seconds: number; concurrency: number };
+  scaleOut: { requests: number; warmUp: number };
+}
+
+export const PROFILES: Record<Profile['name'], Profile> = {
+  full: {
+    name: 'full',
+    limits: { rpm: 600, tpm: 60_000 },
+    latency: { baseMs: 300, jitterMs: 100 },
+    skipFirst: 5,
+    skipLast: 3,
+    saturation: { tenants: 4, requests: 2_000, directConcurrencyPerTenant: 4 },
+    priority: { backlogs: [2_000, 10_000], interactivePerSecond: 1, seconds: 45 },
+    fairness: { heavyBacklog: 10_000, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 45 },
+    overhead: { sequential: 400, seconds: 10, concurrency: 64 },
+    scaleOut: { requests: 800, warmUp: 80 },
+  },
+  quick: {
+    name: 'quick',
+    limits: { rpm: 2_400, tpm: 240_000 },
+    latency: { baseMs: 100, jitterMs: 50 },
+    skipFirst: 2,
+    skipLast: 1,
+    saturation: { tenants: 4, requests: 256, directConcurrencyPerTenant: 8 },
+    priority: { backlogs: [200, 1_000], interactivePerSecond: 10, seconds: 3 },
+    fairness: { heavyBacklog: 500, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 5 },
+    overhead: { sequential: 80, seconds: 2, concurrency: 64 },
+    scaleOut: { requests: 256, warmUp: 96 },
+  },
+};

@@ -1,0 +1,382 @@
+import { lineChart } from './chart';
+import type { Profile } from './profile';
+import type { FairnessRow } from './scenarios/fairness';
+import type { OverheadRow } from './scenarios/overhead';
+import type { PriorityRow } from './scenarios/priority';
+import type { SaturationRow } from './scenarios/saturation';
+import type { ScaleOutRow } from './scenarios/scale-out';
+import { bindingRate, CHARGE, refillIntervalMs } from './workload';
+
+export interface Summary {
+  profile: Profile;
+  machine: Record<string, string | number>;
+  startedAt: string;
+  wallSeconds: number;
+  saturation?: SaturationRow[];
+  priority?: PriorityRow[];
+  fairness?: FairnessRow[];
+  overhead?: OverheadRow[];
+  scaleOut?: ScaleOutRow[];
+  errors: Array<{ scenario: string; message: string }>;
+}
+
+const COLORS: Record<string, string> = {
+  'openai SDK, maxRetries 2 (default)': '#d62728',
+  'openai SDK, maxRetries 10': '#ff7f0e',
+  Sluice: '#1f77b4',
+};
+
+const n = (v: number, d = 0) =>
+  Number.isFinite(v)
+    ? v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
+    : '–';
+const pct = (v: number, d = 1) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)} %` : '–');
+const mark = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? 'pass' : '**missed**');
+
+function table(head: string[], rows: string[][]): string {
+  return [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+}
+
+/** The SVG charts of a run, by file name. */
+export function charts(s: Summary): Map<string, string> {
+  const files = new Map<string, string>();
+  const limit = bindingRate(s.profile.limits);
+  for (const enforcement of ['continuous', 'quantized'] as const) {
+    const rows = s.saturation?.filter((r) => r.enforcement === enforcement) ?? [];
+    if (rows.length === 0) continue;
+    // Two charts: 429s run to hundreds per second and would flatten the throughput lines.
+    files.set(
+      `saturation-${enforcement}-throughput.svg`,
+      lineChart({
+        title: `Saturation, ${enforcement} enforcement: requests the upstream answered per second`,
+        xLabel: 'seconds since the run started',
+        yLabel: 'completed requests per second',
+        series: rows.map((r) => ({
+          name: r.contender,
+          color: COLORS[r.contender] ?? '#555',
+          points: r.timeline.map((x) => [x.t, x.ok] as const),
+        })),
+        reference: {
+          y: limit.perSecond,
+          label: `binding limit (${limit.dimension}) ${n(limit.perSecond, 1)}/s`,
+        },
+      }),
+    );
+    files.set(
+      `saturation-${enforcement}-429s.svg`,
+      lineChart({
+        title: `Saturation, ${enforcement} enforcement: upstream 429s per second`,
+        xLabel: 'seconds since the run started',
+        yLabel: '429 answers per second',
+        series: rows.map((r) => ({
+          name: r.contender,
+          color: COLORS[r.contender] ?? '#555',
+          points: r.timeline.map((x) => [x.t, x.rateLimited] as const),
+        })),
+      }),
+    );
+  }
+  if (s.scaleOut?.length) {
+    files.set(
+      'scale-out.svg',
+      lineChart({
+        title: 'Scale-out: two dispatcher processes on one pool',
+        xLabel: 'seconds since the run started',
+        yLabel: 'requests per second',
+        series: s.scaleOut.flatMap((r) => [
+          {
+            name: `${r.enforcement}: ok/s`,
+            color: r.enforcement === 'continuous' ? '#1f77b4' : '#2ca02c',
+            points: r.timeline.map((x) => [x.t, x.ok] as const),
+          },
+          {
+            name: `${r.enforcement}: 429/s`,
+            color: r.enforcement === 'continuous' ? '#1f77b4' : '#2ca02c',
+            dashed: true,
+            points: r.timeline.map((x) => [x.t, x.rateLimited] as const),
+          },
+        ]),
+        reference: {
+          y: limit.perSecond,
+          label: `binding limit (${limit.dimension}) ${n(limit.perSecond, 1)}/s`,
+        },
+      }),
+    );
+  }
+  return files;
+}
+
+/** Every goal of the issue, one line each, with what was measured. */
+export function goals(s: Summary): string {
+  const rows: string[][] = [];
+  for (const r of s.saturation?.filter((x) => x.goals) ?? []) {
+    rows.push([
+      `saturation, ${r.enforcement}`,
+      'Sluice steady-state throughput ≥ 0.99 of the binding limit',
+      n(r.steadyUtilisation, 3),
+      mark(r.goals?.steady),
+    ]);
+    rows.push([
+      `saturation, ${r.enforcement}`,
+      'Sluice upstream 429s ≤ 0.1 % of attempts',
+      `${n(r.upstream429s)} of ${n(r.upstreamAttempts)} (${pct(r.share429, 2)})`,
+      mark(r.goals?.rateLimits),
+    ]);
+  }
+  for (const r of s.priority?.filter((x) => x.goal !== undefined) ?? []) {
+    rows.push([
+      `priority, ${r.enforcement}, batch backlog ${n(r.batchBacklog)}`,
+      `interactive queue wait p99 ≤ one refill interval (${n(r.refillIntervalMs, 1)} ms)`,
+      `${n(r.queueWaitP99Ms, 1)} ms`,
+      mark(r.goal),
+    ]);
+  }
+  for (const r of s.fairness?.filter((x) => x.goal !== undefined) ?? []) {
+    rows.push([
+      `fairness, ${r.enforcement}`,
+      'every tenant served ≥ 0.95 of its max-min fair share',
+      `worst ${n(r.worstRatio, 3)}`,
+      mark(r.goal),
+    ]);
+  }
+  for (const r of s.scaleOut ?? []) {
+    rows.push([
+      `scale-out, ${r.enforcement}`,
+      'two dispatchers together: 0.97 ≤ throughput / limit ≤ 1.00, no 429s',
+      `${n(r.steadyUtilisation, 3)}, ${n(r.upstream429s)} 429s`,
+      mark(r.goal),
+    ]);
+  }
+  return table(['scenario', 'goal', 'measured', 'result'], rows);
+}
+
+/** The tables, as printed and as written into the report. */
+export function tables(s: Summary): string[] {
+  const out: string[] = [];
+  if (s.saturation?.length) {
+    out.push(
+      '### 1. Saturation\n\n' +
+        table(
+          [
+            'enforcement',
+            'contender',
+            'completed',
+            'failed',
+            'upstream 429s',
+            '429s / attempts',
+            'wall (s)',
+            'wall / SDK default',
+            'whole run / limit',
+            'steady state / limit',
+            'goal ≥ 0.99',
+            'goal 429s ≤ 0.1 %',
+          ],
+          s.saturation.map((r) => {
+            const base = s.saturation!.find(
+              (b) => b.enforcement === r.enforcement && b.contender.includes('maxRetries 2'),
+            );
+            return [
+              r.enforcement,
+              r.contender,
+              `${n(r.completed)} / ${n(r.requests)}`,
+              n(r.failed),
+              n(r.upstream429s),
+              pct(r.share429, 2),
+              n(r.wallSeconds, 1),
+              base ? n(r.wallSeconds / base.wallSeconds, 2) : '–',
+              n(r.wholeRunUtilisation, 3),
+              `${n(r.steadyUtilisation, 3)} (${r.steadySeconds} s)`,
+              mark(r.goals?.steady),
+              mark(r.goals?.rateLimits),
+            ];
+          }),
+        ),
+    );
+  }
+  if (s.priority?.length) {
+    out.push(
+      '### 2. Priority under load\n\n' +
+        table(
+          [
+            'enforcement',
+            'contender',
+            'batch backlog',
+            'interactive (failed)',
+            'queue wait p50 / p99 (ms)',
+            'refill interval (ms)',
+            'p99 / refill interval',
+            'latency p50 / p99 (ms)',
+            'upstream use during trickle',
+            'goal p99 ≤ 1 interval',
+          ],
+          s.priority.map((r) => [
+            r.enforcement,
+            r.contender,
+            n(r.batchBacklog),
+            `${r.interactive} (${r.interactiveFailed})`,
+            r.contender === 'Sluice'
+              ? `${n(r.queueWaitP50Ms, 1)} / ${n(r.queueWaitP99Ms, 1)}`
+              : 'no queue: 429s and retries',
+            n(r.refillIntervalMs, 1),
+            r.contender === 'Sluice' ? n(r.queueWaitP99Ms / r.refillIntervalMs, 2) : '–',
+            `${n(r.latencyP50Ms)} / ${n(r.latencyP99Ms)}`,
+            n(r.utilisationDuringTrickle, 3),
+            mark(r.goal),
+          ]),
+        ),
+    );
+  }
+  if (s.fairness?.length) {
+    out.push(
+      '### 3. Fairness\n\n' +
+        table(
+          [
+            'enforcement',
+            'contender',
+            'tenant',
+            'demand (req/s)',
+            'served (req/s)',
+            'max-min fair share (req/s)',
+            'served / fair',
+            'goal worst ≥ 0.95',
+          ],
+          s.fairness.flatMap((r) =>
+            r.tenants.map((t, i) => [
+              r.enforcement,
+              r.contender,
+              t.tenant,
+              t.demandPerSecond === 'backlog' ? `backlog of ${n(r.heavyBacklog)}` : n(t.demandPerSecond, 2),
+              n(t.servedPerSecond, 2),
+              n(t.fairPerSecond, 2),
+              n(t.ratio, 3),
+              i === 0 ? `${mark(r.goal)} (worst ${n(r.worstRatio, 3)})` : '',
+            ]),
+          ),
+        ),
+    );
+  }
+  if (s.overhead?.length) {
+    out.push(
+      '### 4. Overhead (no limit, no latency)\n\n' +
+        table(
+          [
+            'mode',
+            'direct p50 / p99 (ms)',
+            'via Sluice p50 / p99 (ms)',
+            'added p50 / p99 (ms)',
+            'via / direct p50',
+            'durable submits/s (tRPC; dispatcher draining, same process)',
+            'direct calls/s (same concurrency)',
+            'submits / direct calls',
+          ],
+          s.overhead.map((r) => [
+            r.mode,
+            `${n(r.directP50Ms, 2)} / ${n(r.directP99Ms, 2)}`,
+            `${n(r.viaSluiceP50Ms, 2)} / ${n(r.viaSluiceP99Ms, 2)}`,
+            `${n(r.addedP50Ms, 2)} / ${n(r.addedP99Ms, 2)}`,
+            n(r.viaSluiceP50Ms / r.directP50Ms, 1),
+            n(r.durableSubmitsPerSecond),
+            n(r.directCallsPerSecond),
+            n(r.durableSubmitsPerSecond / r.directCallsPerSecond, 3),
+          ]),
+        ),
+    );
+  }
+  if (s.scaleOut?.length) {
+    out.push(
+      '### 5. Scale-out (Kafka, `sluice serve` + 2 × `sluice dispatch` processes)\n\n' +
+        table(
+          [
+            'enforcement',
+            'dispatchers in group',
+            'completed',
+            'upstream 429s',
+            'wall (s)',
+            'steady state / limit',
+            'goal 0.97 ≤ x ≤ 1.00, no 429s',
+          ],
+          s.scaleOut.map((r) => [
+            r.enforcement,
+            String(r.groupMembers),
+            `${n(r.completed)} / ${n(r.requests)}`,
+            `${n(r.upstream429s)} of ${n(r.upstreamAttempts)}`,
+            n(r.wallSeconds, 1),
+            n(r.steadyUtilisation, 3),
+            mark(r.goal),
+          ]),
+        ),
+    );
+  }
+  for (const e of s.errors) out.push(`**${e.scenario} did not complete:** ${e.message}`);
+  return out;
+}
+
+export function markdown(s: Summary, chartFiles: readonly string[], chartDir: string): string {
+  const p = s.profile;
+  const limit = bindingRate(p.limits);
+  const machine = Object.entries(s.machine)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
+  return `# Sluice against what users do today — benchmark report
+
+Run: **${p.name}** (\`npm run bench${p.name === 'quick' ? ' -- --quick' : ''}\`), ${s.startedAt}, ${n(s.wallSeconds, 0)} s wall time.
+Machine and versions: ${machine}.
+
+## Set-up
+
+- Upstream: the project's OpenAI simulator (\`libs/openai-simulator\`), limits **${n(p.limits.rpm)} RPM / ${n(p.limits.tpm)} TPM**,
+  latency ${p.latency.baseMs ?? 0} ms + up to ${p.latency.jitterMs ?? 0} ms jitter, in both enforcements:
+  \`continuous\` (one-minute buckets refilling continuously) and \`quantized\` (1-second windows of limit/60, headers
+  still per minute). Every request is charged ${CHARGE} tokens at admission, so the **binding limit is
+  ${limit.dimension}: ${n(limit.perSecond, 2)} requests/s**; one refill interval is ${n(refillIntervalMs(p.limits), 1)} ms.
+- Sluice is never told the limits: it learns them from the \`x-ratelimit-*\` headers (a fresh Sluice for every
+  scenario and enforcement; in the priority scenario the second, larger backlog is topped up on the same one).
+  Scenarios 1–3 run Sluice in production mode (Kafka log, Postgres event store) in the benchmark process, requests
+  through its OpenAI-compatible \`/v1\` endpoint with the official \`openai\` SDK (\`maxRetries: 0\`); batch backlogs
+  through tRPC \`requests.submit\`.
+- Direct contenders: each tenant calls the simulator with the official \`openai\` SDK
+  (${p.saturation.directConcurrencyPerTenant} requests in flight per tenant), all sharing the organisation's key as
+  they would in reality, with the SDK's retries (it honours \`retry-after-ms\`).
+- Each run starts with the quota already spent (one request charging the whole TPM minute, sent with the same upstream
+  key), so what is measured is the steady state, not the minute's initial burst that every client gets for free.
+- **Steady state** = the seconds of the run after the first ${p.skipFirst} s (start-up, Sluice's learning probe) and
+  before the last ${p.skipLast} s (the backlog running out mid-second), counted by the simulator itself
+  (\`/_sim/stats\` timeline). Utilisation = max(requests/s ÷ RPM/60, tokens/s ÷ TPM/60).
+- Ratios are against baselines measured in the same run: the limit itself (enforced by the simulator), the SDK
+  default's wall time, direct calls to the same simulator (overhead), the max-min fair share (fairness).
+${p.name === 'quick' ? '- Quick run: limits ×4 and smaller backlogs so that every run takes seconds; the ratios are what matters.\n' : ''}
+## Goals
+
+${goals(s)}
+
+## Results
+
+${tables(s).join('\n\n')}
+
+## Charts
+
+${chartFiles.map((f) => `![${f}](${chartDir}${f})`).join('\n\n')}
+
+## How to read it
+
+- *429s / attempts* counts every upstream attempt, including the SDK's retries. A 429 costs the upstream
+  nothing but costs the caller a round trip and, after the last retry, the request.
+- *whole run / limit* includes start-up and learning; *steady state / limit* is the figure the goal is about.
+- In the priority scenario the direct baseline has no queue to measure: its interactive latency includes the
+  429 round trips and back-off waits it suffers behind the batch traffic.
+- In the fairness scenario the heavy tenant's served rate is what the upstream admitted in the window minus the
+  light tenants' completions; light tenants send at ${n(p.fairness.lightShareOfLimit * 100)} % of the limit each.
+  A direct heavy tenant whose requests all fail after the SDK's retries is served nothing in the window.
+- Sluice's queue wait is recorded by the dispatcher from the moment the log holds the request to its dispatch,
+  so it includes the log hop (Kafka delivery to the dispatcher), not only the wait for quota.
+- Sluice learns per-second enforcement from a 429 that arrives while the announced minute bucket still had room
+  (the limiter's design), so a quantized run has at least one 429; in a short run that one is a larger share.
+- Scenarios 1–3 run Sluice inside the benchmark process, next to the simulator and the load generator: Sluice's
+  figures are CPU-bound where the direct callers' are not, so a busy machine lowers them (see the load
+  averages above). Scale-out runs Sluice as separate processes, warmed up on other models first.
+`;
+}
