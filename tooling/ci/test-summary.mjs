@@ -18,7 +18,9 @@ let failed = 0;
 let skipped = 0;
 for (const report of reports) {
   const file = join(root, report);
-  const dir = report.replace(/\/test-results\/(vitest|faults)\.json$/, (_, kind) => (kind === 'faults' ? ' (faults)' : ''));
+  const dir = report.replace(/\/test-results\/(vitest|faults)\.json$/, (_, kind) =>
+    kind === 'faults' ? ' (faults)' : '',
+  );
   if (!existsSync(file)) {
     console.log(`${dir}: no test report (its tests did not run)`);
     failed += 1;

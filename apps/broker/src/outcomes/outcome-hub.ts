@@ -23,7 +23,11 @@ export function createOutcomeHub(deps: {
   pollMs?: number;
 }) {
   const listeners = new Map<string, Set<(event: SluiceEvent) => void>>();
-  const pollMs = deps.pollMs ?? 1_000;
+  // The store is re-read only as a safety net (notifications carry the results): soon after the
+  // watch starts (an outcome published just before it subscribed), then ever more rarely, up to
+  // `pollMs`, jittered so that thousands of waiting callers never read the store in lockstep.
+  const pollMs = deps.pollMs ?? 5_000;
+  const nextPoll = (n: number) => Math.min(pollMs, 250 * 2 ** n) * (0.8 + 0.4 * Math.random());
   let consumer: LogConsumer | undefined;
 
   function listen(requestId: string, onEvent: (event: SluiceEvent) => void): () => void {
@@ -58,6 +62,7 @@ export function createOutcomeHub(deps: {
     try {
       let state: RequestState | undefined;
       let last: string | undefined;
+      let polls = 0;
       while (!signal?.aborted) {
         if (reload) {
           reload = false;
@@ -83,7 +88,7 @@ export function createOutcomeHub(deps: {
           setTimeout(() => {
             reload = true;
             resolve();
-          }, pollMs).unref();
+          }, nextPoll(polls++)).unref();
         });
       }
     } finally {
