@@ -1,4 +1,4 @@
-import { type EventLog, REQUEST_TOPICS } from '@sluice/events';
+import { createGroupCommit, type EventLog, REQUEST_TOPICS } from '@sluice/events';
 import { createKafkaEventLog } from '@sluice/events/kafka';
 import { createPostgresEventLog } from '@sluice/events/postgres';
 import { createLimiter } from '@sluice/limiter';
@@ -136,14 +136,17 @@ export async function createRuntime(
       const limiter = createLimiter({
         limits: Object.fromEntries(pools.filter((p) => p.limits).map((p) => [p.name, p.limits!])),
       });
+      const requestStates = createGroupCommit(async (ids: string[]) => {
+        const found = await store.requestStates(ids);
+        return ids.map((id) => found.get(id));
+      });
       const dispatcher = createDispatcher({
         log,
         store: {
           append: (events) => store.append(events),
-          requestState: async (id) => {
-            const r = await store.getRequest(null, id);
-            return r ? { status: r.status, attempts: r.attempts } : undefined;
-          },
+          // Lookups that arrive together (a fetched batch of a backlog) share one query, so an
+          // interactive request never waits behind a thousand single-row reads.
+          requestState: async (id) => (await requestStates([id]))[0],
         },
         limiter,
         upstream: createUpstreamClient(pools),

@@ -181,6 +181,16 @@ export function createEventStore(db: SluiceDb) {
       return (await db.select().from(requests).where(where).limit(1))[0];
     },
 
+    /** Status and attempts of many requests in one query (the dispatcher batches its lookups). */
+    async requestStates(ids: readonly string[]): Promise<Map<string, { status: string; attempts: number }>> {
+      if (ids.length === 0) return new Map();
+      const rows = await db
+        .select({ requestId: requests.requestId, status: requests.status, attempts: requests.attempts })
+        .from(requests)
+        .where(inArray(requests.requestId, [...new Set(ids)]));
+      return new Map(rows.map((r) => [r.requestId, { status: r.status, attempts: r.attempts }]));
+    },
+
     async listRequests(q: {
       tenantId: string | null;
       status?: string;
