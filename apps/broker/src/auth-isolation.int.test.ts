@@ -221,7 +221,7 @@ describe('authentication and isolation (embedded)', () => {
     expect(budget.text).not.toMatch(/1000000000/);
   }, 60_000);
 
-  it('refuses /v1 and /dashboard the same way', async () => {
+  it('refuses /v1, /dashboard and /metrics the same way', async () => {
     const v1: Array<[string, string, unknown]> = [
       ['POST', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }],
       ['GET', '/v1/models', undefined],
@@ -233,7 +233,7 @@ describe('authentication and isolation (embedded)', () => {
         expect({ label, path, status: r.status }).toEqual({ label, path, status: 401 });
         expect(r.code).toBe(authorization?.startsWith('Bearer') ? 'invalid_api_key' : 'missing_api_key');
       }
-      for (const path of ['/dashboard', '/dashboard/data', '/dashboard/dashboard.js']) {
+      for (const path of ['/dashboard', '/dashboard/data', '/dashboard/dashboard.js', '/metrics']) {
         const r = await http('GET', path, authorization);
         // The dashboard does read HTTP Basic: there the tenant's key is recognised, and not enough.
         const expected = label === 'not a bearer token' ? 403 : 401;
@@ -243,7 +243,7 @@ describe('authentication and isolation (embedded)', () => {
     for (const [method, path, body] of v1) {
       expect((await http(method, path, `Bearer ${s.adminKey}`, body)).status).toBe(403);
     }
-    for (const path of ['/dashboard', '/dashboard/data']) {
+    for (const path of ['/dashboard', '/dashboard/data', '/metrics']) {
       expect((await http('GET', path, `Bearer ${s.tenant.apiKey}`)).status).toBe(403);
       const basic = `Basic ${Buffer.from(`ops:${s.tenant.apiKey}`).toString('base64')}`;
       expect((await http('GET', path, basic)).status).toBe(403);

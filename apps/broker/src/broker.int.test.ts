@@ -200,7 +200,15 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
       status: 'ready',
       checks: { database: true, log: true, migrations: true },
     });
-    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    // Metrics name tenants: a tenant key (or none) is refused, an admin key reads them.
+    expect((await fetch(`${s.url}/metrics`)).status).toBe(401);
+    const asTenant = await fetch(`${s.url}/metrics`, {
+      headers: { authorization: `Bearer ${s.tenant.apiKey}` },
+    });
+    expect(asTenant.status).toBe(403);
+    const metrics = await (
+      await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${s.adminKey}` } })
+    ).text();
     const tenant = s.tenant.id;
     expect(metrics).toMatch(
       new RegExp(`sluice_completions_total\\{pool="default",model="gpt-4o-mini",tenant="${tenant}"\\} [1-9]`),

@@ -85,7 +85,8 @@ async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir:
     `      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, Sluice"}],"max_tokens":32}'`,
     '',
     `  Or point any OpenAI SDK at baseURL ${url}/v1 with the key above.`,
-    `  Manage tenants: npm run sluice -- tenants create <name>   ·   Metrics: ${url}/metrics`,
+    `  Manage tenants: npm run sluice -- tenants create <name>   ·   Status: npm run sluice -- status`,
+    `  Dashboard ${url}/dashboard and ${url}/metrics: the admin key in ${state.root}/admin.key`,
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

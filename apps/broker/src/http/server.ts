@@ -1,7 +1,7 @@
 import { isSluiceError } from '@sluice/events';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { registerDashboard } from '../dashboard/dashboard-route';
+import { presentedKey, registerDashboard } from '../dashboard/dashboard-route';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { type AppRouter, appRouter } from '../root';
@@ -98,7 +98,19 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     const h = await services.health();
     return reply.code(h.ok ? 200 : 503).send({ status: h.ok ? 'ready' : 'degraded', checks: h.checks });
   });
-  app.get('/metrics', async (_req, reply) => {
+  // Metrics name tenants and their volumes: on the public API port they need an admin key
+  // (Prometheus: `authorization: { credentials: <admin key> }`). Dispatchers serve theirs on the
+  // internal SLUICE_METRICS_PORT.
+  app.get('/metrics', async (req, reply) => {
+    const key = presentedKey(req.headers.authorization);
+    const auth = key ? await services.authenticate(key) : null;
+    if (auth?.role !== 'admin') {
+      const { status, body } = openAIError(
+        auth ? 403 : 401,
+        'Metrics need an admin key: Authorization: Bearer <key from `sluice keys create --admin`>.',
+      );
+      return reply.code(status).send(body);
+    }
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
