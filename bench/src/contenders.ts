@@ -148,6 +148,8 @@ export async function runViaSluice(opts: {
   until?: () => boolean;
   /** Per request; a hung broker fails the run instead of stalling it. */
   timeoutMs?: number;
+  /** Abandons the requests still waiting (they count as not served). */
+  signal?: AbortSignal;
 }): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   await Promise.all(
@@ -171,6 +173,7 @@ export async function runViaSluice(opts: {
           client.chat.completions
             .create(chatBody(t.name, (t.firstIndex ?? 0) + i, t.model), {
               headers: { 'x-sluice-priority': priority },
+              ...(opts.signal ? { signal: opts.signal } : {}),
             })
             .withResponse()
             .then(

@@ -38,10 +38,10 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     latency: { baseMs: 100, jitterMs: 50 },
     skipFirst: 2,
     skipLast: 1,
-    saturation: { tenants: 4, requests: 256, directConcurrencyPerTenant: 8 },
+    saturation: { tenants: 4, requests: 224, directConcurrencyPerTenant: 8 },
     priority: { backlogs: [200, 1_000], interactivePerSecond: 10, seconds: 3 },
-    fairness: { heavyBacklog: 500, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 5 },
+    fairness: { heavyBacklog: 2_500, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 5 },
     overhead: { sequential: 80, seconds: 2, concurrency: 64 },
-    scaleOut: { requests: 256, warmUp: 96 },
+    scaleOut: { requests: 192, warmUp: 96 },
   },
 };

@@ -371,6 +371,10 @@ ${chartFiles.map((f) => `![${f}](${chartDir}${f})`).join('\n\n')}
 - In the fairness scenario the heavy tenant's served rate is what the upstream admitted in the window minus the
   light tenants' completions; light tenants send at ${n(p.fairness.lightShareOfLimit * 100)} % of the limit each.
   A direct heavy tenant whose requests all fail after the SDK's retries is served nothing in the window.
+  Light requests still unanswered 3 s after the window are abandoned and count as not served. Sluice's fair
+  queueing works on the requests its dispatcher holds in memory; a pool's requests of one priority share one log
+  partition, so a backlog larger than the dispatcher's in-memory queue puts later tenants' requests behind it in
+  the log, where the scheduler cannot see them yet.
 - Sluice's queue wait is recorded by the dispatcher from the moment the log holds the request to its dispatch,
   so it includes the log hop (Kafka delivery to the dispatcher), not only the wait for quota.
 - Sluice learns per-second enforcement from a 429 that arrives while the announced minute bucket still had room

@@ -67,7 +67,7 @@ export async function fairness(profile: Profile, log: (line: string) => void): P
 
   const measure = async (
     sim: RunningSimulator,
-    runLight: () => Promise<Outcome[]>,
+    runLight: (signal: AbortSignal) => Promise<Outcome[]>,
   ): Promise<{ window: number; tenants: FairnessTenant[] }> => {
     // The window opens after the first skipFirst seconds of light traffic and closes with its last send.
     const t0 = Date.now();
@@ -83,7 +83,11 @@ export async function fairness(profile: Profile, log: (line: string) => void): P
         okAtTo = sim.stats().ok;
       }),
     ];
-    const outcomes = await runLight();
+    // Light requests still unanswered a few seconds after the window are abandoned: they were not served.
+    const abandon = new AbortController();
+    const timer = setTimeout(() => abandon.abort(), to - Date.now() + 3_000);
+    const outcomes = await runLight(abandon.signal);
+    clearTimeout(timer);
     await Promise.all(marks);
     const window = (to - from) / 1000;
     // A light request counts where the upstream answered it: just before the client saw the answer.
@@ -161,11 +165,17 @@ export async function fairness(profile: Profile, log: (line: string) => void): P
     const sut = await sluiceStarting;
     try {
       await exhaustQuota(sut.sluice.simulator.url, sut.upstreamKey, limits);
-      await submitBacklog({ sut, tenant: 'heavy', requests: heavyBacklog, priority: 'standard' });
-      const m = await measure(sut.sluice.simulator, () =>
+      await submitBacklog({
+        sut,
+        tenant: 'heavy',
+        requests: heavyBacklog,
+        priority: 'standard',
+        concurrency: 64,
+      });
+      const m = await measure(sut.sluice.simulator, (signal) =>
         runViaSluice({
           sut,
-          timeoutMs: 120_000,
+          signal,
           tenants: lightNames.map((name) => ({ name, requests: lightRequests, ratePerSecond: lightRate })),
         }),
       );

@@ -8,6 +8,8 @@ export const DISPATCHER_DEFAULTS = {
   maxInFlightUpstream: 1_000,
   /** Ceiling of the wait between retries of a failing event-store write. */
   recordRetryMaxMs: 5_000,
+  /** A request still queued this long has its submission stored on its own (else with its dispatch). */
+  storeSubmissionAfterMs: 200,
   /** How long a graceful stop waits for in-flight upstream calls. */
   drainTimeoutMs: 30_000,
 } as const;

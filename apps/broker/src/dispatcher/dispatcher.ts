@@ -61,6 +61,12 @@ interface Held {
   abandon: (reason: Error) => void;
   /** This request's event-store writes, in order: each waits for the one before. */
   persisted: Promise<void>;
+  /**
+   * `request.submitted` not written yet: it goes in one transaction with `request.dispatched` when
+   * the request is sent soon, or on its own after a short delay (so every API process can show a
+   * request that waits in the queue).
+   */
+  unstoredSubmission?: { event: RequestSubmitted; timer: NodeJS.Timeout };
   /** Settles with the message; duplicates of the request wait on it so none is committed early. */
   done: Promise<void>;
 }
@@ -193,9 +199,24 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   /** Events of a request this dispatcher holds: stored after its earlier events, published now. */
   function recordHeld(h: Held, events: SluiceEvent[]): Promise<void> {
-    const persisted = h.persisted.then(() => persist(events));
+    const stored = [...takeUnstoredSubmission(h), ...events];
+    const persisted = h.persisted.then(() => persist(stored));
     h.persisted = persisted;
     return Promise.all([persisted, publish(events)]).then(() => undefined);
+  }
+
+  function takeUnstoredSubmission(h: Held): SluiceEvent[] {
+    const pending = h.unstoredSubmission;
+    if (!pending) return [];
+    clearTimeout(pending.timer);
+    h.unstoredSubmission = undefined;
+    return [pending.event];
+  }
+
+  /** Writes a held request's submission now if it is still pending (before a commit, or on a timer). */
+  function storeSubmissionNow(h: Held): void {
+    const events = takeUnstoredSubmission(h);
+    if (events.length) h.persisted = h.persisted.then(() => persist(events));
   }
 
   /** Outcomes of a request that is not held; `unstored` are earlier events the store lacks. */
@@ -294,9 +315,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       settle,
       abandon,
       done,
-      // Stored now (idempotently), so every API process can show the queued request.
-      persisted: state ? Promise.resolve() : persist([event]),
+      persisted: Promise.resolve(),
     });
+    if (!state) {
+      const h = held.get(event.requestId)!;
+      const timer = setTimeout(() => storeSubmissionNow(h), settings.storeSubmissionAfterMs);
+      timer.unref();
+      h.unstoredSubmission = { event, timer };
+    }
     limiter.enqueue(queued(event, now), now);
     metrics?.queued.inc({ priority: event.priority });
     schedule(now);
@@ -319,6 +345,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   function finish(h: Held): void {
     held.delete(h.submitted.requestId);
     // Committed only once everything recorded for the request is in the store.
+    storeSubmissionNow(h);
     void h.persisted.then(h.settle);
     applyBackpressure();
   }
@@ -477,6 +504,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       // Another dispatcher owns this pool now; it will receive the uncommitted message again.
       limiter.cancel(h.submitted.requestId);
       held.delete(h.submitted.requestId);
+      takeUnstoredSubmission(h); // the new owner stores it
       h.abandon(new AbandonedError('partition reassigned'));
     }
     logger.info({ partitions: assigned.length }, 'partitions assigned');
@@ -516,6 +544,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         if (h.inFlight) continue;
         limiter.cancel(h.submitted.requestId);
         held.delete(h.submitted.requestId);
+        takeUnstoredSubmission(h);
         h.abandon(new AbandonedError('dispatcher stopping'));
       }
       await Promise.allSettled([requestConsumer?.stop(), outcomeConsumer?.stop()]);
