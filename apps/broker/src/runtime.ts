@@ -90,7 +90,9 @@ export async function createRuntime(
     closers.push(() => log.close());
 
     const store = createEventStore(database.db);
-    const tenants = createTenantService(database.db);
+    const tenants = createTenantService(database.db, { cacheAuth: opts.roles.includes('api') });
+    await tenants.startAuthCache();
+    closers.push(() => tenants.stopAuthCache());
 
     let simulator: RunningSimulator | undefined;
     let pools: PoolConfig[];

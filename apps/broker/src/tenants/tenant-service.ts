@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { and, asc, eq, isNull, or } from 'drizzle-orm';
+import { and, asc, eq, isNull, or, sql } from 'drizzle-orm';
 import type { SluiceDb } from '../db/database';
 import { type ApiKey, apiKeys, type Tenant, type TenantSettings, tenants } from '../db/schema';
 import { generateApiKey, hashApiKey, hashesEqual, isWellFormedApiKey } from './api-key';
+import { createAuthCache, KEY_REVOKED_CHANNEL } from './auth-cache';
 
 export interface Authenticated {
   tenantId: string | null;
@@ -11,7 +12,10 @@ export interface Authenticated {
 }
 
 /** Tenants and their keys. Keys are random, shown once, stored as a hash, revocable at once. */
-export function createTenantService(db: SluiceDb) {
+export function createTenantService(db: SluiceDb, opts: { cacheAuth?: boolean } = {}) {
+  // Only the API process caches (it answers every request); operator tools always ask the database.
+  const cache = opts.cacheAuth ? createAuthCache<Authenticated>(db) : undefined;
+
   async function insertKey(tenantId: string | null, role: 'tenant' | 'admin') {
     const k = generateApiKey();
     const [key] = await db
@@ -63,8 +67,16 @@ export function createTenantService(db: SluiceDb) {
         .set({ revokedAt: new Date() })
         .where(and(or(eq(apiKeys.id, idOrPrefix), eq(apiKeys.prefix, idOrPrefix)), isNull(apiKeys.revokedAt)))
         .returning();
+      if (key) {
+        cache?.clear();
+        // Every API process that caches keys hears this and forgets them at once.
+        await db.execute(sql`SELECT pg_notify(${KEY_REVOKED_CHANNEL}, ${key.id})`);
+      }
       return key;
     },
+    /** Starts and stops hearing revocations made by other processes (API processes only). */
+    startAuthCache: async () => cache?.start(),
+    stopAuthCache: async () => cache?.stop(),
     async listKeys(tenantId?: string): Promise<Omit<ApiKey, 'hash'>[]> {
       const rows = await db
         .select({
@@ -87,6 +99,8 @@ export function createTenantService(db: SluiceDb) {
     async authenticate(presented: string): Promise<Authenticated | null> {
       if (!isWellFormedApiKey(presented)) return null;
       const hash = hashApiKey(presented);
+      const cached = cache?.get(hash);
+      if (cached) return cached;
       const row = (
         await db
           .select({ key: apiKeys, disabledAt: tenants.disabledAt })
@@ -96,7 +110,9 @@ export function createTenantService(db: SluiceDb) {
           .limit(1)
       )[0];
       if (!row || !hashesEqual(row.key.hash, hash) || row.key.revokedAt || row.disabledAt) return null;
-      return { tenantId: row.key.tenantId, keyId: row.key.id, role: row.key.role };
+      const auth: Authenticated = { tenantId: row.key.tenantId, keyId: row.key.id, role: row.key.role };
+      cache?.set(hash, auth);
+      return auth;
     },
   };
 }
