@@ -1,8 +1,11 @@
 /** Dispatcher tunables; tests inject their own. */
 export const DISPATCHER_DEFAULTS = {
   groupId: 'sluice-dispatchers',
-  /** Requests held in memory per priority before that topic is paused. */
-  maxQueuedPerPriority: 2_000,
+  /**
+   * Requests held in memory per priority before that topic is paused. Fair queueing between
+   * tenants reaches only what is held: a backlog deeper than this hides later tenants in the log.
+   */
+  maxQueuedPerPriority: 20_000,
   /** Lower classes stop being read while this many higher-class requests wait. */
   pauseLowerWhenHigherQueued: 500,
   maxInFlightUpstream: 1_000,
