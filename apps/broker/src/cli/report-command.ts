@@ -52,7 +52,12 @@ export function registerReportCommand(program: Command): void {
           throw new Error(
             `the range is inverted or empty: --from ${from.toISOString()} is not before --to ${to.toISOString()}`,
           );
+        // Progress goes to stderr (only on a terminal), so stdout stays the report alone.
+        const started = Date.now();
+        const progress = (line: string) => process.stderr.isTTY && process.stderr.write(`${line}\n`);
+        progress(`reading usage rollups ${from.toISOString()} .. ${to.toISOString()} by ${o.by} …`);
         const rows = await s.report({ ...(o.tenant ? { tenant: o.tenant } : {}), from, to, by: o.by });
+        progress(`${rows.length} report lines in ${Date.now() - started} ms`);
         process.stdout.write(formatReport(rows, o.format).replace(/\n?$/, '\n'));
         if (o.format === 'table')
           out(`range ${from.toISOString()} .. ${to.toISOString()} (UTC, end exclusive)`);
