@@ -24,7 +24,8 @@ export function lineChart(opts: {
   const px = (x: number) => M.left + (x / xMax) * (W - M.left - M.right);
   const py = (y: number) => H - M.bottom - (y / yMax) * (H - M.top - M.bottom);
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" font-family="sans-serif" font-size="11" role="img">`,
+    `<title>${esc(opts.title)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">${esc(opts.title)}</text>`,
   ];
