@@ -19,10 +19,13 @@ describe('Kafka restart', () => {
   let stack: ProductionStack;
 
   beforeAll(async () => {
+    // This checkout must own the broker it restarts (another checkout's may be serving the port).
+    await run(`${INFRA}stop`, ['--any'], { timeout: 120_000 });
+    await run(`${INFRA}start`, [], { timeout: 300_000 });
     stack = await startProductionStack();
     await stack.serve();
     await stack.dispatch();
-  }, 120_000);
+  }, 420_000);
   afterAll(async () => {
     // Whatever happened, Kafka is running again for whoever comes next.
     await run(`${INFRA}start`, [], { timeout: 180_000 }).catch(() => {});
