@@ -225,34 +225,25 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
 
 export type UsageReports = ReturnType<typeof createUsageReports>;
 
+const TOTALLED = [
+  'requests',
+  'completed',
+  'failed',
+  'cancelled',
+  'retries',
+  'rateLimited',
+  'promptTokens',
+  'cachedTokens',
+  'completionTokens',
+  'reasoningTokens',
+  'costMicros',
+] as const satisfies ReadonlyArray<keyof UsageReportRow>;
+
 /** The sum of report lines (cost is the sum of the lines' rounded costs, as on an invoice). */
-export function reportTotals(rows: readonly UsageReportRow[]): {
-  requests: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-  retries: number;
-  rateLimited: number;
-  promptTokens: number;
-  cachedTokens: number;
-  completionTokens: number;
-  reasoningTokens: number;
-  costMicros: number;
-  costUsd: string;
-} {
-  const t = {
-    requests: 0,
-    completed: 0,
-    failed: 0,
-    cancelled: 0,
-    retries: 0,
-    rateLimited: 0,
-    promptTokens: 0,
-    cachedTokens: 0,
-    completionTokens: 0,
-    reasoningTokens: 0,
-    costMicros: 0,
-  };
-  for (const r of rows) for (const k of Object.keys(t) as Array<keyof typeof t>) t[k] += r[k];
+export function reportTotals(
+  rows: readonly UsageReportRow[],
+): Record<(typeof TOTALLED)[number], number> & { costUsd: string } {
+  const t = Object.fromEntries(TOTALLED.map((k) => [k, 0])) as Record<(typeof TOTALLED)[number], number>;
+  for (const r of rows) for (const k of TOTALLED) t[k] += r[k];
   return { ...t, costUsd: formatUsd(t.costMicros) };
 }
