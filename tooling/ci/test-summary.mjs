@@ -16,6 +16,8 @@ const reports = [
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+// A suite whose setup failed reports its tests as skipped, not failed: count failed suites too (a file and each describe block is a suite).
+let failedSuites = 0;
 for (const report of reports) {
   const file = join(root, report);
   const dir = report.replace(/\/test-results\/(vitest|faults)\.json$/, (_, kind) =>
@@ -30,7 +32,10 @@ for (const report of reports) {
   passed += r.numPassedTests;
   failed += r.numFailedTests;
   skipped += r.numPendingTests + r.numTodoTests;
-  console.log(`${dir}: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+  failedSuites += r.numFailedTestSuites;
+  const suites = r.numFailedTestSuites ? ` (${r.numFailedTestSuites} failed suites)` : '';
+  console.log(`${dir}: ${r.numPassedTests} passed, ${r.numFailedTests} failed${suites}`);
 }
-console.log(`Tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed > 0 || passed === 0 ? 1 : 0);
+const suiteNote = failedSuites ? `, ${failedSuites} failed suites` : '';
+console.log(`Tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}${suiteNote}`);
+process.exit(failed > 0 || failedSuites > 0 || passed === 0 ? 1 : 0);

@@ -1,7 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, requireKafka, type TestDatabase, uniqueName } from './index';
+import { createTestDatabase, freePort, requireKafka, type TestDatabase, uniqueName } from './index';
 
 // The foundation's promise: the real parts the product talks to are here and work.
 describe('real Postgres', () => {
@@ -63,5 +63,20 @@ describe('real Kafka', () => {
     await producer.disconnect();
     await admin.deleteTopics({ topics: [topic] });
     await admin.disconnect();
+  });
+});
+
+describe('freePort', () => {
+  it('returns a port below the ephemeral range that a server can listen on', async () => {
+    const { createServer } = await import('node:net');
+    const port = await freePort();
+    expect(port).toBeGreaterThanOrEqual(10_000);
+    expect(port).toBeLessThan(32_768);
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 });
