@@ -110,10 +110,18 @@ export async function startSluice(opts: {
   enforcement: Enforcement;
   latency: LatencyOptions;
   tenants: readonly string[];
+  /** The simulator's Batch API completion delay, and Sluice's batch flush and poll intervals. */
+  batch?: { completionDelayMs: number; flushMs: number; pollMs: number };
 }): Promise<SluiceUnderTest> {
   const sluice = await startTestSluice({
     mode: opts.mode,
-    simulator: { limits: { default: opts.limits }, enforcement: opts.enforcement, latency: opts.latency },
+    simulator: {
+      limits: { default: opts.limits },
+      enforcement: opts.enforcement,
+      latency: opts.latency,
+      ...(opts.batch ? { batch: { completionDelayMs: opts.batch.completionDelayMs } } : {}),
+    },
+    ...(opts.batch ? { batch: { flushMs: opts.batch.flushMs, pollMs: opts.batch.pollMs } } : {}),
   });
   const tenants = new Map<string, { id: string; apiKey: string }>();
   for (const name of opts.tenants) tenants.set(name, await sluice.newTenant(name));

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out] [--publish]
+// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out,cost] [--publish]
 // (--publish also writes the reference report to docs/benchmark-report.md; --render only re-renders out/summary.json)
 // One run, one machine: Sluice against the official openai SDK called directly, on the project's simulator.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,13 +8,14 @@ import { promptTokens } from '@sluice/openai-simulator';
 import { closed } from './contenders';
 import { PROFILES } from './profile';
 import { charts, goals, markdown, type Summary, tables } from './report';
+import { cost, deployCost } from './scenarios/cost';
 import { fairness } from './scenarios/fairness';
 import { overhead } from './scenarios/overhead';
 import { priority } from './scenarios/priority';
 import { saturation } from './scenarios/saturation';
 import { deployScaleOut, scaleOut } from './scenarios/scale-out';
 
-const SCENARIOS = ['saturation', 'priority', 'fairness', 'overhead', 'scale-out'] as const;
+const SCENARIOS = ['saturation', 'priority', 'fairness', 'overhead', 'scale-out', 'cost'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const args = process.argv.slice(2);
@@ -69,6 +70,14 @@ async function runScenarios(): Promise<Summary> {
   // The scale-out processes start now: their start-up is mostly waiting on Kafka and overlaps the other scenarios.
   const deployment = selected.includes('scale-out') ? deployScaleOut(profile) : undefined;
   deployment?.catch(() => {});
+  // The cost scenario's Sluice starts with the scale-out scenario, whose Sluice runs in other processes and
+  // is bound by the upstream: started earlier, its idle Kafka consumers slowed the in-process measurements.
+  let costDeployment: ReturnType<typeof deployCost> | undefined;
+  const deployCostOnce = () => {
+    costDeployment ??= deployCost(profile);
+    costDeployment.catch(() => {});
+    return costDeployment;
+  };
   const runners: Record<Scenario, () => Promise<void>> = {
     saturation: async () => {
       summary.saturation = await saturation(profile, log, deployment);
@@ -83,7 +92,11 @@ async function runScenarios(): Promise<Summary> {
       summary.overhead = await overhead(profile, log);
     },
     'scale-out': async () => {
+      if (selected.includes('cost')) deployCostOnce();
       summary.scaleOut = await scaleOut(profile, log, deployment);
+    },
+    cost: async () => {
+      summary.cost = await cost(profile, log, deployCostOnce());
     },
   };
   for (const s of selected) {

@@ -1,5 +1,6 @@
 import { lineChart } from './chart';
 import type { Profile } from './profile';
+import type { CostRow } from './scenarios/cost';
 import type { FairnessRow } from './scenarios/fairness';
 import type { OverheadRow } from './scenarios/overhead';
 import type { PriorityRow } from './scenarios/priority';
@@ -17,6 +18,7 @@ export interface Summary {
   fairness?: FairnessRow[];
   overhead?: OverheadRow[];
   scaleOut?: ScaleOutRow[];
+  cost?: CostRow[];
   errors: Array<{ scenario: string; message: string }>;
 }
 
@@ -311,6 +313,36 @@ export function tables(s: Summary): string[] {
         ),
     );
   }
+  if (s.cost?.length) {
+    const c = s.profile.cost;
+    out.push(
+      `### 6. Cost: the same workload with and without the cost levers (Kafka; ${n(c.requests)} batch-class requests in ${c.waves} nightly runs, ${pct(c.repeatShare, 0)} of a later night's requests repeat an earlier one, \`temperature: 0\`)\n\n` +
+        table(
+          [
+            'levers',
+            'completed',
+            'sync calls upstream',
+            'Batch API lines',
+            'cache hits',
+            'billed (USD)',
+            'USD per 1,000 requests',
+            'cost / no levers',
+            'wall (s)',
+          ],
+          s.cost.map((r) => [
+            r.levers,
+            `${n(r.completed)} / ${n(r.requests)}`,
+            n(r.upstreamSyncCalls),
+            n(r.upstreamBatchLines),
+            n(r.cacheHits),
+            (r.costMicros / 1e6).toFixed(6),
+            r.usdPer1000Requests.toFixed(6),
+            n(r.costVsNone, 3),
+            n(r.wallSeconds, 1),
+          ]),
+        ),
+    );
+  }
   for (const e of s.errors) out.push(`**${e.scenario} did not complete:** ${e.message}`);
   return out;
 }
@@ -346,6 +378,10 @@ Machine and versions: ${machine}.
 - **Steady state** = the seconds of the run after the first ${p.skipFirst} s (start-up, Sluice's learning probe) and
   before the last ${p.skipLast} s (the backlog running out mid-second), counted by the simulator itself
   (\`/_sim/stats\` timeline). Utilisation = max(requests/s ÷ RPM/60, tokens/s ÷ TPM/60).
+- The cost scenario bills the tenant from Sluice's own usage report (integer micro-dollars, \`apps/broker/prices.json\`:
+  Batch API at its discount, cache hits at \`cacheHitPercent\`); its baseline is the same workload on a Sluice
+  with both levers off, in the same run. Batch API runs use the simulator's Files and Batches endpoints with a
+  ${n(p.cost.batchCompletionMs)} ms completion delay (the real one takes up to 24 h), so their wall time says nothing about production.
 - Ratios are against baselines measured in the same run: the limit itself (enforced by the simulator), the SDK
   default's wall time, direct calls to the same simulator (overhead), the max-min fair share (fairness).
 ${p.name === 'quick' ? '- Quick run: limits ×4 and smaller backlogs so that every run takes seconds; the ratios are what matters.\n' : ''}

@@ -24,7 +24,10 @@ try {
   end.setUTCMinutes(0, 0, 0);
   const start = new Date(end.getTime() - DAYS * 86_400_000);
   let t = performance.now();
-  await database.db.execute(sql`
+  // Seeding 10M events takes longer than the service's statement timeout (30 s); the reports do not.
+  await database.db.transaction(async (tx) => {
+    await tx.execute(sql`SET LOCAL statement_timeout = 0`);
+    await tx.execute(sql`
     INSERT INTO usage_rollup (tenant_id, bucket_start, model, channel, requests, completed, failed, retries, rate_limited,
       prompt_tokens, cached_tokens, completion_tokens, latency_count, queue_wait_ms_sum, upstream_latency_ms_sum,
       queue_wait_hist, upstream_latency_hist)
@@ -42,6 +45,7 @@ try {
       FROM generate_series(1, ${EVENTS}) AS g
     ) e
     GROUP BY tenant_id, bucket_start, model`);
+  });
   const seeded = Number(
     (
       (await database.db.execute(

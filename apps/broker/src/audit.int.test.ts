@@ -44,7 +44,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
     {
       ...base,
       type: 'request.submitted',
-      version: 1,
+      version: 2,
       eventId: eventIdFor('request.submitted', base.requestId, 0),
       attempt: 0,
       occurredAt: at(0),
@@ -54,6 +54,8 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
       estimate: { promptTokens: 10, maxOutputTokens: 20, tpmCost: 30 },
       idempotencyKey: null,
       deadline: null,
+      cache: null,
+      route: 'sync',
     },
   ];
   if (n % 5 === 4) {
@@ -72,13 +74,14 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
   out.push({
     ...base,
     type: 'request.dispatched',
-    version: 1,
+    version: 2,
     eventId: eventIdFor('request.dispatched', base.requestId, 1),
     attempt: 1,
     occurredAt: at(40),
     dispatcherId: 'd1',
     queueWaitMs: 40,
     reservedTokens: 30,
+    batch: null,
   });
   if (n % 5 === 3) {
     out.push({
@@ -99,7 +102,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
     {
       ...base,
       type: 'request.completed',
-      version: 1,
+      version: 2,
       eventId: eventIdFor('request.completed', base.requestId, 1),
       attempt: 1,
       occurredAt: at(400),
@@ -107,6 +110,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
       upstreamLatencyMs: 360 + n,
       queueWaitMs: 40,
       upstreamRequestId: null,
+      cache: null,
     },
     {
       ...base,
@@ -267,6 +271,33 @@ describe('audit chain, replay and the CLI (Postgres)', () => {
     const nobody = await sluice(db, ['tenants', 'budget', 'nobody', '--usd', '1']);
     expect(nobody.code).not.toBe(0);
     expect(nobody.stderr).toMatch(/No tenant nobody/);
+  }, 60_000);
+
+  it('turns a tenant’s response cache on and off from the CLI, with a shared scope', async () => {
+    const on = await sluice(db, [
+      'tenants',
+      'cache',
+      'acme',
+      '--on',
+      '--ttl',
+      '600',
+      '--shared-scope',
+      'team',
+      '--json',
+    ]);
+    expect(on.code).toBe(0);
+    expect(JSON.parse(on.stdout)).toMatchObject({ enabled: true, ttlSeconds: 600, sharedScope: 'team' });
+    const tenant = await createTenantService(database.db).getTenant('acme');
+    expect(tenant?.settings.cache).toEqual({ enabled: true, ttlSeconds: 600, scope: 'shared:team' });
+    const off = await sluice(db, ['tenants', 'cache', 'acme', '--off']);
+    expect(off.stdout).toMatch(/response cache off/);
+    const shown = await sluice(db, ['tenants', 'cache', 'acme', '--on', '--own-scope']);
+    expect(shown.stdout).toMatch(/response cache on, its own cache, answers kept 600 s/);
+    const bad = await sluice(db, ['tenants', 'cache', 'acme', '--ttl', 'forever']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/not a TTL/);
+    const both = await sluice(db, ['tenants', 'cache', 'acme', '--on', '--off']);
+    expect(both.code).not.toBe(0);
   }, 60_000);
 
   it('replays every projection from the event store alone, equal to the live ones, with progress', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startTestSluice, type TestSluice } from './__tests__/harness';
 import { costMicroMicros, roundToMicros } from './billing/cost';
 import { loadPriceTable, priceAt } from './billing/prices';
-import { events, requests, usageRollup } from './db/schema';
+import { events, requests, responseCache, usageRollup } from './db/schema';
 import type { AppRouter } from './root';
 import { hourOf } from './store/projections';
 
@@ -85,6 +85,27 @@ describe('usage, billing and replay (embedded)', () => {
     );
     await settled(ids);
 
+    // A response-cache miss and hit for gamma: the hit is recorded (and replayed) like any completion.
+    await admin.admin.tenants.cache.set.mutate({ tenant: 'gamma', enabled: true });
+    const cached = new OpenAI({ apiKey: tenants[2]!.apiKey, baseURL: `${s.url}/v1`, maxRetries: 0 });
+    const ask = () =>
+      cached.chat.completions
+        .create({
+          model: 'gpt-4o-mini',
+          messages: [{ role: 'user', content: 'the same question' }],
+          max_tokens: 30,
+          temperature: 0,
+        })
+        .withResponse();
+    const miss = await ask();
+    const missId = miss.response.headers.get('x-sluice-request-id')!;
+    await settled([missId]);
+    const hit = await ask();
+    expect(hit.response.headers.get('x-sluice-cache')).toBe('hit');
+    ids.push(missId, hit.response.headers.get('x-sluice-request-id')!);
+    count(tenants[2]!.id, 'requests', 2);
+    count(tenants[2]!.id, 'completed', 2);
+
     // Upstream 429s for gamma: met, retried, then completed.
     const gamma = trpcFor(s.url, tenants[2]!.apiKey);
     s.simulator.configure({ faults: { rateLimitStormUntil: Date.now() + 400, stormRetryAfterMs: 150 } });
@@ -125,8 +146,10 @@ describe('usage, billing and replay (embedded)', () => {
     await settled(failed.map((r) => r.id));
     s.simulator.configure({ faults: { forceStatus: null } });
 
-    // Cancellations by acme: its requests meet 429s with a long retry-after and are cancelled
-    // while they wait to be retried, so no answer can arrive after the cancellation.
+    // Cancellations by acme: its requests meet a 429 storm with a long retry-after and are cancelled
+    // while they wait (to be retried, or queued behind the pause the 429 set), so no answer can
+    // arrive after the cancellation. Only the first to go need meet a 429: the limiter pauses the
+    // pool after it, so the others may still be queued.
     const acme = trpcFor(s.url, tenants[0]!.apiKey);
     s.simulator.configure({ faults: { rateLimitStormUntil: Date.now() + 60_000, stormRetryAfterMs: 8_000 } });
     const waiting = await Promise.all(
@@ -143,7 +166,9 @@ describe('usage, billing and replay (embedded)', () => {
     );
     await eventually(async () => {
       const rows = await Promise.all(waiting.map((r) => s.runtime.store.getRequest(null, r.id)));
-      return rows.every((r) => r?.status === 'retrying');
+      const statuses = rows.map((r) => r?.status ?? 'not yet projected');
+      const waitingStatuses = ['queued', 'dispatched', 'retrying'];
+      return statuses.includes('retrying') && statuses.every((st) => waitingStatuses.includes(st));
     }, 30_000);
     for (const r of waiting) {
       expect((await acme.requests.cancel.mutate({ id: r.id })).status).toBe('cancelled');
@@ -312,9 +337,13 @@ describe('usage, billing and replay (embedded)', () => {
           asc(usageRollup.model),
           asc(usageRollup.channel),
         ),
+      cache: await db.select().from(responseCache).orderBy(asc(responseCache.scope), asc(responseCache.key)),
     });
     const live = await snapshot();
     expect(live.requests.length).toBeGreaterThan(30);
+    expect(live.requests.filter((r) => r.cache === 'hit')).toHaveLength(1);
+    expect(live.cache).toHaveLength(1);
+    expect(live.cache[0]!.hitCount).toBe(1);
     expect(new Set(live.requests.map((r) => r.status))).toEqual(
       new Set(['completed', 'failed', 'cancelled']),
     );

@@ -2,7 +2,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { openAdminSession } from './cli/admin-session';
 import { registerAuditCommand } from './cli/audit-command';
+import { registerBatchApiCommand } from './cli/batch-api-command';
 import { registerBudgetCommand } from './cli/budget-command';
+import { registerCacheCommand } from './cli/cache-command';
 import { registerDlqCommand } from './cli/dlq-command';
 import { registerMigrateCommand } from './cli/migrate-command';
 import { out, table, withSession } from './cli/output';
@@ -58,6 +60,8 @@ tenants
   );
 
 registerBudgetCommand(tenants);
+registerCacheCommand(tenants);
+registerBatchApiCommand(tenants);
 
 const keys = program.command('keys').description('manage API keys');
 keys

@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describeZodError } from '@sluice/events';
 import { z } from 'zod';
+import { BATCH_ENV, type BatchSettings, batchSettingsFromEnv } from './batch/batch-settings';
+import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './cache/response-cache';
 import { DEFAULT_SUBMIT_RATE, type SubmitRateLimit } from './intake/submit-rate';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig, PoolsFileSchema } from './upstream/pools';
 
@@ -58,7 +60,16 @@ const EnvSchema = z.object({
   SLUICE_SIMULATOR_RPM: z.coerce.number().int().min(1).default(500),
   SLUICE_SIMULATOR_TPM: z.coerce.number().int().min(1).default(200_000),
   SLUICE_SIMULATOR_LATENCY_MS: z.coerce.number().int().min(0).default(200),
+  /** Optional Redis front of the exact response cache (Postgres stays the store). */
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  /** Size bound of the exact response cache: least recently used answers go beyond it. */
+  SLUICE_CACHE_MAX_BYTES: z.coerce.number().int().min(1_024).default(DEFAULT_RESPONSE_CACHE.maxBytes),
+  SLUICE_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(DEFAULT_RESPONSE_CACHE.maxEntries),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...BATCH_ENV,
 });
 
 export type SluiceEnv = z.infer<typeof EnvSchema>;
@@ -92,6 +103,10 @@ export interface SluiceConfig {
   /** Per-tenant submit rate (token bucket per API process); absent = `DEFAULT_SUBMIT_RATE`. */
   submitRate?: SubmitRateLimit;
   logLevel: SluiceEnv['LOG_LEVEL'];
+  /** Exact response cache bounds and optional Redis front; absent = `DEFAULT_RESPONSE_CACHE`. */
+  cache?: ResponseCacheConfig;
+  /** Batch API routing; absent = `BATCH_DEFAULTS`. */
+  batch?: BatchSettings;
 }
 
 export class ConfigError extends Error {
@@ -158,6 +173,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       burst: e.SLUICE_TENANT_SUBMIT_BURST ?? Math.max(1, Math.ceil(2 * e.SLUICE_TENANT_SUBMIT_RPS)),
     },
     logLevel: e.LOG_LEVEL,
+    cache: {
+      maxBytes: e.SLUICE_CACHE_MAX_BYTES,
+      maxEntries: e.SLUICE_CACHE_MAX_ENTRIES,
+      ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
+    },
+    batch: batchSettingsFromEnv(e),
   };
 }
 

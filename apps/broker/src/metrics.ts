@@ -207,6 +207,41 @@ export function createMetrics(options: { collectDefaults?: boolean } = {}) {
       },
     }),
 
+    // ---- exact response cache (cache/) ----
+    cacheHits: new Counter({
+      name: 'sluice_cache_hits_total',
+      help: 'Requests answered from the exact response cache (no upstream call)',
+      labelNames: ['tenant', 'model'] as const,
+      registers,
+    }),
+    cacheMisses: new Counter({
+      name: 'sluice_cache_misses_total',
+      help: 'Cache-eligible requests sent upstream (nothing stored, expired, or refresh)',
+      labelNames: ['tenant', 'model'] as const,
+      registers,
+    }),
+    cacheEvictions: new Counter({
+      name: 'sluice_cache_evictions_total',
+      help: 'Cache entries removed by the size bound or because they expired',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    cacheBytes: new Gauge({
+      name: 'sluice_cache_bytes',
+      help: 'Bytes of answers held in the response cache (Postgres), as of the last bound check',
+      registers,
+    }),
+    cacheEntries: new Gauge({
+      name: 'sluice_cache_entries',
+      help: 'Answers held in the response cache (Postgres), as of the last bound check',
+      registers,
+    }),
+    cacheRedisErrors: new Counter({
+      name: 'sluice_cache_redis_errors_total',
+      help: 'Redis front failures (the cache falls back to Postgres)',
+      registers,
+    }),
+
     // ---- event store ----
     storeErrors: new Counter({
       name: 'sluice_event_store_errors_total',

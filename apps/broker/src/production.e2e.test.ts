@@ -2,6 +2,7 @@ import { deleteKafkaNamespace } from '@sluice/events/kafka';
 import { type RunningSimulator, startOpenAISimulator } from '@sluice/openai-simulator';
 import {
   createTestDatabase,
+  freePort,
   kafkaBrokers,
   requireKafka,
   type TestDatabase,
@@ -19,10 +20,11 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
   let sim: RunningSimulator;
   let procs: ReturnType<typeof createProcessGroup>;
   const namespace = uniqueName('e2e');
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  let port: number;
 
   beforeAll(async () => {
     await requireKafka();
+    port = await freePort();
     db = await createTestDatabase('sluice_e2e');
     sim = await startOpenAISimulator({
       limits: { default: { rpm: 3_000, tpm: 3_000_000 } },
@@ -60,7 +62,8 @@ describe('production mode: serve + dispatch processes on Kafka and Postgres', ()
     expect((dup as { code: number }).code).not.toBe(0);
 
     procs.start('serve', ['serve']);
-    const opsPort = (n: number) => port + n;
+    const opsPorts = [0, await freePort(), await freePort()];
+    const opsPort = (n: number) => opsPorts[n]!;
     const dispatch = (n: number) =>
       procs.start(`d${n}`, ['dispatch'], {
         SLUICE_DISPATCHER_ID: `d${n}`,

@@ -1,9 +1,14 @@
+import { randomUUID } from 'node:crypto';
 import { createGroupCommit, type EventLog, REQUEST_TOPICS } from '@sluice/events';
 import { createKafkaEventLog } from '@sluice/events/kafka';
 import { createPostgresEventLog } from '@sluice/events/postgres';
 import { createLimiter } from '@sluice/limiter';
 import { type RunningSimulator, startOpenAISimulator } from '@sluice/openai-simulator';
 import type { FastifyInstance } from 'fastify';
+import { createBatchPath } from './batch/batch-path';
+import { createRoutePolicy } from './batch/route-policy';
+import { createCacheAdmission } from './cache/cache-admission';
+import { createResponseCache, type ResponseCache } from './cache/response-cache';
 import { type Database, openDatabase } from './db/database';
 import { migrateDatabase } from './db/migrate';
 import { DISPATCHER_DEFAULTS } from './dispatcher/defaults';
@@ -43,6 +48,7 @@ export interface Runtime {
   opsUrl?: string;
   dispatcher?: Dispatcher;
   hub?: OutcomeHub;
+  responseCache: ResponseCache;
   close(): Promise<void>;
 }
 
@@ -89,7 +95,15 @@ export async function createRuntime(
     await log.start();
     closers.push(() => log.close());
 
-    const store = createEventStore(database.db);
+    const responseCache = createResponseCache({
+      db: database.db,
+      ...(config.cache ? { config: config.cache } : {}),
+      logger,
+      metrics,
+    });
+    responseCache.start();
+    closers.push(() => responseCache.close());
+    const store = createEventStore(database.db, { onCacheFilled: (e) => responseCache.filled(e) });
     const tenants = createTenantService(database.db, { cacheAuth: opts.roles.includes('api') });
     await tenants.startAuthCache();
     closers.push(() => tenants.stopAuthCache());
@@ -130,6 +144,7 @@ export async function createRuntime(
       tenants,
       metrics,
       pools,
+      responseCache,
       close,
       ...(simulator ? { simulator } : {}),
     };
@@ -141,6 +156,18 @@ export async function createRuntime(
       const requestStates = createGroupCommit(async (ids: string[]) => {
         const found = await store.requestStates(ids);
         return ids.map((id) => found.get(id));
+      });
+      const dispatcherId = config.dispatcherId ?? `dispatcher-${randomUUID().slice(0, 8)}`;
+      const batches = createBatchPath({
+        db: database.db,
+        append: (events) => store.append(events),
+        log,
+        pools,
+        ...(config.batch ? { settings: config.batch } : {}),
+        logger,
+        metrics,
+        dispatcherId,
+        ...(config.retryPolicy ? { retryPolicy: config.retryPolicy } : {}),
       });
       const dispatcher = createDispatcher({
         log,
@@ -154,8 +181,9 @@ export async function createRuntime(
         upstream: createUpstreamClient(pools),
         logger: logger.child({ component: 'dispatcher' }),
         metrics,
-        ...(config.dispatcherId ? { dispatcherId: config.dispatcherId } : {}),
+        dispatcherId,
         ...(config.retryPolicy ? { retryPolicy: config.retryPolicy } : {}),
+        batches,
       });
       await dispatcher.start();
       closers.push(() => dispatcher.stop());
@@ -192,7 +220,12 @@ export async function createRuntime(
       refresh.unref();
       closers.push(async () => clearInterval(refresh));
 
-      const intake = createRequestIntake({ log, store, catalog, pools, logger, metrics });
+      const cache = createCacheAdmission({ tenants, cache: responseCache, store, metrics });
+      const route = createRoutePolicy({
+        enabled: config.batch?.enabled ?? true,
+        tenantSettings: async (id) => (await tenants.getTenant(id))?.settings,
+      });
+      const intake = createRequestIntake({ log, store, catalog, pools, logger, metrics, cache, route });
       let services: ReturnType<typeof createServices> | undefined;
       const hub = createOutcomeHub({
         log,
@@ -202,7 +235,7 @@ export async function createRuntime(
       await hub.start();
       closers.push(() => hub.stop());
       runtime.hub = hub;
-      services = createServices({ config, database, log, store, tenants, intake, hub, catalog });
+      services = createServices({ config, database, log, store, tenants, intake, hub, catalog, cache });
       const http = await createHttpServer({ services, logger, metrics, maxBodyBytes: config.maxBodyBytes });
       closers.push(() => http.close());
       runtime.http = http;

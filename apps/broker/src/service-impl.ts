@@ -1,7 +1,10 @@
 import { type EventLog, eventIdFor, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
+import { tenantBatchApi } from './batch/tenant-batch-api';
 import { createBillingService } from './billing/billing-service';
 import { withBudgetAdmission } from './billing/budget-admission';
 import { loadPriceTable } from './billing/prices';
+import type { CacheAdmission } from './cache/cache-admission';
+import { createCacheSettingsOps } from './cache/cache-settings';
 import type { Database } from './db/database';
 import { createDeadLetters } from './dlq/dead-letters';
 import type { SluiceConfig } from './env';
@@ -46,6 +49,7 @@ export function createAdminOps(tenants: TenantService): Services['admin'] {
       const r = await tenants.createKey(t.id);
       return { keyId: r.key.id, apiKey: r.apiKey, prefix: r.key.prefix };
     },
+    batchApi: (tenant, enabled) => tenantBatchApi(tenants, tenant, enabled),
     async revokeKey(keyIdOrPrefix) {
       const r = await tenants.revokeKey(keyIdOrPrefix);
       if (!r)
@@ -79,6 +83,8 @@ export function createServices(deps: {
   intake: RequestIntake;
   hub: OutcomeHub;
   catalog: ModelCatalog;
+  /** The response cache at admission: told when an operator changes a tenant's cache settings. */
+  cache?: CacheAdmission;
 }): Services {
   const { store, log } = deps;
   const billing = createBillingService({
@@ -156,13 +162,14 @@ export function createServices(deps: {
         };
         await store.append([event]);
         // Tell the dispatcher holding it; if this notification is lost it is dispatched and billed normally.
-        await log.append([{ topic: TOPICS.outcomes, key: requestId, event }]).catch(() => {});
+        await log.notify([{ topic: TOPICS.outcomes, key: requestId, event }]).catch(() => {});
         return (await getView(tenantId, requestId)) ?? view;
       },
     },
     usage: (q) => (q.tenantId ? billing.tenantReport(q.tenantId, q) : billing.report(q)),
     billing,
     admin: createAdminOps(deps.tenants),
+    cacheSettings: createCacheSettingsOps(deps.tenants, (id) => deps.cache?.forget(id)),
     health: () => checkReadiness({ database: deps.database, log }),
     status: () => collectStatus({ db: deps.database.db, log }),
     dlq: createDeadLetters({ db: deps.database.db, store, log }),

@@ -1,4 +1,6 @@
+import type { TenantBatchApi } from './batch/tenant-batch-api';
 import type { BillingService } from './billing/billing-service';
+import type { CacheSettingsOps } from './cache/cache-settings';
 import type { DeadLetters } from './dlq/dead-letters';
 import type { RequestIntake } from './intake/request-intake';
 import type { StatusReport } from './observability/status';
@@ -50,12 +52,16 @@ export interface Services {
     listTenants(): Promise<Array<{ id: string; name: string; createdAt: string; disabled: boolean }>>;
     createKey(tenant: string | null): Promise<{ keyId: string; apiKey: string; prefix: string }>;
     revokeKey(keyIdOrPrefix: string): Promise<{ keyId: string }>;
+    /** Shows (`enabled` undefined) or sets the tenant's Batch API routing. */
+    batchApi(tenant: string, enabled?: boolean): Promise<TenantBatchApi>;
     listKeys(
       tenant?: string,
     ): Promise<
       Array<{ id: string; tenantId: string | null; role: string; prefix: string; revoked: boolean }>
     >;
   };
+  /** Tenants' exact response cache settings (operators). */
+  cacheSettings: CacheSettingsOps;
   /** Longest a synchronous call (`chat.completions.create`, `/v1`) waits before answering `timeout`. */
   syncWaitTimeoutMs: number;
   status(): Promise<StatusReport>;

@@ -44,6 +44,38 @@ describe('@sluice/sdk', () => {
     expect(done.result?.choices[0]?.message.role).toBe('assistant');
   });
 
+  it('answers a repeated deterministic request from the cache (cache option) and says so in the view', async () => {
+    const tenant = await s.newTenant('sdk-cache');
+    await s.runtime.tenants.updateTenantSettings(tenant.id, { cache: { enabled: true, ttlSeconds: 600 } });
+    const sluice = createSluiceClient({ url: s.url, apiKey: tenant.apiKey });
+    const params = {
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user' as const, content: 'cache me' }],
+      max_tokens: 10,
+      temperature: 0,
+    };
+    const first = await sluice.chat.completions.create(params, { cache: 'use' });
+    // The store records the completion and fills the cache in one transaction.
+    for (let i = 0; i < 200; i++) {
+      const [row] = await s.runtime.store.listRequests({ tenantId: tenant.id, limit: 1 });
+      if (row?.status === 'completed') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const upstream = s.simulator.stats().requests;
+    const hit = await sluice.submit(params);
+    expect(hit.cache).toBe('hit');
+    const views: string[] = [];
+    for await (const view of sluice.watch(hit.id)) views.push(`${view.status}/${view.cache}`);
+    expect(views).toEqual(['completed/hit']);
+    expect((await sluice.wait(hit.id)).result?.id).toBe(first.id);
+    expect(s.simulator.stats().requests).toBe(upstream);
+
+    const err = await sluice.submit(params, { cache: 'always' as never }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SluiceClientError);
+    expect((err as SluiceClientError).httpStatus).toBe(400);
+    expect((err as Error).message).toContain('cache');
+  });
+
   it('cancels a request that is still queued', async () => {
     s.simulator.configure({
       latency: { baseMs: 150 },

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { deleteKafkaNamespace } from '@sluice/events/kafka';
 import type { Enforcement, RunningSimulator } from '@sluice/openai-simulator';
-import { createTestDatabase, kafkaBrokers, requireKafka, uniqueName } from '@sluice/test-support';
+import { createTestDatabase, freePort, kafkaBrokers, requireKafka, uniqueName } from '@sluice/test-support';
 import { Kafka, logLevel } from 'kafkajs';
 import { exhaustQuota, runViaSluice, type SluiceEndpoint, startSimulator } from '../contenders';
 import type { Profile } from '../profile';
@@ -76,7 +76,9 @@ export async function deployScaleOut(profile: Profile): Promise<Deployment> {
         })),
       }),
     );
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
+    const opsPorts = new Map<string, number>();
+    for (const id of ['d1', 'd2']) opsPorts.set(id, await freePort());
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       DATABASE_URL: db.url,
@@ -94,9 +96,7 @@ export async function deployScaleOut(profile: Profile): Promise<Deployment> {
         // Each dispatcher serves its own /metrics and /readyz: two on one machine need two ports.
         env: {
           ...env,
-          ...(id
-            ? { SLUICE_DISPATCHER_ID: id, SLUICE_METRICS_PORT: String(port + Number(id.slice(1))) }
-            : {}),
+          ...(id ? { SLUICE_DISPATCHER_ID: id, SLUICE_METRICS_PORT: String(opsPorts.get(id)) } : {}),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

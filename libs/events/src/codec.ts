@@ -1,12 +1,27 @@
 import { type ZodError, z } from 'zod';
 import { SluiceError } from './errors';
-import { type SluiceEvent, SluiceEventSchema, UsageRecordedV1 } from './events';
+import {
+  RequestCompletedV1,
+  RequestDispatchedV1,
+  RequestSubmittedV1,
+  type SluiceEvent,
+  SluiceEventSchema,
+  UsageRecordedV1,
+} from './events';
 
 /**
  * Older versions of an event, each with its step to the next version. Decoding an old event runs
  * the chain up to the current version, so projections only ever see current shapes.
  */
 const upcasters: Record<string, (old: unknown) => unknown> = {
+  'request.submitted@1': (old) => ({
+    ...RequestSubmittedV1.parse(old),
+    version: 2,
+    cache: null,
+    route: 'sync',
+  }),
+  'request.completed@1': (old) => ({ ...RequestCompletedV1.parse(old), version: 2, cache: null }),
+  'request.dispatched@1': (old) => ({ ...RequestDispatchedV1.parse(old), version: 2, batch: null }),
   'usage.recorded@1': (old) => {
     const v1 = UsageRecordedV1.parse(old);
     return {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeEvent, encodeEvent, eventIdFor, isSluiceError, validateEvent } from './index';
 import { CommitTracker } from './internal/commit-tracker';
 import { partitionForKey } from './internal/partitioner';
-import { makeSubmittedEvent, makeUsageEvent } from './testing/fixtures';
+import { makeEvent, makeSubmittedEvent, makeUsageEvent } from './testing/fixtures';
 
 describe('event codec', () => {
   it('round-trips every current event through bytes', () => {
@@ -39,6 +39,50 @@ describe('event codec', () => {
       estimated: false,
       channel: 'sync',
     });
+  });
+
+  it('upcasts a request.submitted written at version 1: no cache directive, synchronous route', () => {
+    const { cache: _cache, route: _route, ...current } = makeSubmittedEvent();
+    const v1 = { ...current, version: 1 };
+    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...current, version: 2, cache: null, route: 'sync' });
+  });
+
+  it('upcasts a request.completed written at version 1: not a cache hit nor an eligible miss', () => {
+    const s = makeSubmittedEvent();
+    const v1 = {
+      type: 'request.completed',
+      version: 1,
+      eventId: eventIdFor('request.completed', s.requestId, 1),
+      requestId: s.requestId,
+      tenantId: s.tenantId,
+      pool: s.pool,
+      model: s.model,
+      priority: s.priority,
+      attempt: 1,
+      occurredAt: '2026-01-01T00:00:00.000Z',
+      response: { id: 'chatcmpl-1', choices: [] },
+      upstreamLatencyMs: 10,
+      queueWaitMs: 1,
+      upstreamRequestId: null,
+    };
+    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...v1, version: 2, cache: null });
+    const hit = {
+      ...v1,
+      version: 2,
+      cache: { hit: true, scope: 't', key: 'a'.repeat(64), ttlSeconds: 60, sourceRequestId: 'req_src' },
+    };
+    expect(decodeEvent(JSON.stringify(hit))).toEqual(hit);
+  });
+
+  it('upcasts a request.dispatched written at version 1: a synchronous call, no batch', () => {
+    const { batch: _batch, ...current } = makeEvent('request.dispatched');
+    const v1 = { ...current, version: 1 };
+    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...current, version: 2, batch: null });
+  });
+
+  it('refuses a cache directive whose key is not a sha256', () => {
+    const bad = { ...makeSubmittedEvent(), cache: { mode: 'use', scope: 't', key: 'nope', ttlSeconds: 60 } };
+    expect(() => validateEvent(bad)).toThrow(/cache\.key/);
   });
 
   it('names the field when an event is invalid', () => {

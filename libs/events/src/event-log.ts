@@ -18,6 +18,14 @@ export interface EventLog {
    * Kafka may hold a duplicate after a producer retry; consumers dedupe by `eventId`.
    */
   append(records: readonly LogRecord[]): Promise<AppendResult[]>;
+  /**
+   * Publishes notifications (the outcomes topic): they wake a waiting caller on any API process,
+   * but the event store, not the log, is the record. So they are not held to `append`'s
+   * durability: Kafka sends them on their own producer (leader acknowledgement, many in flight),
+   * never queued behind durable request appends. A lost one delays a result (waiters also poll the
+   * store), never loses it. Validated like `append`.
+   */
+  notify(records: readonly LogRecord[]): Promise<void>;
   /** Writes to the dead-letter topic. */
   deadLetter(record: DeadLetter): Promise<void>;
   /** Joins a consumer group; see `ConsumerOptions` for the delivery contract. */

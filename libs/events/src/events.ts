@@ -35,6 +35,7 @@ export const TokenEstimateSchema = z.object({
   tpmCost: count,
 });
 
+/** v1 had no cache directive or route; kept so old events still decode (see `upcasters`). */
 export const RequestSubmittedV1 = z.object({
   type: z.literal('request.submitted'),
   version: z.literal(1),
@@ -48,6 +49,33 @@ export const RequestSubmittedV1 = z.object({
   deadline: z.iso.datetime({ offset: true }).nullable(),
 });
 
+/**
+ * How a request may use the exact response cache, decided at admission. `use` reads a stored answer
+ * and stores a fresh one; `refresh` never reads but stores. A request that bypasses the cache, or is
+ * not eligible (not deterministic, tenant not opted in), carries `null`.
+ */
+export const CacheDirectiveSchema = z.object({
+  mode: z.enum(['use', 'refresh']),
+  /** Which cache: the tenant's own, or a cache an operator shares between tenants. */
+  scope: z.string().min(1).max(128),
+  /** sha256 (hex) of the normalised request: model, messages, tools and answer-changing parameters. */
+  key: z.string().regex(/^[0-9a-f]{64}$/),
+  ttlSeconds: z.number().int().min(1).max(31_536_000),
+});
+
+/**
+ * Where the dispatcher sends a request: the synchronous Chat Completions API, paced by the limiter,
+ * or the Batch API (half price, answered within 24 h) for `batch`-class work whose tenant allows it.
+ */
+export const UpstreamRouteSchema = z.enum(['sync', 'batch_api']);
+
+/** v2 adds what admission decided about the cache and the upstream route. */
+export const RequestSubmittedV2 = RequestSubmittedV1.extend({
+  version: z.literal(2),
+  cache: CacheDirectiveSchema.nullable(),
+  route: UpstreamRouteSchema,
+});
+
 export const RequestDispatchedV1 = z.object({
   type: z.literal('request.dispatched'),
   version: z.literal(1),
@@ -55,6 +83,20 @@ export const RequestDispatchedV1 = z.object({
   dispatcherId: z.string().min(1).max(128),
   queueWaitMs: count,
   reservedTokens: count,
+});
+
+/**
+ * Which upstream batch carries an attempt sent through the Batch API. `localId` is Sluice's own id
+ * (also the batch's `metadata.sluice_batch` upstream, so a batch created by a dispatcher that died
+ * before storing the upstream id is found again); the upstream ids are known later and kept with
+ * the batch (`upstream_batches`), not repeated on every request.
+ */
+export const BatchRefSchema = z.object({ localId: z.string().min(1).max(128) });
+
+export const RequestDispatchedV2 = RequestDispatchedV1.extend({
+  version: z.literal(2),
+  /** Null for a synchronous call; the batch for an attempt sent through the Batch API. */
+  batch: BatchRefSchema.nullable(),
 });
 
 export const RequestRetryScheduledV1 = z.object({
@@ -78,6 +120,26 @@ export const RequestCompletedV1 = z.object({
   upstreamLatencyMs: count,
   queueWaitMs: count,
   upstreamRequestId: z.string().max(256).nullable(),
+});
+
+/**
+ * What the exact response cache had to do with a completion: `hit: true` = answered from the cache
+ * (no upstream call; `sourceRequestId` is the request whose answer was stored), `hit: false` = the
+ * request was eligible (its submission carried a cache directive) and went upstream; its answer is
+ * stored under `scope`/`key` for `ttlSeconds`.
+ */
+export const CompletionCacheSchema = z.object({
+  hit: z.boolean(),
+  scope: CacheDirectiveSchema.shape.scope,
+  key: CacheDirectiveSchema.shape.key,
+  ttlSeconds: CacheDirectiveSchema.shape.ttlSeconds,
+  sourceRequestId: z.string().min(1).max(128).nullable(),
+});
+
+/** v2 records whether the answer came from the exact response cache (v1 upcasts to `cache: null`). */
+export const RequestCompletedV2 = RequestCompletedV1.extend({
+  version: z.literal(2),
+  cache: CompletionCacheSchema.nullable(),
 });
 
 export const RequestFailedV1 = z.object({
@@ -128,10 +190,10 @@ export const UsageRecordedV2 = z.object({
 
 /** The current version of every event: what is written today. */
 export const SluiceEventSchema = z.discriminatedUnion('type', [
-  RequestSubmittedV1,
-  RequestDispatchedV1,
+  RequestSubmittedV2,
+  RequestDispatchedV2,
   RequestRetryScheduledV1,
-  RequestCompletedV1,
+  RequestCompletedV2,
   RequestFailedV1,
   RequestCancelledV1,
   UsageRecordedV2,
@@ -149,6 +211,10 @@ export type RequestFailed = EventOfType<'request.failed'>;
 export type RequestCancelled = EventOfType<'request.cancelled'>;
 export type UsageRecorded = EventOfType<'usage.recorded'>;
 export type TokenEstimate = z.infer<typeof TokenEstimateSchema>;
+export type CacheDirective = z.infer<typeof CacheDirectiveSchema>;
+export type CompletionCache = z.infer<typeof CompletionCacheSchema>;
+export type UpstreamRoute = z.infer<typeof UpstreamRouteSchema>;
+export type BatchRef = z.infer<typeof BatchRefSchema>;
 
 export const SLUICE_EVENT_TYPES = [
   'request.submitted',

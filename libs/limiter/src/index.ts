@@ -1,4 +1,14 @@
 export {
+  BATCH_QUEUE_DEFAULTS,
+  type BatchAllowance,
+  type BatchQueueBudget,
+  type BatchQueueConfig,
+  type BatchQueueGroupSnapshot,
+  createBatchQueueBudget,
+  parseBatchQueueLimit,
+  takeWithinAllowance,
+} from './batch-queue';
+export {
   DEFAULT_MAX_OUTPUT_TOKENS,
   defaultRetryPolicy,
   LIMITER_DEFAULTS,

@@ -131,6 +131,25 @@ describe('learning the upstream in simulated time', () => {
   });
 });
 
+/**
+ * Found by this property in CI (seed -1519586176): an 11.7 s window held 9,667 tokens against a
+ * bound of pro rata + one request (9,666.3) that forgot the late-timer slot credit. Kept as an example.
+ */
+const SLOT_CREDIT_EXAMPLE: [number, number, number[], number[], number] = [
+  60,
+  35_977,
+  [
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2615, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    2643, 1, 1, 1, 2643, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2624, 2201, 1, 1, 1, 1765, 1, 1, 1, 1963,
+  ],
+  [
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 93140, 0, 0, 93140, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    93140, 0, 0, 0, 93140, 79656, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 79656, 79656, 0, 0, 0, 93140, 0, 0, 0,
+    79656,
+  ],
+  11_713,
+];
+
 describe('property: windows', () => {
   it('no sliding window of any length admits more than the limit pro rata plus one request; no 60 s window more than the limit', () => {
     fc.assert(
@@ -176,13 +195,16 @@ describe('property: windows', () => {
             }
             return true;
           };
+          // Pacing spaces dispatches by their size, and a timer that fires up to a quarter of its
+          // interval late keeps its slot (else jitter would lose capacity): so a window may start
+          // up to a quarter interval "early", i.e. hold a quarter of one request beyond pro rata.
           return (
             check(60_000, rpm, tpm) &&
-            check(windowMs, (rpm * windowMs) / 60_000 + 1, (tpm * windowMs) / 60_000 + biggest)
+            check(windowMs, (rpm * windowMs) / 60_000 + 1.25, (tpm * windowMs) / 60_000 + 1.25 * biggest)
           );
         },
       ),
-      { numRuns: 40 },
+      { numRuns: 40, examples: [SLOT_CREDIT_EXAMPLE] },
     );
   });
 

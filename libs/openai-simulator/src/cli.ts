@@ -1,4 +1,4 @@
-// tsx src/cli.ts --port 8787 --rpm 600 --tpm 60000 --enforcement quantized --latency-ms 50
+// tsx src/cli.ts --port 8787 --rpm 600 --tpm 60000 --enforcement quantized --latency-ms 50 --batch-delay-ms 5000
 import { parseArgs } from 'node:util';
 import { startOpenAISimulator } from './simulator';
 
@@ -10,6 +10,7 @@ const { values } = parseArgs({
     tpm: { type: 'string', default: '200000' },
     enforcement: { type: 'string', default: 'continuous' },
     'latency-ms': { type: 'string', default: '0' },
+    'batch-delay-ms': { type: 'string', default: '200' },
   },
 });
 const enforcement = values.enforcement === 'quantized' ? 'quantized' : 'continuous';
@@ -19,6 +20,7 @@ const sim = await startOpenAISimulator({
   limits: { default: { rpm: Number(values.rpm), tpm: Number(values.tpm) } },
   enforcement,
   latency: { baseMs: Number(values['latency-ms']) },
+  batch: { completionDelayMs: Number(values['batch-delay-ms']) },
 });
 process.stdout.write(
   `OpenAI simulator on ${sim.url} (${values.rpm} RPM, ${values.tpm} TPM, ${enforcement})\n`,

@@ -39,18 +39,26 @@ export function promptTokens(model: string, messages: Message[]): number {
 const ANSWER =
   "This is a simulated answer from Sluice's OpenAI simulator. It echoes nothing real, and counts its tokens exactly like the model would.";
 
+type Answer = { content: string; tokens: number; finish: 'stop' | 'length' };
+/** Answers per (model, max tokens): a 50,000-line batch would otherwise re-tokenise the same text 50,000 times. */
+const answers = new Map<string, Answer>();
+const MAX_CACHED_ANSWERS = 4096;
+
 /** A deterministic answer cut to `maxTokens` tokens, with its exact token count. */
-export function simulatedAnswer(
-  model: string,
-  maxTokens: number,
-): { content: string; tokens: number; finish: 'stop' | 'length' } {
+export function simulatedAnswer(model: string, maxTokens: number): Answer {
+  const key = `${model}\u0000${maxTokens}`;
+  const cached = answers.get(key);
+  if (cached) return { ...cached };
   const enc = encoderFor(model);
   const all = enc.encode(ANSWER);
   const limit = Math.max(1, maxTokens);
   const kept = all.slice(0, limit);
-  return {
+  const answer: Answer = {
     content: enc.decode(kept),
     tokens: kept.length,
     finish: kept.length < all.length ? 'length' : 'stop',
   };
+  if (answers.size >= MAX_CACHED_ANSWERS) answers.clear();
+  answers.set(key, answer);
+  return { ...answer };
 }

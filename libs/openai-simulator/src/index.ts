@@ -1,4 +1,7 @@
+export type { BatchError } from './batch-validation';
+export type { BatchObject, BatchOptions, BatchStats, BatchStatus } from './batches';
 export { promptTokens, simulatedAnswer } from './completion';
+export type { FileObject } from './files';
 export { SIMULATED_MODELS } from './models';
 export {
   chargedTokens,
@@ -15,6 +18,7 @@ export {
   type LatencyOptions,
   type RunningSimulator,
   type SimulatorOptions,
+  type SimulatorPatch,
   type SimulatorStats,
   startOpenAISimulator,
 } from './simulator';

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { promptTokens, simulatedAnswer } from './completion';
+import { createFilesAndBatchesRoutes, isFilesOrBatchesPath } from './batch-api-routes';
+import { type BatchOptions, type BatchStats, createBatchEngine, emptyBatchStats } from './batches';
+import { answerChat, chatCompletionObject, chatRequestError, newCompletionId } from './chat-completion';
+import { createFileStore } from './files';
+import { readBody, readJsonObject, sendError, sendJson } from './internal/http';
+import { seededRandom } from './internal/seeded-random';
 import { SIMULATED_MODELS } from './models';
 import {
   chargedTokens,
@@ -57,6 +62,15 @@ export interface SimulatorOptions {
   /** Seed of the fault/jitter RNG (deterministic runs). */
   seed?: number;
   now?: () => number;
+  /** Batch API behaviour: completion delay, expiry, line errors, enqueued-token limits, bounds. */
+  batch?: BatchOptions;
+  /** Files API: bytes of uploads kept in memory (default 1 GiB); batch results are always kept. */
+  files?: { maxStoredBytes?: number };
+  /**
+   * API key → organisation id. Keys of one organisation share files, batches and enqueued-token
+   * limits; a key not listed is its own owner (in organisation `org-sim` for messages).
+   */
+  organizations?: Record<string, string>;
 }
 
 export interface SimulatorStats {
@@ -79,17 +93,24 @@ export interface SimulatorStats {
   /** Per second since start: ok answers, 429s and tokens charged. */
   timeline: Array<{ second: number; ok: number; rateLimited: number; tokens: number }>;
   byKey: Record<string, { ok: number; rateLimited: number }>;
+  /** Files and Batches API traffic; the fields above count only synchronous chat calls. */
+  batch: BatchStats;
 }
 
 export interface RunningSimulator {
   /** Base URL for an OpenAI SDK, e.g. `http://127.0.0.1:PORT/v1`. */
   url: string;
   port: number;
-  configure(patch: Partial<Pick<SimulatorOptions, 'limits' | 'enforcement' | 'latency' | 'faults'>>): void;
+  configure(patch: SimulatorPatch): void;
   stats(): SimulatorStats;
   reset(): void;
   close(): Promise<void>;
 }
+
+/** What `configure` (and `POST /_sim/config`) may change at runtime; each given field replaces the old one. */
+export type SimulatorPatch = Partial<
+  Pick<SimulatorOptions, 'limits' | 'enforcement' | 'latency' | 'faults' | 'batch'>
+>;
 
 const DEFAULT_LIMITS: ModelLimits = { rpm: 500, tpm: 200_000 };
 
@@ -107,18 +128,7 @@ function emptyStats(): SimulatorStats {
     completionTokens: 0,
     timeline: [],
     byKey: {},
-  };
-}
-
-/** mulberry32: a small seeded RNG so fault runs repeat. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    batch: emptyBatchStats(),
   };
 }
 
@@ -136,6 +146,16 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   const random = seededRandom(options.seed ?? 42);
   const defaultMaxTokens = options.defaultMaxTokens ?? 4096;
   let stats = emptyStats();
+  const files = createFileStore({ maxStoredBytes: options.files?.maxStoredBytes ?? 1024 * 1024 * 1024 });
+  const batches = createBatchEngine({
+    files,
+    now,
+    seed: options.seed ?? 42,
+    defaultMaxTokens,
+    options: options.batch ?? {},
+    stats: () => stats.batch,
+  });
+  const filesAndBatches = createFilesAndBatchesRoutes({ files, batches, now, stats: () => stats.batch });
 
   function limitsFor(model: string): ModelLimits {
     return limits[model] ?? limits.default ?? DEFAULT_LIMITS;
@@ -152,13 +172,15 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     slot.tokens += tokens;
   }
 
-  function configure(
-    patch: Partial<Pick<SimulatorOptions, 'limits' | 'enforcement' | 'latency' | 'faults'>>,
-  ) {
+  function configure(patch: SimulatorPatch) {
     if (patch.limits) limits = { ...patch.limits };
     if (patch.latency) latency = { ...patch.latency };
     if (patch.faults) faults = { ...patch.faults };
     if (patch.enforcement) engine.setEnforcement(patch.enforcement);
+    if (patch.batch) {
+      batches.advanceAll(); // what happened under the old options stays as it was
+      batches.configure(patch.batch);
+    }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -171,6 +193,13 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     if (!key || (options.apiKeys && !options.apiKeys.includes(key))) {
       stats.clientErrors++;
       return sendError(res, 401, 'Incorrect API key provided.', 'invalid_request_error', 'invalid_api_key');
+    }
+    if (isFilesOrBatchesPath(url)) {
+      const organization = options.organizations?.[key];
+      return filesAndBatches.handle(req, res, {
+        owner: organization ?? key,
+        organization: organization ?? 'org-sim',
+      });
     }
     if (req.method === 'GET' && url === '/v1/models') {
       const created = Math.floor(started / 1000);
@@ -212,41 +241,16 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
 
   async function chat(req: IncomingMessage, res: ServerResponse, key: string) {
     stats.requests++;
-    let body: Record<string, unknown>;
-    try {
-      body = JSON.parse(await readBody(req)) as Record<string, unknown>;
-      if (!body || typeof body !== 'object') throw new Error('not an object');
-    } catch {
+    const body = await readJsonObject(req, res);
+    if (!body) {
       stats.clientErrors++;
-      return sendError(
-        res,
-        400,
-        'We could not parse the JSON body of your request.',
-        'invalid_request_error',
-        null,
-      );
+      return;
     }
     const model = String(body.model ?? '');
-    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+    const refusal = chatRequestError(body);
+    if (refusal) {
       stats.clientErrors++;
-      return sendError(
-        res,
-        400,
-        "Missing required parameter: 'messages'.",
-        'invalid_request_error',
-        'missing_required_parameter',
-        'messages',
-      );
-    }
-    if (!(SIMULATED_MODELS as readonly string[]).includes(model)) {
-      stats.clientErrors++;
-      return sendError(
-        res,
-        404,
-        `The model \`${model}\` does not exist or you do not have access to it.`,
-        'invalid_request_error',
-        'model_not_found',
-      );
+      return sendError(res, refusal.status, refusal.message, refusal.type, refusal.code, refusal.param);
     }
 
     // Faults that happen before the limits are consulted, as a broken upstream would.
@@ -321,9 +325,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     }
     stats.tokensCharged += charge;
 
-    const maxTokens = Number(body.max_completion_tokens ?? body.max_tokens ?? 64) || 64;
-    const answer = simulatedAnswer(model, maxTokens);
-    const prompt = promptTokens(model, body.messages as Array<Record<string, unknown>>);
+    const { answer, usage } = answerChat(model, body);
     const wait =
       (latency.baseMs ?? 0) +
       (latency.perTokenMs ?? 0) * answer.tokens +
@@ -352,19 +354,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     perKey.ok++;
     stats.completionTokens += answer.tokens;
     tick('ok', charge);
-    const usage = {
-      prompt_tokens: prompt,
-      completion_tokens: answer.tokens,
-      total_tokens: prompt + answer.tokens,
-      prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-      completion_tokens_details: {
-        reasoning_tokens: 0,
-        audio_tokens: 0,
-        accepted_prediction_tokens: 0,
-        rejected_prediction_tokens: 0,
-      },
-    };
-    const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
+    const id = newCompletionId();
     res.setHeader('x-request-id', `req_${randomBytes(8).toString('hex')}`);
     if (body.stream) {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -378,23 +368,11 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       res.end('data: [DONE]\n\n');
       return;
     }
-    return sendJson(res, 200, {
-      id,
-      object: 'chat.completion',
-      created: Math.floor(now() / 1000),
-      model,
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: answer.content, refusal: null, annotations: [] },
-          logprobs: null,
-          finish_reason: answer.finish,
-        },
-      ],
-      usage,
-      service_tier: 'default',
-      system_fingerprint: 'fp_sluice_sim',
-    });
+    return sendJson(
+      res,
+      200,
+      chatCompletionObject({ id, model, createdSeconds: Math.floor(now() / 1000), answer, usage }),
+    );
   }
 
   function rateLimited(res: ServerResponse, model: string, v: Extract<LimitVerdict, { ok: false }>) {
@@ -422,7 +400,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   }
 
   async function control(url: string, req: IncomingMessage, res: ServerResponse) {
-    if (url === '/_sim/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+    if (url === '/_sim/stats' && req.method === 'GET') return sendJson(res, 200, currentStats());
     if (url === '/_sim/reset' && req.method === 'POST') {
       reset();
       return sendJson(res, 200, { ok: true });
@@ -438,6 +416,13 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     return sendError(res, 404, `Unknown control endpoint ${url}`, 'invalid_request_error', null);
   }
 
+  /** Stats with batches brought up to now, so lines finished since the last call are counted. */
+  function currentStats(): SimulatorStats {
+    batches.advanceAll();
+    return stats;
+  }
+
+  /** Clears counters and rate-limit state; stored files and batches stay (clients may still poll them). */
   function reset() {
     stats = emptyStats();
     engine.reset();
@@ -451,8 +436,10 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       });
     },
     configure,
-    stats: () => stats,
+    stats: currentStats,
     reset,
+    /** Stops background work (the batch pump); call when the server closes. */
+    close: () => batches.stop(),
   };
 }
 
@@ -474,6 +461,7 @@ export async function startOpenAISimulator(options: SimulatorOptions = {}): Prom
     reset: sim.reset,
     close: () =>
       new Promise<void>((resolve) => {
+        sim.close();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
@@ -498,32 +486,6 @@ function setRateLimitHeaders(res: ServerResponse, h: RateLimitHeaderValues) {
   res.setHeader('x-ratelimit-remaining-tokens', String(h.remainingTokens));
   res.setHeader('x-ratelimit-reset-requests', formatGoDuration(h.resetRequestsMs));
   res.setHeader('x-ratelimit-reset-tokens', formatGoDuration(h.resetTokensMs));
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown) {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function sendError(
-  res: ServerResponse,
-  status: number,
-  message: string,
-  type: string,
-  code: string | null,
-  param: string | null = null,
-) {
-  sendJson(res, status, { error: { message, type, param, code } });
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 function sleep(ms: number) {

@@ -7,6 +7,7 @@ import {
   uniqueName,
 } from '@sluice/test-support';
 import type pino from 'pino';
+import { BATCH_DEFAULTS, type BatchSettings } from '../batch/batch-settings';
 import type { SluiceConfig } from '../env';
 import type { SubmitRateLimit } from '../intake/submit-rate';
 import { createLogger } from '../logger';
@@ -45,6 +46,10 @@ export async function startTestSluice(
     submitRate?: SubmitRateLimit;
     /** Upstream retries (tests of exhausted retries shorten them). */
     retryPolicy?: SluiceConfig['retryPolicy'];
+    /** Response cache bounds and Redis front (absent = defaults, no Redis). */
+    cache?: SluiceConfig['cache'];
+    /** Batch API routing (tests shorten its intervals); merged over `BATCH_DEFAULTS`. */
+    batch?: Partial<BatchSettings>;
   } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
@@ -73,6 +78,8 @@ export async function startTestSluice(
       upstream: { apiKey: 'sk-test-upstream-secret-0001', baseURL: simulator.url },
       metricsPort: 0,
       ...(opts.retryPolicy ? { retryPolicy: opts.retryPolicy } : {}),
+      ...(opts.cache ? { cache: opts.cache } : {}),
+      ...(opts.batch ? { batch: { ...BATCH_DEFAULTS, ...opts.batch } } : {}),
       maxBodyBytes: 256 * 1024,
       submitRate: opts.submitRate ?? UNLIMITED_SUBMIT_RATE,
       logLevel: 'info',

@@ -20,6 +20,8 @@ export interface PriceVersion {
   effectiveFrom: Date;
   sync: ModelPrice;
   batch: ModelPrice;
+  /** What a cache hit is billed: `cacheHitPercent` of the synchronous price (0 by default). */
+  cache: ModelPrice;
 }
 
 /** Versions per model, oldest first; each applies until the next one's `effectiveFrom`. */
@@ -42,6 +44,8 @@ const Prices = z.strictObject({ input: Usd, cachedInput: Usd, output: Usd });
 const PricesFileSchema = z.strictObject({
   $comment: z.string().optional(),
   batchDiscountPercent: z.number().int().min(0).max(100).default(50),
+  /** A response-cache hit is billed at this percentage of the synchronous price (0 = free). */
+  cacheHitPercent: z.number().int().min(0).max(100).default(0),
   models: z.record(
     z.string().min(1),
     z
@@ -54,6 +58,8 @@ const PricesFileSchema = z.strictObject({
           cachedInput: Usd,
           output: Usd,
           batch: Prices.optional(),
+          /** Overrides the top-level `cacheHitPercent` from this version on. */
+          cacheHitPercent: z.number().int().min(0).max(100).optional(),
         }),
       )
       .min(1),
@@ -100,6 +106,7 @@ export function parsePriceTable(raw: unknown, source = 'prices'): PriceTable {
                 outputMicrosPer1M: v.batch.output,
               }
             : discounted(sync, parsed.data.batchDiscountPercent),
+          cache: discounted(sync, 100 - (v.cacheHitPercent ?? parsed.data.cacheHitPercent)),
         };
       })
       .sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime());
@@ -136,7 +143,6 @@ export function priceAt(
   at: Date,
   channel: Channel,
 ): ModelPrice | undefined {
-  if (channel === 'cache') return { inputMicrosPer1M: 0, cachedInputMicrosPer1M: 0, outputMicrosPer1M: 0 };
   const versions = table.models.get(model);
   if (!versions) return undefined;
   let current: PriceVersion | undefined;
@@ -150,17 +156,21 @@ export function priceAt(
 /** Every version as a half-open validity interval: what the SQL report joins the rollup against. */
 export function priceIntervals(table: PriceTable): Array<{
   model: string;
-  channel: 'sync' | 'batch';
+  channel: Channel;
   validFrom: Date;
   validTo: Date | null;
   price: ModelPrice;
+  /** The synchronous price of the same version: what a cache hit would have cost (money saved). */
+  syncPrice: ModelPrice;
 }> {
   const out: ReturnType<typeof priceIntervals> = [];
   for (const [model, versions] of table.models) {
     versions.forEach((v, i) => {
       const validTo = versions[i + 1]?.effectiveFrom ?? null;
-      out.push({ model, channel: 'sync', validFrom: v.effectiveFrom, validTo, price: v.sync });
-      out.push({ model, channel: 'batch', validFrom: v.effectiveFrom, validTo, price: v.batch });
+      const at = { model, validFrom: v.effectiveFrom, validTo, syncPrice: v.sync };
+      out.push({ ...at, channel: 'sync', price: v.sync });
+      out.push({ ...at, channel: 'batch', price: v.batch });
+      out.push({ ...at, channel: 'cache', price: v.cache });
     });
   }
   return out;

@@ -5,6 +5,10 @@ export interface TenantSettings {
   weight?: number;
   caps?: { rpm?: number; tpm?: number };
   budget?: { period: 'month'; usdMicros?: number; tokens?: number; onExhausted: 'refuse' | 'downgrade' };
+  /** Exact response cache (cache/): off unless enabled; `scope` set by an operator shares one cache between tenants. */
+  cache?: { enabled: boolean; ttlSeconds: number; scope?: string };
+  /** Batch-class requests may go through the Batch API (half price, answered within 24 h). Default off. */
+  batchApi?: boolean;
 }
 
 export const tenants = pgTable('tenants', (t) => ({
@@ -81,6 +85,8 @@ export const requests = pgTable(
     errorStatus: t.integer(),
     deadLettered: t.boolean().notNull().default(false),
     response: t.jsonb(),
+    /** `hit` = answered from the exact response cache, `miss` = eligible but went upstream; null = not eligible. */
+    cache: t.text({ enum: ['hit', 'miss'] }),
   }),
   (tbl) => [
     index('requests_tenant_submitted_idx').on(tbl.tenantId, tbl.submittedAt),
@@ -120,6 +126,9 @@ export const usageRollup = pgTable(
     queueWaitMsSum: t.bigint({ mode: 'number' }).notNull().default(0),
     upstreamLatencyMsSum: t.bigint({ mode: 'number' }).notNull().default(0),
     latencyCount: t.bigint({ mode: 'number' }).notNull().default(0),
+    /** Completions answered from the exact response cache, and eligible ones that went upstream. */
+    cacheHits: t.bigint({ mode: 'number' }).notNull().default(0),
+    cacheMisses: t.bigint({ mode: 'number' }).notNull().default(0),
     /** Fixed-bucket histograms (bounds: LATENCY_BUCKETS_MS): percentiles from rollups, never raw events. */
     queueWaitHist: t.bigint({ mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
     upstreamLatencyHist: t.bigint({ mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
@@ -147,8 +156,40 @@ export const deadLetterActions = pgTable('dead_letter_actions', (t) => ({
   actedAt: t.timestamp({ withTimezone: true }).notNull().defaultNow(),
 }));
 
+/**
+ * The exact response cache (cache/): a projection of `request.completed` events that carry a cache
+ * directive (filled by misses, hit counts from hits), so `sluice replay` rebuilds it. One answer per
+ * scope and key; TTL enforced on read, size bound by evicting expired then least recently used entries.
+ */
+export const responseCache = pgTable(
+  'response_cache',
+  (t) => ({
+    scope: t.text().notNull(),
+    key: t.text().notNull(),
+    model: t.text().notNull(),
+    /** The request whose upstream answer this is. */
+    sourceRequestId: t.text().notNull(),
+    response: t.jsonb().notNull(),
+    promptTokens: t.integer().notNull(),
+    cachedTokens: t.integer().notNull(),
+    completionTokens: t.integer().notNull(),
+    reasoningTokens: t.integer().notNull(),
+    bytes: t.integer().notNull(),
+    createdAt: t.timestamp({ withTimezone: true }).notNull(),
+    expiresAt: t.timestamp({ withTimezone: true }).notNull(),
+    hitCount: t.bigint({ mode: 'number' }).notNull().default(0),
+    lastHitAt: t.timestamp({ withTimezone: true }),
+  }),
+  (tbl) => [
+    primaryKey({ columns: [tbl.scope, tbl.key] }),
+    index('response_cache_expires_idx').on(tbl.expiresAt),
+  ],
+);
+export { type UpstreamBatchRow, upstreamBatches } from '../batch/batch-schema';
+
 export type Tenant = typeof tenants.$inferSelect;
 export type ApiKey = typeof apiKeys.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type RequestRow = typeof requests.$inferSelect;
 export type UsageRollupRow = typeof usageRollup.$inferSelect;
+export type ResponseCacheRow = typeof responseCache.$inferSelect;

@@ -20,6 +20,7 @@ import {
   parseRateLimitHeaders,
   type RetryPolicy,
 } from '@sluice/limiter';
+import type { BatchRouter } from '../batch/batch-router';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { UpstreamClient } from '../upstream/upstream-client';
@@ -46,6 +47,8 @@ export interface DispatcherDeps {
   clock?: () => number;
   random?: () => number;
   settings?: Partial<typeof DISPATCHER_DEFAULTS>;
+  /** The Batch API path for `route: 'batch_api'` requests; absent = every request goes synchronously. */
+  batches?: BatchRouter;
 }
 
 /** A request this dispatcher holds: queued in the limiter, or in flight upstream. */
@@ -190,7 +193,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   async function publish(events: SluiceEvent[]): Promise<void> {
     try {
-      await log.append(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
+      await log.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
     } catch (error) {
       // Waiters also poll the store, so a lost notification delays a result, never loses it.
       logger.warn({ err: error }, 'could not publish outcome notification');
@@ -238,6 +241,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     // request is stored below, off the caller's path).
     const state = await store.requestState(event.requestId);
     if (state && TERMINAL.has(state.status)) return; // redelivered after its outcome was recorded
+    // Its attempt is in a batch: the batch's poller records the outcome (not a lost synchronous call).
+    if (state?.status === 'dispatched' && (await deps.batches?.owns(event.requestId, state.attempts))) return;
 
     const now = clock();
     const attempt = (state?.attempts ?? 0) + 1;
@@ -269,6 +274,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       );
       return;
     }
+    // Batch API requests bypass the synchronous queue: the batch queue limit paces them.
+    if (event.route === 'batch_api' && deps.batches)
+      return deps.batches.collect(event, attempt, unstored, message.timestamp || now);
     const admission = limiter.admit(
       {
         tenantId: event.tenantId,
@@ -369,6 +377,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         dispatcherId,
         queueWaitMs,
         reservedTokens: d.reservation.tokens,
+        batch: null,
       }),
     ]);
     metrics?.dispatched.inc({ pool: s.pool, model: s.model, priority: s.priority, tenant: s.tenantId });
@@ -533,12 +542,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
             'handler failed; retrying',
           ),
       });
+      deps.batches?.start();
       logger.info({ dispatcherId }, 'dispatcher started');
     },
     async stop() {
       running = false;
       cancelWake?.();
       // Queued (not yet sent) requests stay uncommitted: the next dispatcher receives them again.
+      await deps.batches?.stop((reason) => new AbandonedError(reason));
       await Promise.race([Promise.allSettled([...inFlightCalls]), sleep(settings.drainTimeoutMs)]);
       for (const h of [...held.values()]) {
         if (h.inFlight) continue;

@@ -52,7 +52,7 @@ export const outcome = {
     f: Fields<'request.dispatched'>,
   ): SluiceEvent => ({
     ...envelope('request.dispatched', s, attempt, at),
-    version: 1,
+    version: 2,
     ...f,
   }),
   retryScheduled: (
@@ -61,15 +61,25 @@ export const outcome = {
     at: Date,
     f: Fields<'request.retry_scheduled'>,
   ): SluiceEvent => ({ ...envelope('request.retry_scheduled', s, attempt, at), version: 1, ...f }),
+  /** An upstream answer; a request that carried a cache directive records it as an eligible miss (its answer fills the cache). */
   completed: (
     s: RequestSubmitted,
     attempt: number,
     at: Date,
-    f: Fields<'request.completed'>,
+    f: Omit<Fields<'request.completed'>, 'cache'>,
   ): SluiceEvent => ({
     ...envelope('request.completed', s, attempt, at),
-    version: 1,
+    version: 2,
     ...f,
+    cache: s.cache
+      ? {
+          hit: false,
+          scope: s.cache.scope,
+          key: s.cache.key,
+          ttlSeconds: s.cache.ttlSeconds,
+          sourceRequestId: null,
+        }
+      : null,
   }),
   failed: (s: RequestSubmitted, attempt: number, at: Date, f: Fields<'request.failed'>): SluiceEvent => ({
     ...envelope('request.failed', s, attempt, at),
@@ -98,8 +108,8 @@ export function usageFromCompletion(
   completion: Pick<ChatCompletion, 'usage'>,
   estimate: RequestSubmitted['estimate'],
 ): Fields<'usage.recorded'> {
-  const u = completion.usage;
-  if (!u) {
+  const reported = reportedUsage(completion.usage);
+  if (!reported) {
     return {
       promptTokens: estimate.promptTokens,
       cachedTokens: 0,
@@ -110,13 +120,17 @@ export function usageFromCompletion(
       channel: 'sync',
     };
   }
+  return { ...reported, estimated: false, channel: 'sync' };
+}
+
+/** The token counts an upstream completion reports (cached part of prompt, reasoning part of completion). */
+export function reportedUsage(u: ChatCompletion['usage'] | null | undefined) {
+  if (!u) return undefined;
   return {
     promptTokens: u.prompt_tokens,
     cachedTokens: u.prompt_tokens_details?.cached_tokens ?? 0,
     completionTokens: u.completion_tokens,
     reasoningTokens: u.completion_tokens_details?.reasoning_tokens ?? 0,
     totalTokens: u.total_tokens,
-    estimated: false,
-    channel: 'sync',
   };
 }

@@ -2,6 +2,7 @@ import { deleteKafkaNamespace } from '@sluice/events/kafka';
 import { type RunningSimulator, type SimulatorOptions, startOpenAISimulator } from '@sluice/openai-simulator';
 import {
   createTestDatabase,
+  freePort,
   kafkaBrokers,
   requireKafka,
   type TestDatabase,
@@ -32,7 +33,7 @@ export async function startProductionStack(
     ...opts.simulator,
   });
   const namespace = uniqueName('fault');
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const group = createProcessGroup({
     PATH: process.env.PATH,
@@ -75,7 +76,7 @@ export async function startProductionStack(
     /** Starts a dispatcher and waits until it is ready (joined its group, dependencies reachable). */
     async dispatch(): Promise<SluiceProcess> {
       dispatchers++;
-      const opsPort = port + 100 + dispatchers;
+      const opsPort = await freePort();
       const p = group.start(`dispatch-${dispatchers}`, ['dispatch'], {
         SLUICE_DISPATCHER_ID: `d${dispatchers}`,
         SLUICE_METRICS_PORT: String(opsPort),

@@ -92,17 +92,25 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
       ...(header(req, 'x-sluice-timeout-ms')
         ? { timeoutMs: Number(header(req, 'x-sluice-timeout-ms')) }
         : {}),
+      ...(header(req, CACHE_HEADER) !== undefined ? { cache: header(req, CACHE_HEADER) } : {}),
     });
     if (!options.success) {
-      throw new SluiceError('invalid_request', `Invalid Sluice header: ${describeZodError(options.error)}`, {
-        details: { param: options.error.issues[0]?.path.join('.') ?? null },
-      });
+      const field = options.error.issues[0]?.path.join('.') ?? null;
+      const param = field === 'cache' ? CACHE_HEADER : field;
+      throw new SluiceError(
+        'invalid_request',
+        field === 'cache'
+          ? `Invalid Sluice header: ${CACHE_HEADER} must be one of use, refresh, bypass`
+          : `Invalid Sluice header: ${describeZodError(options.error)}`,
+        { details: { param } },
+      );
     }
     const body = parsed.data;
     // Counted only once the request is well formed: malformed input never reaches the log anyway.
     await services.checkSubmitRate?.(auth.tenantId);
-    const { requestId } = await services.intake.submit(auth.tenantId, body, options.data, 'openai');
+    const { requestId, cache } = await services.intake.submit(auth.tenantId, body, options.data, 'openai');
     reply.header('x-sluice-request-id', requestId);
+    if (cache) reply.header(CACHE_HEADER, cache);
     const abort = new AbortController();
     req.raw.on('close', () => {
       if (!reply.raw.writableEnded) abort.abort();
@@ -117,12 +125,16 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
       return sendOutcome(reply, view);
     }
     return streamOutcome(reply, services, auth.tenantId, requestId, {
+      cache,
       timeoutMs,
       signal: abort.signal,
       includeUsage: body.stream_options?.include_usage === true,
     });
   });
 }
+
+/** Request: how to use the exact response cache (use|refresh|bypass). Response: hit or miss. */
+const CACHE_HEADER = 'x-sluice-cache';
 
 function sendOutcome(reply: FastifyReply, view: RequestView) {
   if (view.status === 'completed' && view.result) return reply.send(view.result);
@@ -155,7 +167,7 @@ async function streamOutcome(
   services: Services,
   tenantId: string,
   requestId: string,
-  opts: { timeoutMs: number; signal: AbortSignal; includeUsage: boolean },
+  opts: { timeoutMs: number; signal: AbortSignal; includeUsage: boolean; cache: 'hit' | 'miss' | null },
 ) {
   reply.hijack();
   const res = reply.raw;
@@ -164,6 +176,7 @@ async function streamOutcome(
     'cache-control': 'no-cache',
     connection: 'keep-alive',
     'x-sluice-request-id': requestId,
+    ...(opts.cache ? { [CACHE_HEADER]: opts.cache } : {}),
   });
   const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
   const write = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);

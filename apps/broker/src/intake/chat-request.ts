@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CACHE_MODES } from '../cache/cache-key';
 import { findUnsafeJson } from './json-guard';
 
 /**
@@ -182,6 +183,12 @@ export const SubmitOptionsSchema = z.strictObject({
     .max(256)
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
     .optional(),
+  /**
+   * Exact response cache, for tenants an operator opted in: `use` (default for deterministic
+   * requests; asking it opts a sampled request in), `refresh` (never read, store the fresh answer),
+   * `bypass` (neither).
+   */
+  cache: z.enum(CACHE_MODES).optional(),
   /** The caller stops caring after this many ms; queued requests past it are cancelled. */
   timeoutMs: z
     .number()

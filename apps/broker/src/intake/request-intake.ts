@@ -9,6 +9,8 @@ import {
   validateEvent,
 } from '@sluice/events';
 import { estimateChatTokens, modelInfo } from '@sluice/limiter';
+import type { RouteRequest } from '../batch/route-policy';
+import type { CacheAdmission } from '../cache/cache-admission';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { ModelCatalog } from '../upstream/model-catalog';
@@ -28,6 +30,10 @@ export interface IntakeDeps {
   logger: Logger;
   metrics?: Metrics;
   clock?: () => number;
+  /** The exact response cache at admission; absent = no request is cached. */
+  cache?: CacheAdmission;
+  /** Sync or Batch API (see `batch/route-policy`); absent = always synchronous. */
+  route?: RouteRequest;
 }
 
 export interface SubmitResult {
@@ -35,6 +41,8 @@ export interface SubmitResult {
   /** True when an earlier submission with the same idempotency key is returned instead. */
   duplicate: boolean;
   priority: RequestSubmitted['priority'];
+  /** `hit` = answered from the response cache (already completed), `miss` = eligible, goes upstream, null = not eligible. */
+  cache: 'hit' | 'miss' | null;
 }
 
 /**
@@ -75,7 +83,7 @@ export function createRequestIntake(deps: IntakeDeps) {
         const existing = recent.has(id)
           ? { requestId: id }
           : await deps.store.findByIdempotencyKey(tenantId, options.idempotencyKey);
-        if (existing) return { requestId: existing.requestId, duplicate: true, priority };
+        if (existing) return { requestId: existing.requestId, duplicate: true, priority, cache: null };
       }
 
       const estimate = estimateChatTokens(body);
@@ -112,7 +120,7 @@ export function createRequestIntake(deps: IntakeDeps) {
         : `req_${randomBytes(12).toString('base64url')}`;
       const event = validateEvent({
         type: 'request.submitted',
-        version: 1,
+        version: 2,
         eventId: eventIdFor('request.submitted', requestId, 0),
         requestId,
         tenantId,
@@ -127,7 +135,19 @@ export function createRequestIntake(deps: IntakeDeps) {
         estimate,
         idempotencyKey: options.idempotencyKey ?? null,
         deadline: options.timeoutMs ? new Date(now + options.timeoutMs).toISOString() : null,
+        cache: (await deps.cache?.directive(tenantId, body, options.cache)) ?? null,
+        route: deps.route
+          ? await deps.route({
+              tenantId,
+              priority,
+              deadline: options.timeoutMs ? now + options.timeoutMs : null,
+              stream: body.stream === true,
+            })
+          : 'sync',
       }) as RequestSubmitted;
+
+      // A stored answer completes the request here: no log, no quota, no upstream.
+      if (await deps.cache?.serve(event)) return { requestId, duplicate: false, priority, cache: 'hit' };
 
       const started = clock();
       try {
@@ -150,7 +170,7 @@ export function createRequestIntake(deps: IntakeDeps) {
       // The log append made the request durable; the dispatcher records it in the store. Until
       // then this process answers for it from memory, so `get`/`wait` right after submit work.
       rememberSubmitted(event);
-      return { requestId, duplicate: false, priority };
+      return { requestId, duplicate: false, priority, cache: event.cache ? 'miss' : null };
     },
     /** A request this process accepted recently (the store may not have it yet). */
     recentlySubmitted(tenantId: string | null, requestId: string): RequestSubmitted | undefined {

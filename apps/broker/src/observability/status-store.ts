@@ -1,5 +1,6 @@
 import type { EventLog } from '@sluice/events';
 import { eq, sql } from 'drizzle-orm';
+import { createBatchStore } from '../batch/batch-store';
 import type { SluiceDb } from '../db/database';
 import { dispatcherStatus, requests } from '../db/schema';
 import { DISPATCHER_DEFAULTS } from '../dispatcher/defaults';
@@ -57,7 +58,7 @@ export async function collectStatus(
   deps: { db: SluiceDb; log?: EventLog },
   now = Date.now(),
 ): Promise<StatusReport> {
-  const [beats, open, lag] = await Promise.all([
+  const [beats, open, lag, batches] = await Promise.all([
     deps.db.select().from(dispatcherStatus).orderBy(dispatcherStatus.dispatcherId),
     deps.db
       .select({
@@ -70,6 +71,7 @@ export async function collectStatus(
       .where(sql`${requests.status} NOT IN ('completed', 'failed', 'cancelled')`)
       .groupBy(requests.priority, requests.status),
     deps.log?.lag(DISPATCHER_DEFAULTS.groupId, STATUS_TOPICS).catch(() => undefined),
+    createBatchStore(deps.db).inFlight(),
   ]);
   return {
     at: new Date(now).toISOString(),
@@ -91,5 +93,6 @@ export async function collectStatus(
       oldestSubmittedAt: o.oldest ? new Date(o.oldest).toISOString() : null,
     })),
     lag: lagByPriority(lag),
+    batches,
   };
 }

@@ -32,6 +32,8 @@ export interface StatusReport {
   open: Array<{ priority: string; status: string; count: number; oldestSubmittedAt: string | null }>;
   /** Messages in each priority topic that the dispatcher group has not committed yet. */
   lag: Record<Priority, number | null>;
+  /** Batch API batches not yet recorded, by status (absent from older servers). */
+  batches?: Array<{ status: string; batches: number; requests: number }>;
 }
 
 /** A dispatcher whose heartbeat is older than this is reported as down. */
@@ -126,6 +128,16 @@ export function renderStatus(r: StatusReport): string {
           ]),
         ),
   );
+  if (r.batches?.length) {
+    lines.push('');
+    lines.push('Batch API batches in flight');
+    lines.push(
+      table(
+        ['status', 'batches', 'requests'],
+        r.batches.map((b) => [b.status, String(b.batches), String(b.requests)]),
+      ),
+    );
+  }
   if (alive.length === 0) {
     lines.push('');
     lines.push(

@@ -13,6 +13,8 @@ export interface RequestView {
   queueWaitMs: number | null;
   result: ChatCompletion | null;
   error: { reason: string; message: string; status: number | null; deadLettered: boolean } | null;
+  /** `hit` = answered from the exact response cache; `miss` = eligible, answered upstream (and stored); null = not cached. */
+  cache: 'hit' | 'miss' | null;
 }
 
 export const TERMINAL_STATUSES: ReadonlySet<RequestView['status']> = new Set([
@@ -46,5 +48,6 @@ export function toRequestView(row: RequestRow): RequestView {
             deadLettered: row.deadLettered,
           }
         : null,
+    cache: (row.cache as RequestView['cache']) ?? null,
   };
 }

@@ -26,6 +26,11 @@ const COLUMNS: ReadonlyArray<[string, (r: UsageReportRow) => string | number | n
   ['upstream_p50_ms', (r) => r.upstreamLatencyP50Ms],
   ['upstream_p95_ms', (r) => r.upstreamLatencyP95Ms],
   ['unpriced_tokens', (r) => r.unpricedTokens],
+  // Exact response cache (added last, so older CSV readers keep their column positions).
+  ['cache_hits', (r) => r.cacheHits],
+  ['cache_misses', (r) => r.cacheMisses],
+  ['saved_usd', (r) => r.savedUsd],
+  ['saved_micros', (r) => r.savedMicros],
 ];
 
 /** RFC 4180: quote a field holding a comma, quote or line break; double the quotes. */
@@ -65,6 +70,10 @@ export function reportToTable(rows: readonly UsageReportRow[]): string {
       reasoning_tokens: String(t.reasoningTokens),
       cost_usd: t.costUsd,
       cost_micros: String(t.costMicros),
+      cache_hits: String(t.cacheHits),
+      cache_misses: String(t.cacheMisses),
+      saved_usd: t.savedUsd,
+      saved_micros: String(t.savedMicros),
     };
     return key[h] ?? '';
   });

@@ -21,6 +21,10 @@ const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
   estimatedUsage: 0,
   costMicros: 1234,
   costUsd: '0.001234',
+  cacheHits: 2,
+  cacheMisses: 3,
+  savedMicros: 500,
+  savedUsd: '0.000500',
   unpricedTokens: 0,
   queueWaitP50Ms: 40,
   queueWaitP95Ms: 90,
@@ -46,6 +50,8 @@ describe('report formats', () => {
       'acme,ten_1,2025-07-01,gpt-4o-mini,10,8,1,1,3,2,1000,100,500,0,0.001234,1234,40,90,200,,0',
     );
     expect(lines[2]!.startsWith('"evil, ""inc""",ten_1')).toBe(true);
+    expect(lines[0]?.endsWith(',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros')).toBe(true);
+    expect(lines[1]?.endsWith(',0,2,3,0.000500,500')).toBe(true);
     expect(csvField('a\nb')).toBe('"a\nb"');
   });
 
@@ -65,6 +71,12 @@ describe('report formats', () => {
     const json = JSON.parse(formatReport([row({})], 'json'));
     expect(json.rows[0].costMicros).toBe(1234);
     expect(json.totals.costUsd).toBe('0.001234');
+    expect(json.totals).toMatchObject({
+      cacheHits: 2,
+      cacheMisses: 3,
+      savedMicros: 500,
+      savedUsd: '0.000500',
+    });
   });
 });
 

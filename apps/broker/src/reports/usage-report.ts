@@ -37,6 +37,12 @@ export interface UsageReportRow {
   /** Integer micro-dollars; `costUsd` is the same amount for people. */
   costMicros: number;
   costUsd: string;
+  /** Completions answered from the exact response cache, and eligible ones that went upstream. */
+  cacheHits: number;
+  cacheMisses: number;
+  /** What the cache hits would have cost at the synchronous price, minus what they were billed. */
+  savedMicros: number;
+  savedUsd: string;
   /** Tokens of models missing from the price table: not in `costMicros`. */
   unpricedTokens: number;
   queueWaitP50Ms: number | null;
@@ -67,13 +73,13 @@ function hourFloor(d: Date): Date {
 function priceRelation(prices: PriceTable): SQL {
   const rows = priceIntervals(prices).map(
     (p) =>
-      sql`(${p.model}::text, ${p.channel}::text, ${p.validFrom.toISOString()}::timestamptz, ${p.validTo?.toISOString() ?? null}::timestamptz, ${p.price.inputMicrosPer1M}::numeric, ${p.price.cachedInputMicrosPer1M}::numeric, ${p.price.outputMicrosPer1M}::numeric)`,
+      sql`(${p.model}::text, ${p.channel}::text, ${p.validFrom.toISOString()}::timestamptz, ${p.validTo?.toISOString() ?? null}::timestamptz, ${p.price.inputMicrosPer1M}::numeric, ${p.price.cachedInputMicrosPer1M}::numeric, ${p.price.outputMicrosPer1M}::numeric, ${p.syncPrice.inputMicrosPer1M}::numeric, ${p.syncPrice.cachedInputMicrosPer1M}::numeric, ${p.syncPrice.outputMicrosPer1M}::numeric)`,
   );
   // A row that matches nothing keeps the relation valid when the table is empty.
   rows.push(
-    sql`(NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::numeric, 0::numeric, 0::numeric)`,
+    sql`(NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::numeric, 0::numeric, 0::numeric, 0::numeric, 0::numeric, 0::numeric)`,
   );
-  return sql`price(model, channel, valid_from, valid_to, p_in, p_cached, p_out) AS (VALUES ${sql.join(rows, sql`, `)})`;
+  return sql`price(model, channel, valid_from, valid_to, p_in, p_cached, p_out, s_in, s_cached, s_out) AS (VALUES ${sql.join(rows, sql`, `)})`;
 }
 
 function periodExpr(by: ReportGrouping | 'total'): SQL {
@@ -100,13 +106,23 @@ function whereOf(q: { tenantId?: string; from: Date; to: Date }): SQL {
 
 /**
  * Cost in micro-micro-dollars, exact (numeric): uncached prompt at the input price, cached prompt
- * at the cached price, completion (reasoning included) at the output price; the `cache` channel
- * was never bought. Mirrors `costMicroMicros`.
+ * at the cached price, completion (reasoning included) at the output price, each at the channel's
+ * price (a cache hit's is the operator's fraction of the synchronous one). Mirrors `costMicroMicros`.
  */
-const COST_SQL = sql`coalesce(sum(CASE WHEN r.channel = 'cache' THEN 0 ELSE
-  (r.prompt_tokens - least(r.cached_tokens, r.prompt_tokens))::numeric * p.p_in
-  + least(r.cached_tokens, r.prompt_tokens)::numeric * p.p_cached
-  + r.completion_tokens::numeric * p.p_out END), 0)::text`;
+const tokensAt = (
+  input: SQL,
+  cached: SQL,
+  output: SQL,
+) => sql`(r.prompt_tokens - least(r.cached_tokens, r.prompt_tokens))::numeric * ${input}
+  + least(r.cached_tokens, r.prompt_tokens)::numeric * ${cached}
+  + r.completion_tokens::numeric * ${output}`;
+
+const COST_SQL = sql`coalesce(sum(${tokensAt(sql`p.p_in`, sql`p.p_cached`, sql`p.p_out`)}), 0)::text`;
+
+/** Money the response cache saved: its hits' tokens at the synchronous price minus what they were billed. */
+const SAVED_SQL = sql`coalesce(sum(CASE WHEN r.channel = 'cache' THEN
+  ${tokensAt(sql`p.s_in`, sql`p.s_cached`, sql`p.s_out`)} - (${tokensAt(sql`p.p_in`, sql`p.p_cached`, sql`p.p_out`)})
+  ELSE 0 END), 0)::text`;
 
 const UNPRICED_SQL = sql`coalesce(sum(CASE WHEN r.channel <> 'cache' AND p.model IS NULL
   THEN r.prompt_tokens + r.completion_tokens ELSE 0 END), 0)::float8`;
@@ -125,7 +141,8 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
     const [main, hist] = await Promise.all([
       db.execute(sql`WITH ${priceRelation(prices)}
         SELECT r.tenant_id AS "tenantId", min(t.name) AS "tenantName", ${period} AS period, r.model AS model,
-          ${counters}, ${COST_SQL} AS "costMicroMicros", ${UNPRICED_SQL} AS "unpricedTokens"
+          ${counters}, ${COST_SQL} AS "costMicroMicros", ${SAVED_SQL} AS "savedMicroMicros",
+          ${UNPRICED_SQL} AS "unpricedTokens"
         FROM usage_rollup r
         LEFT JOIN price p ON p.model = r.model AND p.channel = r.channel
           AND r.bucket_start >= p.valid_from AND (p.valid_to IS NULL OR r.bucket_start < p.valid_to)
@@ -161,6 +178,7 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       period: string;
       model: string;
       costMicroMicros: string;
+      savedMicroMicros: string;
       unpricedTokens: number;
     };
     return rowsOf<Raw>(main).map((r) => {
@@ -168,6 +186,7 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       const wait = Array.from(h?.wait ?? [], (v) => v ?? 0);
       const latency = Array.from(h?.latency ?? [], (v) => v ?? 0);
       const costMicros = roundToMicros(BigInt(r.costMicroMicros));
+      const savedMicros = roundToMicros(BigInt(r.savedMicroMicros));
       return {
         tenantId: r.tenantId,
         tenantName: r.tenantName,
@@ -186,6 +205,10 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
         estimatedUsage: r.estimatedUsage,
         costMicros,
         costUsd: formatUsd(costMicros),
+        cacheHits: r.cacheHits,
+        cacheMisses: r.cacheMisses,
+        savedMicros,
+        savedUsd: formatUsd(savedMicros),
         unpricedTokens: r.unpricedTokens,
         queueWaitP50Ms: histogramPercentile(wait, 0.5),
         queueWaitP95Ms: histogramPercentile(wait, 0.95),
@@ -237,13 +260,16 @@ const TOTALLED = [
   'completionTokens',
   'reasoningTokens',
   'costMicros',
+  'cacheHits',
+  'cacheMisses',
+  'savedMicros',
 ] as const satisfies ReadonlyArray<keyof UsageReportRow>;
 
 /** The sum of report lines (cost is the sum of the lines' rounded costs, as on an invoice). */
 export function reportTotals(
   rows: readonly UsageReportRow[],
-): Record<(typeof TOTALLED)[number], number> & { costUsd: string } {
+): Record<(typeof TOTALLED)[number], number> & { costUsd: string; savedUsd: string } {
   const t = Object.fromEntries(TOTALLED.map((k) => [k, 0])) as Record<(typeof TOTALLED)[number], number>;
   for (const r of rows) for (const k of TOTALLED) t[k] += r[k];
-  return { ...t, costUsd: formatUsd(t.costMicros) };
+  return { ...t, costUsd: formatUsd(t.costMicros), savedUsd: formatUsd(t.savedMicros) };
 }

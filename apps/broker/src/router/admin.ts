@@ -1,5 +1,6 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
+import { TenantCacheInput } from '../cache/cache-settings';
 import { adminProcedure } from '../trpc';
 import { RequestIdSchema } from './requests';
 import { UsageQueryInput, usageRange } from './usage';
@@ -34,6 +35,20 @@ export const adminRouter = {
       .input(z.object({ name: TenantName }))
       .mutation(({ ctx, input }) => ctx.services.admin.createTenant(input.name)),
     list: adminProcedure.query(({ ctx }) => ctx.services.admin.listTenants()),
+    /** The tenant's exact response cache: on/off, TTL, and an operator-shared scope. */
+    cache: {
+      get: adminProcedure
+        .input(z.object({ tenant: TenantRef }))
+        .query(({ ctx, input }) => ctx.services.cacheSettings.get(input.tenant)),
+      set: adminProcedure.input(TenantCacheInput.extend({ tenant: TenantRef })).mutation(({ ctx, input }) => {
+        const { tenant, ...settings } = input;
+        return ctx.services.cacheSettings.set(tenant, settings);
+      }),
+    },
+    /** Shows (no `enabled`) or sets whether batch-class requests may go through the Batch API. */
+    batchApi: adminProcedure
+      .input(z.object({ tenant: TenantRef, enabled: z.boolean().optional() }))
+      .mutation(({ ctx, input }) => ctx.services.admin.batchApi(input.tenant, input.enabled)),
   },
   keys: {
     create: adminProcedure

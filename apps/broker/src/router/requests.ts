@@ -30,7 +30,7 @@ export const requestsRouter = {
     const options = SubmitOptionsSchema.parse(input.options ?? {});
     await ctx.services.checkSubmitRate?.(ctx.tenantId);
     const r = await ctx.services.intake.submit(ctx.tenantId, input.params, options, 'trpc');
-    return { id: r.requestId, duplicate: r.duplicate, priority: r.priority };
+    return { id: r.requestId, duplicate: r.duplicate, priority: r.priority, cache: r.cache };
   }),
 
   get: tenantProcedure.input(z.object({ id: RequestIdSchema })).query(async ({ ctx, input }) => {

@@ -1,7 +1,8 @@
 import { createGroupCommit, type SluiceEvent, validateEvent } from '@sluice/events';
 import { and, asc, desc, eq, getTableColumns, gt, inArray, type SQL, sql } from 'drizzle-orm';
+import { type CacheEntry, projectResponseCache } from '../cache/cache-projection';
 import type { SluiceDb } from '../db/database';
-import { events, type RequestRow, requests, usageRollup } from '../db/schema';
+import { events, type RequestRow, requests, responseCache, usageRollup } from '../db/schema';
 import { chainHash, GENESIS_HASH } from './audit-hash';
 import {
   addHistograms,
@@ -33,7 +34,13 @@ export type ChainVerdict =
  * The append-only event store and its projections, updated in the same transaction as the
  * append, for the newly inserted events only: a duplicate (at-least-once redelivery) changes nothing.
  */
-export function createEventStore(db: SluiceDb) {
+export function createEventStore(
+  db: SluiceDb,
+  opts: {
+    /** Called after a commit that filled response-cache entries (the Redis front mirrors them). */
+    onCacheFilled?: (entries: CacheEntry[]) => void;
+  } = {},
+) {
   /**
    * One transaction of set-based statements whatever the batch size (group commit makes batches
    * large under load): lock the tenants' chains, read their heads and which events exist, insert
@@ -42,7 +49,8 @@ export function createEventStore(db: SluiceDb) {
   async function append(batch: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
     const valid = batch.map((e) => validateEvent(e));
     if (valid.length === 0) return { inserted: [], duplicates: [] };
-    return db.transaction(async (tx) => {
+    let filled: CacheEntry[] = [];
+    const result = await db.transaction(async (tx) => {
       const tenantIds = [...new Set(valid.map((e) => e.tenantId))].sort();
       // One writer per tenant chain at a time (locks taken in a fixed order); other tenants append in parallel.
       await tx.execute(
@@ -99,13 +107,15 @@ export function createEventStore(db: SluiceDb) {
         if (written.length !== rows.length)
           throw new Error('event store: concurrent append of the same events');
       }
-      if (inserted.length) await project(tx as unknown as SluiceDb, inserted);
+      if (inserted.length) filled = await project(tx as unknown as SluiceDb, inserted);
       return { inserted, duplicates };
     });
+    if (filled.length) opts.onCacheFilled?.(filled);
+    return result;
   }
 
   /** Applies events to the projections (inside the caller's transaction). */
-  async function project(tx: SluiceDb, batch: SluiceEvent[]): Promise<void> {
+  async function project(tx: SluiceDb, batch: SluiceEvent[]): Promise<CacheEntry[]> {
     const ids = [...new Set(batch.map((e) => e.requestId))];
     const current = new Map<string, RequestState>(
       (await tx.select().from(requests).where(inArray(requests.requestId, ids))).map((r) => [r.requestId, r]),
@@ -151,6 +161,7 @@ export function createEventStore(db: SluiceDb) {
           },
         });
     }
+    return projectResponseCache(tx, batch);
   }
 
   // Concurrent appends (dispatcher outcomes, API submissions) share one transaction.
@@ -291,6 +302,7 @@ export function createEventStore(db: SluiceDb) {
         const total = (await tx.select({ n: sql<number>`count(*)::float8` }).from(events))[0]?.n ?? 0;
         await tx.delete(requests);
         await tx.delete(usageRollup);
+        await tx.delete(responseCache);
         let after = 0;
         let done = 0;
         for (;;) {

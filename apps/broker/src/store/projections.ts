@@ -37,6 +37,7 @@ function blank(e: SluiceEvent): RequestState {
     errorStatus: null,
     deadLettered: false,
     response: null,
+    cache: null,
   };
 }
 
@@ -69,6 +70,7 @@ export function evolveRequest(state: RequestState | undefined, e: SluiceEvent): 
       s.response = e.response;
       s.upstreamLatencyMs = e.upstreamLatencyMs;
       s.queueWaitMs = e.queueWaitMs;
+      s.cache = e.cache ? (e.cache.hit ? 'hit' : 'miss') : null;
       return s;
     case 'request.failed':
       if (s.status === 'completed') return s;
@@ -179,9 +181,12 @@ export function usageDelta(e: SluiceEvent, before: RequestState | undefined): Us
     case 'request.retry_scheduled':
       return { ...key, retries: 1, rateLimited: e.reason === 'rate_limited' ? 1 : 0 };
     case 'request.completed':
+      // A cache hit never waited in a queue nor called upstream: it stays out of the latency figures.
+      if (e.cache?.hit) return { ...key, completed: 1, cacheHits: 1 };
       return {
         ...key,
         completed: 1,
+        cacheMisses: e.cache ? 1 : 0,
         // Counted once per request: a completion after a cancellation moves it from cancelled.
         cancelled: before?.status === 'cancelled' ? -1 : 0,
         queueWaitMsSum: e.queueWaitMs,
@@ -231,4 +236,6 @@ export const USAGE_COUNTERS = [
   'queueWaitMsSum',
   'upstreamLatencyMsSum',
   'latencyCount',
+  'cacheHits',
+  'cacheMisses',
 ] as const satisfies ReadonlyArray<keyof UsageCounters>;

@@ -11,7 +11,16 @@ export interface PoolConfig {
   /** Models this pool serves; absent = whatever its /v1/models lists. */
   models?: string[];
   /** Configured limits per model (`*` = any): a ceiling for the learned ones. */
-  limits?: Record<string, { rpm?: number; tpm?: number; rpd?: number; tpd?: number }>;
+  limits?: Record<
+    string,
+    {
+      rpm?: number;
+      tpm?: number;
+      rpd?: number;
+      tpd?: number /** Batch API queue limit (tokens enqueued). */;
+      batchQueueTokens?: number;
+    }
+  >;
   timeoutMs: number;
 }
 
@@ -23,6 +32,7 @@ const Limits = z.strictObject({
   tpm: z.number().int().positive().optional(),
   rpd: z.number().int().positive().optional(),
   tpd: z.number().int().positive().optional(),
+  batchQueueTokens: z.number().int().positive().optional(),
 });
 
 /** The pools file (`SLUICE_POOLS_FILE`): keys are named by environment variable, never written in the file. */

@@ -38,17 +38,7 @@ export interface UpstreamClient {
  * are off (`maxRetries: 0`): the limiter owns retries, so a 429 is never retried blindly.
  */
 export function createUpstreamClient(pools: readonly PoolConfig[]): UpstreamClient {
-  const clients = new Map(
-    pools.map((p) => [
-      p.name,
-      new OpenAI({
-        apiKey: p.apiKey,
-        ...(p.baseURL ? { baseURL: p.baseURL } : {}),
-        maxRetries: 0,
-        timeout: p.timeoutMs,
-      }),
-    ]),
-  );
+  const clients = openaiClientsByPool(pools);
   return {
     async chat(pool, body, signal) {
       const client = clients.get(pool);
@@ -107,4 +97,19 @@ function toUpstreamFailure(error: unknown): UpstreamFailure {
   }
   const message = error instanceof Error ? error.message : String(error);
   return new UpstreamFailure(scrubSecrets(message), { connectionError: true });
+}
+
+/** One official openai SDK client per pool, its own retries off: Sluice decides when to try again. */
+export function openaiClientsByPool(pools: readonly PoolConfig[]): Map<string, OpenAI> {
+  return new Map(
+    pools.map((p) => [
+      p.name,
+      new OpenAI({
+        apiKey: p.apiKey,
+        ...(p.baseURL ? { baseURL: p.baseURL } : {}),
+        maxRetries: 0,
+        timeout: p.timeoutMs,
+      }),
+    ]),
+  );
 }

@@ -3,6 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { partitionForKey } from '../internal/partitioner';
 import { describeEventLogContract } from '../testing/contract';
+import { makeSubmittedEvent } from '../testing/fixtures';
 import { TOPICS } from '../topics';
 import { createKafkaEventLog, deleteKafkaNamespace } from './kafka-event-log';
 
@@ -73,6 +74,36 @@ describe('Kafka log start', () => {
       expect(consumers).toHaveLength(3);
     } finally {
       await Promise.all(logs.map((l) => l.close().catch(() => {})));
+      await deleteKafkaNamespace(brokers, namespace);
+    }
+  }, 60_000);
+});
+
+describe('Kafka consumer of only new messages', () => {
+  it('skips what was appended before consume, and misses nothing appended right after it, before its group joined', async () => {
+    const brokers = await requireKafka();
+    const namespace = uniqueName('newonly');
+    const log = createKafkaEventLog({ brokers, namespace, partitions: 3 });
+    try {
+      await log.start();
+      const old = makeSubmittedEvent();
+      await log.append([{ topic: TOPICS.outcomes, key: old.requestId, event: old }]);
+      const seen: string[] = [];
+      const consumer = await log.consume({
+        groupId: 'fresh',
+        topics: [TOPICS.outcomes],
+        fromBeginning: false,
+        handle: async (m) => void seen.push(m.event.requestId),
+      });
+      const fresh = Array.from({ length: 6 }, () => makeSubmittedEvent());
+      await log.append(fresh.map((e) => ({ topic: TOPICS.outcomes, key: e.requestId, event: e })));
+      const deadline = Date.now() + 30_000;
+      while (seen.length < fresh.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      await consumer.stop();
+      expect([...seen].sort()).toEqual(fresh.map((e) => e.requestId).sort());
+    } finally {
+      await log.close().catch(() => {});
       await deleteKafkaNamespace(brokers, namespace);
     }
   }, 60_000);

@@ -57,44 +57,41 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     ...config.kafka,
   });
   const admin = kafka.admin();
-  let producer: Producer | undefined;
-  let producerReady: Promise<Producer> | undefined;
   const consumers = new Set<LogConsumer>();
+  // One request in flight: ordering within a partition holds even across retries, and writes are
+  // group-committed, so it costs no throughput. Retries stay unbounded (kafkajs's default for the
+  // idempotent producer: bounding them could reuse a sequence number and drop a message);
+  // `appendTimeoutMs` bounds what a caller waits.
+  const durable = lazyProducer(() =>
+    kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false }),
+  );
+  // Notifications have their own producer: leader acknowledgement and any number of requests in
+  // flight, so a caller's wake-up never queues behind durable request appends (see `notify`).
+  const notifier = lazyProducer(() =>
+    kafka.producer({ allowAutoTopicCreation: false, retry: { retries: 2 } }),
+  );
 
-  /** Connects once; a failed connect (Kafka down) is retried by the next append. */
-  function getProducer(): Promise<Producer> {
-    producerReady ??= (async () => {
-      // One request in flight: ordering within a partition holds even across retries, and writes
-      // are group-committed, so it costs no throughput. Retries stay unbounded (kafkajs's default
-      // for the idempotent producer: bounding them could reuse a sequence number and drop a
-      // message); `appendTimeoutMs` bounds what a caller waits.
-      const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-      producer = p;
-      await p.connect();
-      return p;
-    })().catch((error: unknown) => {
-      producerReady = undefined;
-      throw error;
+  /**
+   * Groups messages by topic with their partition chosen here (Kafka's murmur2), so a key lands on
+   * the same partition number in every topic; each keeps its index in `messages`.
+   */
+  function byTopicAndPartition<M extends { topic: string; key: string }>(messages: readonly M[]) {
+    const byTopic = new Map<string, Array<M & { partition: number; index: number }>>();
+    messages.forEach((m, index) => {
+      const list = byTopic.get(m.topic) ?? [];
+      list.push({ ...m, partition: partitionForKey(m.key, partitions), index });
+      byTopic.set(m.topic, list);
     });
-    return producerReady;
+    return byTopic;
   }
 
   async function sendGrouped(
     messages: Array<{ topic: string; key: string; value: Buffer | string }>,
   ): Promise<AppendResult[]> {
-    // Partition chosen here (Kafka's murmur2): a key lands on the same partition number in every topic.
-    const byTopic = new Map<
-      string,
-      Array<{ key: string; value: Buffer | string; partition: number; index: number }>
-    >();
-    messages.forEach((m, index) => {
-      const list = byTopic.get(m.topic) ?? [];
-      list.push({ key: m.key, value: m.value, partition: partitionForKey(m.key, partitions), index });
-      byTopic.set(m.topic, list);
-    });
+    const byTopic = byTopicAndPartition(messages);
     const results: AppendResult[] = new Array(messages.length);
     const work = (async () => {
-      const p = await getProducer();
+      const p = await durable.get();
       const sent = await p.sendBatch({
         acks: -1,
         topicMessages: [...byTopic].map(([topic, list]) => ({
@@ -207,11 +204,19 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
           if (!assignment.some((tp) => tp.topic === topic && tp.partition === p)) set.delete(p);
         applyPause(topic);
       }
+      // A partition with no committed offset starts where the log ended when `consume` was called.
+      for (const tp of assignment) {
+        const offset = startOffsets.get(tp.topic)?.get(tp.partition);
+        if (offset === undefined) continue;
+        startOffsets.get(tp.topic)?.delete(tp.partition);
+        consumer.seek({ topic: topicName(tp.topic), partition: tp.partition, offset });
+      }
       options.onAssignment?.(assignment);
     });
-    if (options.fromBeginning === false) {
-      await untilSettled(() => pinStartOffsets(`${ns}${options.groupId}`, options.topics));
-    }
+    const startOffsets =
+      options.fromBeginning === false
+        ? await untilSettled(() => endOffsetsWithoutCommits(`${ns}${options.groupId}`, options.topics))
+        : new Map<string, Map<number, string>>();
     await consumer.connect();
     for (const topic of options.topics) {
       await consumer.subscribe({ topic: topicName(topic), fromBeginning: options.fromBeginning ?? true });
@@ -265,18 +270,29 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
    * A new group that reads "only new messages" starts at the current end, fixed now: kafkajs would
    * resolve "latest" lazily after joining, silently skipping what is appended in between.
    */
-  async function pinStartOffsets(groupId: string, topics: readonly string[]): Promise<void> {
+  /**
+   * The current end of each partition the group has no committed offset for, by topic: a consumer
+   * that reads "only new messages" starts there, so nothing appended after `consume` returns is
+   * missed. (kafkajs's own `fromBeginning: false` resolves "latest" only when the group has joined,
+   * and `admin.setOffsets` spends its fetch wait, 5 s, per topic.)
+   */
+  async function endOffsetsWithoutCommits(
+    groupId: string,
+    topics: readonly string[],
+  ): Promise<Map<string, Map<number, string>>> {
     const committed = await admin.fetchOffsets({ groupId, topics: topics.map(topicName) });
+    const out = new Map<string, Map<number, string>>();
     for (const topic of topics) {
-      const c = committed.find((x) => x.topic === topicName(topic));
-      if (c?.partitions.some((p) => p.offset !== '-1')) continue;
+      const done = new Set(
+        committed
+          .find((x) => x.topic === topicName(topic))
+          ?.partitions.filter((p) => p.offset !== '-1')
+          .map((p) => p.partition) ?? [],
+      );
       const ends = await admin.fetchTopicOffsets(topicName(topic));
-      await admin.setOffsets({
-        groupId,
-        topic: topicName(topic),
-        partitions: ends.map((e) => ({ partition: e.partition, offset: e.high })),
-      });
+      out.set(topic, new Map(ends.filter((e) => !done.has(e.partition)).map((e) => [e.partition, e.high])));
     }
+    return out;
   }
 
   async function deadLetter(record: Parameters<EventLog['deadLetter']>[0]): Promise<void> {
@@ -311,10 +327,28 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
         const leaderless = topics.filter((t) => t.partitions.some((p) => p.leader < 0));
         if (leaderless.length) throw new TopicsNotReadyError(leaderless.map((t) => t.name));
       });
-      await getProducer();
+      await Promise.all([durable.get(), notifier.get()]);
     },
     async append(records) {
       return produce(records.map((r) => ({ topic: r.topic, key: r.key, value: encodeEvent(r.event) })));
+    },
+    async notify(records) {
+      const byTopic = byTopicAndPartition(
+        records.map((r) => ({ topic: r.topic, key: r.key, value: encodeEvent(r.event) })),
+      );
+      try {
+        const p = await notifier.get();
+        await p.sendBatch({
+          acks: 1,
+          timeout: appendTimeoutMs,
+          topicMessages: [...byTopic].map(([topic, list]) => ({
+            topic: topicName(topic),
+            messages: list.map((m) => ({ key: m.key, value: m.value, partition: m.partition })),
+          })),
+        });
+      } catch (cause) {
+        throw new SluiceError('log_unavailable', 'Kafka did not take the notification', { cause });
+      }
     },
     deadLetter,
     consume,
@@ -354,7 +388,8 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     },
     async close() {
       await Promise.allSettled([...consumers].map((c) => c.stop()));
-      await producer?.disconnect().catch(() => {});
+      await durable.disconnect();
+      await notifier.disconnect();
       await admin.disconnect().catch(() => {});
     },
   };
@@ -400,4 +435,26 @@ export async function deleteKafkaNamespace(brokers: string[], namespace: string)
   } finally {
     await admin.disconnect();
   }
+}
+
+/** A producer that connects on first use; a failed connect (Kafka down) is retried by the next call. */
+function lazyProducer(create: () => Producer) {
+  let producer: Producer | undefined;
+  let ready: Promise<Producer> | undefined;
+  return {
+    get(): Promise<Producer> {
+      ready ??= (async () => {
+        producer = create();
+        await producer.connect();
+        return producer;
+      })().catch((error: unknown) => {
+        ready = undefined;
+        throw error;
+      });
+      return ready;
+    },
+    async disconnect(): Promise<void> {
+      await producer?.disconnect().catch(() => {});
+    },
+  };
 }

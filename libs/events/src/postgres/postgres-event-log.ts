@@ -503,6 +503,10 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       await listen();
     },
     append,
+    // One database is both log and store here: a notification is simply an append.
+    async notify(records) {
+      await append(records);
+    },
     deadLetter: deadLetterRecord,
     consume,
     async lag(groupId, topics): Promise<PartitionLag[]> {

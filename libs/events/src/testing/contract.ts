@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isSluiceError } from '../errors';
 import type { ConsumedMessage, ConsumerOptions, EventLog, LogConsumer } from '../event-log';
 import { TOPICS } from '../topics';
-import { makeSubmittedEvent } from './fixtures';
+import { makeEvent, makeSubmittedEvent } from './fixtures';
 
 export interface ContractSubject {
   /** A log on fresh storage (its own database, or its own Kafka namespace). */
@@ -251,6 +251,33 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       await s.log.append([{ topic: T.standard, key: 'idem-pool', event: marker }]);
       await waitFor(() => seen.some((m) => m.event.requestId === marker.requestId), 30_000);
       expect(seen.filter((m) => m.event.eventId === event.eventId)).toHaveLength(1);
+    }, 90_000);
+
+    it('delivers notifications to a consumer of the outcomes topic, and refuses an invalid one', async () => {
+      const { seen, consumer } = collect(s.log, {
+        groupId: group('notify'),
+        topics: [TOPICS.outcomes],
+        fromBeginning: false,
+      });
+      const c = await consumer;
+      consumers.push(c);
+      await waitFor(() => c.assignment().length > 0, 60_000);
+      const completed = makeEvent('request.completed');
+      const failed = makeEvent('request.failed');
+      await s.log.notify([
+        { topic: TOPICS.outcomes, key: completed.requestId, event: completed },
+        { topic: TOPICS.outcomes, key: failed.requestId, event: failed },
+      ]);
+      await waitFor(() => seen.length >= 2, 30_000);
+      expect(seen.map((m) => m.event.eventId).sort()).toEqual([completed.eventId, failed.eventId].sort());
+      const invalid = { ...completed, tenantId: '' };
+      const refused = await s.log
+        .notify([{ topic: TOPICS.outcomes, key: invalid.requestId, event: invalid }])
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(isSluiceError(refused) && refused.code).toBe('invalid_event');
     }, 90_000);
 
     it('refuses an invalid event on append, naming the field, and writes nothing', async () => {

@@ -8,7 +8,7 @@ export function makeSubmittedEvent(overrides: Partial<RequestSubmitted> = {}): R
   const requestId = overrides.requestId ?? `req_fixture${Date.now().toString(36)}${(counter++).toString(36)}`;
   return {
     type: 'request.submitted',
-    version: 1,
+    version: 2,
     eventId: eventIdFor('request.submitted', requestId, 0),
     requestId,
     tenantId: 'ten_fixture',
@@ -23,6 +23,8 @@ export function makeSubmittedEvent(overrides: Partial<RequestSubmitted> = {}): R
     estimate: { promptTokens: 9, maxOutputTokens: 16, tpmCost: 25 },
     idempotencyKey: null,
     deadline: null,
+    cache: null,
+    route: 'sync',
     ...overrides,
   };
 }
@@ -83,10 +85,11 @@ export function makeEvent<T extends SluiceEvent['type']>(
     'request.submitted': { ...s, type: 'request.submitted' },
     'request.dispatched': {
       type: 'request.dispatched',
-      version: 1,
+      version: 2,
       dispatcherId: 'dsp_fixture',
       queueWaitMs: 3,
       reservedTokens: 25,
+      batch: null,
     },
     'request.retry_scheduled': {
       type: 'request.retry_scheduled',
@@ -99,7 +102,7 @@ export function makeEvent<T extends SluiceEvent['type']>(
     },
     'request.completed': {
       type: 'request.completed',
-      version: 1,
+      version: 2,
       response: {
         id: 'chatcmpl-fixture',
         choices: [{ index: 0, message: { role: 'assistant', content: 'hi' } }],
@@ -107,6 +110,7 @@ export function makeEvent<T extends SluiceEvent['type']>(
       upstreamLatencyMs: 120,
       queueWaitMs: 3,
       upstreamRequestId: 'req_upstream_fixture',
+      cache: null,
     },
     'request.failed': {
       type: 'request.failed',
