@@ -63,6 +63,13 @@ export interface ConsumedMessage extends TopicPartition {
   event: SluiceEvent;
   /** Append time, ms since epoch. */
   timestamp: number;
+  /**
+   * True when no consumer of the group can have been handed this message before: it was appended
+   * after this consumer was assigned its partition, and this is the handler's first try. A handler
+   * may then skip looking up what an earlier delivery did. Adapters that cannot tell leave it unset;
+   * a copy of the same event appended again (at a new offset) is still a first delivery.
+   */
+  firstDelivery?: boolean;
 }
 
 export interface ConsumerOptions {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type ConsumedMessage,
   type EventLog,
+  eventIdFor,
   type LogConsumer,
   PRIORITIES,
   type Priority,
@@ -89,6 +90,20 @@ export interface Dispatcher {
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+const RECENT_CANCELS = 10_000;
+
+/**
+ * A request that cannot have a recorded state yet: the log hands it out for the first time, and it
+ * is its original submission (not a copy an idempotent resubmit or a Batch API retry appended).
+ */
+export function isUnseen(message: ConsumedMessage, event: RequestSubmitted, cancelledEarly: Set<string>): boolean {
+  return (
+    message.firstDelivery === true &&
+    event.idempotencyKey === null &&
+    event.eventId === eventIdFor('request.submitted', event.requestId, 0) &&
+    !cancelledEarly.has(event.requestId)
+  );
+}
 
 /**
  * The limiter consumer: reads the priority topics, asks the limiter when each request may go,
@@ -102,6 +117,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const random = deps.random ?? Math.random;
   const dispatcherId = deps.dispatcherId ?? `dispatcher-${randomUUID().slice(0, 8)}`;
   const held = new Map<string, Held>();
+  const cancelledEarly = new Set<string>();
   const inFlightCalls = new Set<Promise<void>>();
   let requestConsumer: LogConsumer | undefined;
   let outcomeConsumer: LogConsumer | undefined;
@@ -238,8 +254,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     if (original) return original.done;
 
     // A redelivered request has a recorded state; a new one has none yet (one read, no write: the
-    // request is stored below, off the caller's path).
-    const state = await store.requestState(event.requestId);
+    // request is stored below, off the caller's path). An unseen one is not even read.
+    const state = isUnseen(message, event, cancelledEarly)
+      ? undefined
+      : await store.requestState(event.requestId);
     if (state && TERMINAL.has(state.status)) return; // redelivered after its outcome was recorded
     // Its attempt is in a batch: the batch's poller records the outcome (not a lost synchronous call).
     if (state?.status === 'dispatched' && (await deps.batches?.owns(event.requestId, state.attempts))) return;
@@ -502,7 +520,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   async function onOutcome(message: ConsumedMessage): Promise<void> {
     if (message.event.type !== 'request.cancelled') return;
     const h = held.get(message.event.requestId);
-    if (!h || h.inFlight) return; // in flight: the upstream call completes and is billed
+    if (!h) {
+      // Cancelled before it reached this dispatcher: its delivery must read the recorded state.
+      cancelledEarly.add(message.event.requestId);
+      if (cancelledEarly.size > RECENT_CANCELS) cancelledEarly.delete(cancelledEarly.values().next().value!);
+      return;
+    }
+    if (h.inFlight) return; // in flight: the upstream call completes and is billed
     if (limiter.cancel(h.submitted.requestId)) finish(h);
   }
 

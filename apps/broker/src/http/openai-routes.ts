@@ -1,4 +1,4 @@
-import { describeZodError, SluiceError } from '@sluice/events';
+import { describeZodError, type RequestSubmitted, SluiceError } from '@sluice/events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { ChatCompletionRequestSchema, SubmitOptionsSchema } from '../intake/chat-request';
@@ -108,7 +108,12 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
     const body = parsed.data;
     // Counted only once the request is well formed: malformed input never reaches the log anyway.
     await services.checkSubmitRate?.(auth.tenantId);
-    const { requestId, cache } = await services.intake.submit(auth.tenantId, body, options.data, 'openai');
+    const { requestId, cache, submitted } = await services.intake.submit(
+      auth.tenantId,
+      body,
+      options.data,
+      'openai',
+    );
     reply.header('x-sluice-request-id', requestId);
     if (cache) reply.header(CACHE_HEADER, cache);
     const abort = new AbortController();
@@ -119,12 +124,14 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
 
     if (!body.stream) {
       const view = await services.hub.waitForOutcome(auth.tenantId, requestId, {
+        submitted,
         timeoutMs,
         signal: abort.signal,
       });
       return sendOutcome(reply, view);
     }
     return streamOutcome(reply, services, auth.tenantId, requestId, {
+      submitted,
       cache,
       timeoutMs,
       signal: abort.signal,
@@ -167,7 +174,13 @@ async function streamOutcome(
   services: Services,
   tenantId: string,
   requestId: string,
-  opts: { timeoutMs: number; signal: AbortSignal; includeUsage: boolean; cache: 'hit' | 'miss' | null },
+  opts: {
+    timeoutMs: number;
+    signal: AbortSignal;
+    includeUsage: boolean;
+    cache: 'hit' | 'miss' | null;
+    submitted: RequestSubmitted | undefined;
+  },
 ) {
   reply.hijack();
   const res = reply.raw;

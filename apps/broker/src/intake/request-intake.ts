@@ -43,6 +43,8 @@ export interface SubmitResult {
   priority: RequestSubmitted['priority'];
   /** `hit` = answered from the response cache (already completed), `miss` = eligible, goes upstream, null = not eligible. */
   cache: 'hit' | 'miss' | null;
+  /** The event this call appended to the log (absent for a duplicate or a cache hit): a waiter starts from it. */
+  submitted?: RequestSubmitted;
 }
 
 /**
@@ -165,12 +167,10 @@ export function createRequestIntake(deps: IntakeDeps) {
       }
       deps.metrics?.logAppendSeconds.observe((clock() - started) / 1000);
       deps.metrics?.submitted.inc({ priority, tenant: tenantId, source });
-      // Visible to `requests.get` at once; the dispatcher records it too (idempotently), so a failure here loses nothing.
-
       // The log append made the request durable; the dispatcher records it in the store. Until
       // then this process answers for it from memory, so `get`/`wait` right after submit work.
       rememberSubmitted(event);
-      return { requestId, duplicate: false, priority, cache: event.cache ? 'miss' : null };
+      return { requestId, duplicate: false, priority, cache: event.cache ? 'miss' : null, submitted: event };
     },
     /** A request this process accepted recently (the store may not have it yet). */
     recentlySubmitted(tenantId: string | null, requestId: string): RequestSubmitted | undefined {

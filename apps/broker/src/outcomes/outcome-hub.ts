@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { type EventLog, type LogConsumer, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
+import {
+  type EventLog,
+  type LogConsumer,
+  type RequestSubmitted,
+  SluiceError,
+  type SluiceEvent,
+  TOPICS,
+} from '@sluice/events';
 import type { Logger } from '../logger';
 import { evolveRequest, type RequestState } from '../store/projections';
 import { isTerminal, type RequestView, toRequestView } from './request-view';
@@ -43,14 +50,18 @@ export function createOutcomeHub(deps: {
     };
   }
 
-  /** Yields the request's view on every change, ending with its terminal state. */
+  /**
+   * Yields the request's view on every change, ending with its terminal state. `submitted` is the
+   * event the caller has just appended: the store cannot know the request yet, so it is not read.
+   */
   async function* watch(
     tenantId: string,
     requestId: string,
     signal?: AbortSignal,
+    submitted?: RequestSubmitted,
   ): AsyncGenerator<RequestView> {
     let changed: (() => void) | undefined;
-    let reload = true;
+    let reload = !submitted;
     const arrived: SluiceEvent[] = [];
     const stop = listen(requestId, (event) => {
       if (event.tenantId !== tenantId) return;
@@ -60,7 +71,7 @@ export function createOutcomeHub(deps: {
     const onAbort = () => changed?.();
     signal?.addEventListener('abort', onAbort);
     try {
-      let state: RequestState | undefined;
+      let state = submitted && evolveRequest(undefined, submitted);
       let last: string | undefined;
       let polls = 0;
       while (!signal?.aborted) {
@@ -117,7 +128,7 @@ export function createOutcomeHub(deps: {
     async waitForOutcome(
       tenantId: string,
       requestId: string,
-      opts: { timeoutMs: number; signal?: AbortSignal },
+      opts: { timeoutMs: number; signal?: AbortSignal; submitted?: RequestSubmitted | undefined },
     ): Promise<RequestView> {
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
@@ -125,7 +136,7 @@ export function createOutcomeHub(deps: {
       opts.signal?.addEventListener('abort', relay);
       try {
         let last: RequestView | undefined;
-        for await (const view of watch(tenantId, requestId, controller.signal)) last = view;
+        for await (const view of watch(tenantId, requestId, controller.signal, opts.submitted)) last = view;
         if (last && isTerminal(last)) return last;
         throw new SluiceError(
           opts.signal?.aborted ? 'cancelled' : 'timeout',

@@ -20,8 +20,14 @@ export const chatRouter = {
         }
         const options = SubmitOptionsSchema.parse(input.options ?? {});
         await ctx.services.checkSubmitRate?.(ctx.tenantId);
-        const { requestId } = await ctx.services.intake.submit(ctx.tenantId, input.params, options, 'trpc');
+        const { requestId, submitted } = await ctx.services.intake.submit(
+          ctx.tenantId,
+          input.params,
+          options,
+          'trpc',
+        );
         const view = await ctx.services.hub.waitForOutcome(ctx.tenantId, requestId, {
+          submitted,
           timeoutMs: options.timeoutMs ?? ctx.services.syncWaitTimeoutMs,
           ...(signal ? { signal } : {}),
         });

@@ -1,5 +1,5 @@
 import { createGroupCommit, type SluiceEvent, validateEvent } from '@sluice/events';
-import { and, asc, desc, eq, getTableColumns, gt, inArray, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import { type CacheEntry, projectResponseCache } from '../cache/cache-projection';
 import type { SluiceDb } from '../db/database';
 import { events, type RequestRow, requests, responseCache, usageRollup } from '../db/schema';
@@ -13,6 +13,7 @@ import {
   type UsageDelta,
   usageDelta,
 } from './projections';
+import { recordsetInsert, setExcluded, snakeCase } from './recordset-sql';
 
 export type { RequestRow };
 
@@ -42,37 +43,35 @@ export function createEventStore(
   } = {},
 ) {
   /**
-   * One transaction of set-based statements whatever the batch size (group commit makes batches
-   * large under load): lock the tenants' chains, read their heads and which events exist, insert
-   * the new ones, then project them.
+   * One transaction of four statements whatever the batch size (group commit makes batches large
+   * under load): lock the tenants' chains; read their heads and which events exist; read the
+   * requests' current states; insert the new events and write their projections together.
    */
-  async function append(batch: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
-    const valid = batch.map((e) => validateEvent(e));
+  async function append(valid: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
     if (valid.length === 0) return { inserted: [], duplicates: [] };
     let filled: CacheEntry[] = [];
     const result = await db.transaction(async (tx) => {
       const tenantIds = [...new Set(valid.map((e) => e.tenantId))].sort();
-      // One writer per tenant chain at a time (locks taken in a fixed order); other tenants append in parallel.
+      // One writer per tenant chain at a time (locks taken in a fixed order); other tenants append
+      // in parallel. Its own statement: a later statement's snapshot then sees the previous holder's commit.
       await tx.execute(
         sql`SELECT pg_advisory_xact_lock(hashtext('sluice-chain:' || t)) FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t ORDER BY t`,
       );
       const heads = new Map<string, string>(tenantIds.map((t) => [t, GENESIS_HASH]));
-      const headRows = rowsOf<{ tenant_id: string; hash: string }>(
-        await tx.execute(sql`SELECT t AS tenant_id, h.hash FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t
-          CROSS JOIN LATERAL (SELECT hash FROM events WHERE tenant_id = t ORDER BY seq DESC LIMIT 1) h`),
+      const existing = new Set<string>();
+      const known = rowsOf<{ kind: 'head' | 'event'; id: string; hash: string | null }>(
+        await tx.execute(sql`SELECT 'head' AS kind, t AS id, h.hash FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t
+          CROSS JOIN LATERAL (SELECT hash FROM events WHERE tenant_id = t ORDER BY seq DESC LIMIT 1) h
+          UNION ALL
+          SELECT 'event', event_id, NULL FROM events WHERE event_id = ANY(${pgTextArray([...new Set(valid.map((e) => e.eventId))])}::text[])`),
       );
-      for (const r of headRows) heads.set(r.tenant_id, r.hash);
-      const existing = new Set(
-        (
-          await tx
-            .select({ eventId: events.eventId })
-            .from(events)
-            .where(inArray(events.eventId, [...new Set(valid.map((e) => e.eventId))]))
-        ).map((r) => r.eventId),
-      );
+      for (const r of known) {
+        if (r.kind === 'head') heads.set(r.id, r.hash!);
+        else existing.add(r.id);
+      }
       const inserted: SluiceEvent[] = [];
       const duplicates: string[] = [];
-      const rows: Array<typeof events.$inferInsert> = [];
+      const rows: EventRow[] = [];
       for (const e of valid) {
         if (existing.has(e.eventId)) {
           duplicates.push(e.eventId);
@@ -90,77 +89,33 @@ export function createEventStore(
           requestId: e.requestId,
           tenantId: e.tenantId,
           attempt: e.attempt,
-          occurredAt: new Date(e.occurredAt),
+          occurredAt: e.occurredAt,
           payload: e,
           prevHash,
           hash,
         });
       }
-      if (rows.length) {
-        // The chain locks make this the only writer of these events; a conflict means a broken
-        // assumption, and rolling back (the caller retries) keeps the chain whole.
-        const written = await tx
-          .insert(events)
-          .values(rows)
-          .onConflictDoNothing({ target: events.eventId })
-          .returning({ seq: events.seq });
-        if (written.length !== rows.length)
-          throw new Error('event store: concurrent append of the same events');
-      }
-      if (inserted.length) filled = await project(tx as unknown as SluiceDb, inserted);
+      if (rows.length === 0) return { inserted, duplicates };
+      const projection = projectionOf(inserted, await currentStates(tx as unknown as SluiceDb, inserted));
+      // The chain locks make this the only writer of these events; a conflict means a broken
+      // assumption, and rolling back (the caller retries) keeps the chain whole.
+      const [written] = rowsOf<{ n: number }>(
+        await tx.execute(
+          sql`WITH written AS (${insertEvents(rows)}), ${projectionWrites(projection)} SELECT count(*)::int AS n FROM written`,
+        ),
+      );
+      if (written?.n !== rows.length) throw new Error('event store: concurrent append of the same events');
+      filled = await projectResponseCache(tx as unknown as SluiceDb, inserted);
       return { inserted, duplicates };
     });
     if (filled.length) opts.onCacheFilled?.(filled);
     return result;
   }
 
-  /** Applies events to the projections (inside the caller's transaction). */
+  /** Applies events to the projections (inside the caller's transaction): `sluice replay`. */
   async function project(tx: SluiceDb, batch: SluiceEvent[]): Promise<CacheEntry[]> {
-    const ids = [...new Set(batch.map((e) => e.requestId))];
-    const current = new Map<string, RequestState>(
-      (await tx.select().from(requests).where(inArray(requests.requestId, ids))).map((r) => [r.requestId, r]),
-    );
-    const deltas = new Map<string, UsageDelta>();
-    for (const e of batch) {
-      const before = current.get(e.requestId);
-      const d = usageDelta(e, before);
-      if (d) mergeDelta(deltas, d);
-      current.set(e.requestId, evolveRequest(before, e));
-    }
-    await tx
-      .insert(requests)
-      .values(ids.map((id) => current.get(id)!))
-      .onConflictDoUpdate({ target: requests.requestId, set: excludedColumns(requests, ['requestId']) });
-    if (deltas.size) {
-      // Every row carries every counter (0 where unchanged), so one statement adds them all.
-      const rollupRows = [...deltas.values()].map((d) => ({
-        ...d,
-        ...Object.fromEntries(USAGE_COUNTERS.map((c) => [c, d[c] ?? 0])),
-        ...Object.fromEntries(USAGE_HISTOGRAMS.map((h) => [h, d[h] ?? []])),
-      }));
-      await tx
-        .insert(usageRollup)
-        .values(rollupRows)
-        .onConflictDoUpdate({
-          target: [usageRollup.tenantId, usageRollup.bucketStart, usageRollup.model, usageRollup.channel],
-          set: {
-            ...Object.fromEntries(
-              USAGE_COUNTERS.map((c) => [
-                c,
-                sql`${usageRollup[c]} + excluded.${sql.identifier(snakeCase(c))}`,
-              ]),
-            ),
-            // Latency histograms add element-wise (either side may be shorter, e.g. the empty default).
-            ...Object.fromEntries(
-              USAGE_HISTOGRAMS.map((h) => [
-                h,
-                sql`coalesce((SELECT array_agg(coalesce(a, 0) + coalesce(b, 0) ORDER BY i)
-                  FROM unnest(${usageRollup[h]}, excluded.${sql.identifier(snakeCase(h))}) WITH ORDINALITY AS u(a, b, i)), '{}')`,
-              ]),
-            ),
-          },
-        });
-    }
+    const projection = projectionOf(batch, await currentStates(tx, batch));
+    await tx.execute(sql`WITH ${projectionWrites(projection)} SELECT 1`);
     return projectResponseCache(tx, batch);
   }
 
@@ -174,7 +129,7 @@ export function createEventStore(
   return {
     /** Appends idempotently; resolves once committed with the events that were new. */
     async append(batch: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
-      const valid = batch.map((e) => validateEvent(e));
+      const valid = batch.map((e) => validateEvent(e)); // the only validation: the store's edge
       const fresh = await appendGrouped(valid);
       return {
         inserted: valid.filter((_, i) => fresh[i]),
@@ -328,17 +283,67 @@ export function createEventStore(
 
 export type EventStore = ReturnType<typeof createEventStore>;
 
-/** `SET col = excluded.col` for every column but the conflict target. */
-function excludedColumns(table: typeof requests, except: string[]): Record<string, SQL> {
-  return Object.fromEntries(
-    Object.keys(getTableColumns(table))
-      .filter((k) => !except.includes(k))
-      .map((k) => [k, sql`excluded.${sql.identifier(snakeCase(k))}`]),
-  );
+type EventRow = Omit<typeof events.$inferInsert, 'occurredAt'> & { occurredAt: string };
+
+const insertEvents = recordsetInsert(events, {
+  omit: ['seq', 'recordedAt'],
+  conflict: () => 'ON CONFLICT (event_id) DO NOTHING RETURNING 1',
+});
+
+const upsertRequests = recordsetInsert(requests, {
+  conflict: (columns) => `ON CONFLICT (request_id) DO UPDATE SET ${setExcluded(columns, ['request_id'])}`,
+});
+
+// Every row carries every counter (0 where unchanged), so one statement adds them all; latency
+// histograms add element-wise (either side may be shorter, e.g. the empty default).
+const upsertRollups = recordsetInsert(usageRollup, {
+  conflict: () =>
+    `ON CONFLICT (tenant_id, bucket_start, model, channel) DO UPDATE SET ${[
+      ...USAGE_COUNTERS.map(
+        (c) => `"${snakeCase(c)}" = usage_rollup."${snakeCase(c)}" + excluded."${snakeCase(c)}"`,
+      ),
+      ...USAGE_HISTOGRAMS.map(
+        (h) => `"${snakeCase(h)}" = coalesce((SELECT array_agg(coalesce(a, 0) + coalesce(b, 0) ORDER BY i)
+          FROM unnest(usage_rollup."${snakeCase(h)}", excluded."${snakeCase(h)}") WITH ORDINALITY AS u(a, b, i)), '{}')`,
+      ),
+    ].join(', ')}`,
+});
+
+/** What a batch of new events changes in the request and usage projections (pure). */
+function projectionOf(
+  batch: readonly SluiceEvent[],
+  current: Map<string, RequestState>,
+): { requests: RequestState[]; rollups: Array<Record<string, unknown>> } {
+  const ids = [...new Set(batch.map((e) => e.requestId))];
+  const deltas = new Map<string, UsageDelta>();
+  for (const e of batch) {
+    const before = current.get(e.requestId);
+    const d = usageDelta(e, before);
+    if (d) mergeDelta(deltas, d);
+    current.set(e.requestId, evolveRequest(before, e));
+  }
+  return {
+    requests: ids.map((id) => current.get(id)!),
+    rollups: [...deltas.values()].map((d) => ({
+      ...d,
+      ...Object.fromEntries(USAGE_COUNTERS.map((c) => [c, d[c] ?? 0])),
+      ...Object.fromEntries(USAGE_HISTOGRAMS.map((h) => [h, d[h] ?? []])),
+    })),
+  };
 }
 
-function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+/** The projection writes as data-modifying CTEs, to run in the same statement as the events insert. */
+function projectionWrites(p: ReturnType<typeof projectionOf>): SQL {
+  return sql`projected AS (${upsertRequests(p.requests)}), rolled_up AS (${upsertRollups(p.rollups)})`;
+}
+
+async function currentStates(
+  tx: SluiceDb,
+  batch: readonly SluiceEvent[],
+): Promise<Map<string, RequestState>> {
+  const ids = [...new Set(batch.map((e) => e.requestId))];
+  const rows = await tx.select().from(requests).where(inArray(requests.requestId, ids));
+  return new Map(rows.map((r) => [r.requestId, r]));
 }
 
 function pgTextArray(values: readonly string[]): string {

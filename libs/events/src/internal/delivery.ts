@@ -11,6 +11,8 @@ export interface RawMessage {
   key: string | null;
   value: Buffer | string | null;
   timestamp: number;
+  /** Appended after this consumer was assigned the partition (see `ConsumedMessage.firstDelivery`). */
+  fresh?: boolean;
 }
 
 export interface CommitPoint extends TopicPartition {
@@ -152,7 +154,8 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
   async function handleWithRetry(message: ConsumedMessage, state: PartitionState): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await options.handle(message);
+        // Only the first try can be a first delivery: a retry follows a handler that may have acted.
+        await options.handle(attempt === 0 ? message : { ...message, firstDelivery: false });
         return true;
       } catch (error) {
         if (isAbandon(error) || !current(state)) return false;
@@ -198,6 +201,7 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
             key: raw.key,
             event,
             timestamp: raw.timestamp,
+            firstDelivery: raw.fresh === true,
           },
           state,
         );

@@ -108,3 +108,51 @@ describe('Kafka consumer of only new messages', () => {
     }
   }, 60_000);
 });
+
+describe('Kafka first deliveries', () => {
+  it('marks only messages appended after the assignment, on their first try, as first deliveries', async () => {
+    const brokers = await requireKafka();
+    const namespace = uniqueName('first');
+    const log = createKafkaEventLog({ brokers, namespace, partitions: 2, delivery: { retryDelayMs: 20 } });
+    try {
+      await log.start();
+      const before = makeSubmittedEvent();
+      await log.append([{ topic: TOPICS.outcomes, key: before.requestId, event: before }]);
+      const tries: Array<{ requestId: string; firstDelivery: boolean | undefined }> = [];
+      const failing = makeSubmittedEvent();
+      let assigned = false;
+      const consumer = await log.consume({
+        groupId: 'g',
+        topics: [TOPICS.outcomes],
+        onAssignment: () => {
+          assigned = true;
+        },
+        handle: async (m) => {
+          tries.push({ requestId: m.event.requestId, firstDelivery: m.firstDelivery });
+          const triesOfFailing = tries.filter((t) => t.requestId === failing.requestId).length;
+          if (m.event.requestId === failing.requestId && triesOfFailing === 1) throw new Error('fails once');
+        },
+      });
+      const until = async (ok: () => boolean) => {
+        const deadline = Date.now() + 30_000;
+        while (!ok() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      };
+      await until(() => assigned && tries.length >= 1);
+      await new Promise((r) => setTimeout(r, 500)); // the partitions' ends at the assignment are known
+      const after = makeSubmittedEvent();
+      await log.append(
+        [after, failing].map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })),
+      );
+      await until(() => tries.length >= 4);
+      await consumer.stop();
+      const of = (e: { requestId: string }) =>
+        tries.filter((t) => t.requestId === e.requestId).map((t) => t.firstDelivery);
+      expect(of(before)).toEqual([false]);
+      expect(of(after)).toEqual([true]);
+      expect(of(failing)).toEqual([true, false]);
+    } finally {
+      await log.close().catch(() => {});
+      await deleteKafkaNamespace(brokers, namespace);
+    }
+  }, 60_000);
+});

@@ -151,6 +151,21 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     const full = new Map<string, Set<number>>();
     let assignment: TopicPartition[] = [];
     let running = false;
+    // Where each owned partition's log ended once this member was assigned it: the messages from
+    // there on were appended after the assignment, so no other member can have been handed them
+    // (`firstDelivery`). Forgotten at every rebalance until the new ends are known.
+    const freshFrom = new Map<string, number>();
+    let generation = 0;
+    const freshKey = (topic: string, partition: number) => `${topic}:${partition}`;
+    async function learnFreshOffsets(owned: readonly TopicPartition[], joined: number): Promise<void> {
+      for (const topic of new Set(owned.map((tp) => tp.topic))) {
+        const ends = await admin.fetchTopicOffsets(topicName(topic));
+        if (joined !== generation) return;
+        for (const e of ends)
+          if (owned.some((tp) => tp.topic === topic && tp.partition === e.partition))
+            freshFrom.set(freshKey(topic, e.partition), Number(e.high));
+      }
+    }
 
     /**
      * kafkajs keeps one pause state per topic, and a partition-level call clears a topic-level
@@ -192,10 +207,17 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       },
       config.delivery,
     );
+    consumer.on(consumer.events.REBALANCING, () => {
+      generation++;
+      freshFrom.clear();
+    });
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       assignment = Object.entries(e.payload.memberAssignment).flatMap(([topic, ps]) =>
         (ps as number[]).map((partition) => ({ topic: logicalName(topic), partition })),
       );
+      freshFrom.clear();
+      // Unknown ends mean no first deliveries (the safe answer), so a failed lookup only costs speed.
+      void learnFreshOffsets(assignment, ++generation).catch(() => {});
       // Partitions kept across the rebalance keep their state; revoked ones are forgotten and
       // their uncommitted messages go to the new owner.
       delivery.retain(assignment);
@@ -234,6 +256,8 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
           key: message.key?.toString() ?? null,
           value: message.value,
           timestamp: Number(message.timestamp),
+          fresh:
+            Number(message.offset) >= (freshFrom.get(freshKey(logicalName(topic), partition)) ?? Infinity),
         });
       },
     });
@@ -266,10 +290,6 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     return handle;
   }
 
-  /**
-   * A new group that reads "only new messages" starts at the current end, fixed now: kafkajs would
-   * resolve "latest" lazily after joining, silently skipping what is appended in between.
-   */
   /**
    * The current end of each partition the group has no committed offset for, by topic: a consumer
    * that reads "only new messages" starts there, so nothing appended after `consume` returns is
