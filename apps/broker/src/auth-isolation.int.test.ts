@@ -320,9 +320,10 @@ describe('authentication and isolation (embedded)', () => {
     const eventRows = (events as unknown as { rows: unknown[] }).rows;
     const records = await s.runtime.database.db.execute(sql`SELECT topic, key, value FROM sluice_log_record`);
     const recordRows = (records as unknown as { rows: unknown[] }).rows;
-    // The scans look at something: events of the completed request, records of both topics kinds.
+    // The scans look at something: events of the completed request, and the requests' log records
+    // (PGlite hands outcome notifications over in process: they are not records).
     expect(eventRows.length).toBeGreaterThan(3);
-    expect(recordRows.length).toBeGreaterThan(3);
+    expect(recordRows.length).toBeGreaterThanOrEqual(2);
     expect(responses.length).toBeGreaterThan(100);
     expect(s.logs.length).toBeGreaterThan(0);
 

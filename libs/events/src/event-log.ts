@@ -22,8 +22,9 @@ export interface EventLog {
    * Publishes notifications (the outcomes topic): they wake a waiting caller on any API process,
    * but the event store, not the log, is the record. So they are not held to `append`'s
    * durability: Kafka sends them on their own producer (leader acknowledgement, many in flight),
-   * never queued behind durable request appends. A lost one delays a result (waiters also poll the
-   * store), never loses it. Validated like `append`.
+   * never queued behind durable request appends; Postgres appends them, except PGlite, which hands
+   * them straight to the consumers in its process (offset `-1`: they are not in the log). A lost
+   * one delays a result (waiters also poll the store), never loses it. Validated like `append`.
    */
   notify(records: readonly LogRecord[]): Promise<void>;
   /** Writes to the dead-letter topic. */

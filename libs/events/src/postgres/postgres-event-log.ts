@@ -10,6 +10,7 @@ import type {
   ConsumerOptions,
   EventLog,
   LogConsumer,
+  LogRecord,
   PartitionLag,
   TopicPartition,
 } from '../event-log';
@@ -121,55 +122,69 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
 
   type Encoded = { topic: string; key: string; eventId: string | null; value: string; partition: number };
 
-  /** One transaction per group of concurrent appends; one offset update and one insert per partition. */
+  /**
+   * One statement per partition reserves the offsets and inserts the records; a group of concurrent
+   * appends that spans partitions is one transaction (all or nothing). The partition row's lock
+   * orders appends, so a partition's records commit in offset order.
+   */
   async function writeBatch(encoded: Encoded[]): Promise<AppendResult[]> {
     let results: AppendResult[];
-    try {
-      results = await db.transaction(async (tx) => {
-        const out: AppendResult[] = new Array(encoded.length);
-        const byPartition = new Map<string, number[]>();
-        encoded.forEach((r, i) => {
-          const k = `${r.topic}\u0000${r.partition}`;
-          byPartition.set(k, [...(byPartition.get(k) ?? []), i]);
+    const byPartition = new Map<string, number[]>();
+    encoded.forEach((r, i) => {
+      const k = `${r.topic}\u0000${r.partition}`;
+      byPartition.set(k, [...(byPartition.get(k) ?? []), i]);
+    });
+    const write = async (tx: Pick<typeof db, 'execute'>) => {
+      const out: AppendResult[] = new Array(encoded.length);
+      for (const indexes of byPartition.values()) {
+        const { topic, partition } = encoded[indexes[0]!]!;
+        const n = indexes.length;
+        const rows = JSON.stringify(
+          indexes.map((i, j) => ({
+            i: j,
+            key: encoded[i]!.key,
+            event_id: encoded[i]!.eventId,
+            value: encoded[i]!.value,
+          })),
+        );
+        const written = rowsOf<{ first: string | number | null; inserted: number }>(
+          await tx.execute(sql`WITH reserved AS (
+              UPDATE sluice_log_partition SET next_offset = next_offset + ${n}
+              WHERE topic = ${topic} AND partition = ${partition} RETURNING next_offset - ${n} AS "first"),
+            inserted AS (
+              INSERT INTO sluice_log_record (topic, partition, "offset", key, event_id, value)
+              SELECT ${topic}, ${partition}, reserved."first" + r.i, r.key, r.event_id, r.value
+              FROM reserved, jsonb_to_recordset(${rows}::jsonb) AS r(i int, key text, event_id text, value text)
+              ON CONFLICT (topic, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING 1)
+            SELECT (SELECT "first" FROM reserved) AS "first", (SELECT count(*) FROM inserted)::int AS inserted`),
+        )[0];
+        if (written?.first === null || written?.first === undefined)
+          throw new SluiceError('invalid_event', `unknown topic ${topic}`);
+        const base = Number(written.first);
+        indexes.forEach((i, j) => {
+          out[i] = { topic, partition, offset: String(base + j) };
         });
-        for (const indexes of byPartition.values()) {
-          const { topic, partition } = encoded[indexes[0]!]!;
-          const n = indexes.length;
-          const first = rowsOf<{ first: string | number }>(
-            await tx.execute(sql`UPDATE sluice_log_partition SET next_offset = next_offset + ${n}
-              WHERE topic = ${topic} AND partition = ${partition} RETURNING next_offset - ${n} AS "first"`),
-          )[0];
-          if (!first) throw new SluiceError('invalid_event', `unknown topic ${topic}`);
-          const base = Number(first.first);
-          const values = indexes.map((i, j) => {
-            const r = encoded[i]!;
-            out[i] = { topic, partition, offset: String(base + j) };
-            return sql`(${topic}, ${partition}, ${base + j}, ${r.key}, ${r.eventId}, ${r.value})`;
-          });
-          const inserted = rowsOf<{ offset: string | number }>(
-            await tx.execute(sql`INSERT INTO sluice_log_record (topic, partition, "offset", key, event_id, value)
-              VALUES ${sql.join(values, sql`, `)}
-              ON CONFLICT (topic, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING "offset"`),
+        if (Number(written.inserted) < n) {
+          // Some event ids were already in the topic (a no-op append): report the stored copy.
+          const ids = indexes.map((i) => encoded[i]!.eventId).filter((id): id is string => id !== null);
+          const stored = rowsOf<{ event_id: string; partition: number; offset: string | number }>(
+            await tx.execute(sql`SELECT event_id, partition, "offset" FROM sluice_log_record
+              WHERE topic = ${topic} AND event_id IN (${sql.join(
+                ids.map((id) => sql`${id}`),
+                sql`, `,
+              )})`),
           );
-          if (inserted.length < n) {
-            // Some event ids were already in the topic (a no-op append): report the stored copy.
-            const ids = indexes.map((i) => encoded[i]!.eventId).filter((id): id is string => id !== null);
-            const stored = rowsOf<{ event_id: string; partition: number; offset: string | number }>(
-              await tx.execute(sql`SELECT event_id, partition, "offset" FROM sluice_log_record
-                WHERE topic = ${topic} AND event_id IN (${sql.join(
-                  ids.map((id) => sql`${id}`),
-                  sql`, `,
-                )})`),
-            );
-            const at = new Map(stored.map((r) => [r.event_id, r]));
-            for (const i of indexes) {
-              const hit = at.get(encoded[i]!.eventId ?? '');
-              if (hit) out[i] = { topic, partition: Number(hit.partition), offset: String(hit.offset) };
-            }
+          const at = new Map(stored.map((r) => [r.event_id, r]));
+          for (const i of indexes) {
+            const hit = at.get(encoded[i]!.eventId ?? '');
+            if (hit) out[i] = { topic, partition: Number(hit.partition), offset: String(hit.offset) };
           }
         }
-        return out;
-      });
+      }
+      return out;
+    };
+    try {
+      results = byPartition.size === 1 ? await write(db) : await db.transaction((tx) => write(tx));
     } catch (cause) {
       if (cause instanceof SluiceError) throw cause;
       throw new SluiceError('log_unavailable', 'the embedded log could not append', {
@@ -206,6 +221,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     /** Leased numbers being handed over: no longer read, lease kept until their handlers settle. */
     const releasing = new Set<number>();
     const positions = new Map<string, number>();
+    const freshFrom = new Map<string, number>();
     let assignment: TopicPartition[] = [];
     let stopped = false;
     let wake: (() => void) | undefined;
@@ -220,6 +236,24 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       if (!topics || topics.some((t) => subscribed.has(t))) poke();
     };
     local.on('append', onAppend);
+    // In-process notifications (see `notify`) go to the member that owns the key's partition.
+    const onNotify = (records: readonly LogRecord[]) => {
+      for (const r of records) {
+        const partition = partitionForKey(r.key, partitions);
+        if (stopped || !subscribed.has(r.topic) || paused.has(r.topic) || !owned.has(partition)) continue;
+        if (releasing.has(partition)) continue;
+        const message = {
+          topic: r.topic,
+          partition,
+          offset: '-1',
+          key: r.key,
+          event: r.event,
+          timestamp: Date.now(),
+        };
+        void options.handle(message).catch((error: unknown) => options.onHandlerError?.(error, message));
+      }
+    };
+    local.on('notify', onNotify);
     const k = (topic: string, partition: number) => `${topic}\u0000${partition}`;
     const tpsOf = (n: number) => options.topics.map((topic) => ({ topic, partition: n }));
 
@@ -248,25 +282,35 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       owned.delete(n);
       releasing.delete(n);
       delivery.revoke(tpsOf(n));
-      for (const tp of tpsOf(n)) positions.delete(k(tp.topic, tp.partition));
+      for (const tp of tpsOf(n)) {
+        positions.delete(k(tp.topic, tp.partition));
+        freshFrom.delete(k(tp.topic, tp.partition));
+      }
     }
 
+    /**
+     * Where a newly leased partition is read from. Also notes where its log ended once leased:
+     * later records were appended after this member took it, so no other member can have been
+     * handed them (`firstDelivery`).
+     */
     async function startPosition(tp: TopicPartition): Promise<number> {
+      const end = Number(
+        rowsOf<{ next_offset: string | number }>(
+          await db.execute(
+            sql`SELECT next_offset FROM sluice_log_partition WHERE topic = ${tp.topic} AND partition = ${tp.partition}`,
+          ),
+        )[0]?.next_offset ?? 0,
+      );
+      freshFrom.set(k(tp.topic, tp.partition), end);
       const committed = rowsOf<{ committed: string | number }>(
         await db.execute(sql`SELECT committed FROM sluice_log_group_offset
           WHERE group_id = ${groupId} AND topic = ${tp.topic} AND partition = ${tp.partition}`),
       )[0];
       if (committed) return Number(committed.committed);
       if (options.fromBeginning ?? true) return 0;
-      const end = rowsOf<{ next_offset: string | number }>(
-        await db.execute(
-          sql`SELECT next_offset FROM sluice_log_partition WHERE topic = ${tp.topic} AND partition = ${tp.partition}`,
-        ),
-      )[0];
-      const position = Number(end?.next_offset ?? 0);
       // Pin the start, so the next owner does not skip what arrives in between.
-      await commit(groupId, [{ ...tp, offset: position }]);
-      return position;
+      await commit(groupId, [{ ...tp, offset: end }]);
+      return end;
     }
 
     /** Stops reading a partition number, lets its handlers settle, commits, then frees the lease. */
@@ -330,8 +374,12 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       poke();
     }
 
-    /** One round trip reads every owned (topic, partition) that has room, from its position. */
-    async function fetchOnce(): Promise<number> {
+    /**
+     * One round trip reads every owned (topic, partition) that has room, from its position. True
+     * when a partition filled its limit: more may be waiting. Otherwise the log was read to its end,
+     * and the next append pokes this consumer (in process at once, from other processes by NOTIFY).
+     */
+    async function fetchOnce(): Promise<boolean> {
       const wanted: Array<{ topic: string; partition: number; from: number; limit: number }> = [];
       for (const n of owned) {
         for (const topic of options.topics) {
@@ -343,7 +391,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
           }
         }
       }
-      if (stopped || wanted.length === 0) return 0;
+      if (stopped || wanted.length === 0) return false;
       const pgArray = (xs: Array<string | number>) =>
         `{${xs.map((x) => JSON.stringify(String(x))).join(',')}}`;
       const rows = rowsOf<Row & { topic: string; partition: number }>(
@@ -363,7 +411,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       const current = new Map(
         wanted.map((w) => [k(w.topic, w.partition), positions.get(k(w.topic, w.partition)) === w.from]),
       );
-      let fetched = 0;
+      const fetched = new Map<string, number>();
       for (const row of rows) {
         const partition = Number(row.partition);
         const key = k(row.topic, partition);
@@ -376,11 +424,12 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
           key: row.key,
           value: row.value,
           timestamp: Number(row.ts),
+          fresh: offset >= (freshFrom.get(key) ?? Number.POSITIVE_INFINITY),
         });
         positions.set(key, offset + 1);
-        fetched++;
+        fetched.set(key, (fetched.get(key) ?? 0) + 1);
       }
-      return fetched;
+      return wanted.some((w) => (fetched.get(k(w.topic, w.partition)) ?? 0) >= w.limit);
     }
 
     // Heartbeats run on their own: a handler holding messages never delays them.
@@ -405,7 +454,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
         lastFetchAt = Date.now();
         dirty = false;
         try {
-          if ((await fetchOnce()) > 0) continue;
+          if (await fetchOnce()) continue;
         } catch {
           // Database unavailable: wait and try again.
         }
@@ -452,6 +501,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
           clearInterval(keepAlive);
         }
         local.off('append', onAppend);
+        local.off('notify', onNotify);
         await db
           .execute(
             sql`DELETE FROM sluice_log_group_lease WHERE group_id = ${groupId} AND member_id = ${memberId}`,
@@ -505,7 +555,14 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     append,
     // One database is both log and store here: a notification is simply an append.
     async notify(records) {
-      await append(records);
+      // PGlite lives in this process alone, and so does every consumer of it: notifications (not
+      // the record; the event store is) are handed to them directly instead of written and polled.
+      if (!inProcessOnly) {
+        await append(records);
+        return;
+      }
+      const valid = records.map((r) => ({ ...r, event: validateEvent(r.event) }));
+      local.emit('notify', valid);
     },
     deadLetter: deadLetterRecord,
     consume,

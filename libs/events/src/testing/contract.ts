@@ -280,6 +280,33 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       expect(isSluiceError(refused) && refused.code).toBe('invalid_event');
     }, 90_000);
 
+    it('marks only messages appended after the assignment, on their first try, as first deliveries', async () => {
+      const before = makeSubmittedEvent({ pool: 'first-pool' });
+      await s.log.append([{ topic: T.interactive, key: before.pool, event: before }]);
+      const failing = makeSubmittedEvent({ pool: 'first-pool' });
+      const tries: Array<{ requestId: string; firstDelivery: boolean | undefined }> = [];
+      const c = await s.log.consume({
+        groupId: group('first'),
+        topics: [T.interactive],
+        handle: async (m) => {
+          tries.push({ requestId: m.event.requestId, firstDelivery: m.firstDelivery });
+          const failingTries = tries.filter((t) => t.requestId === failing.requestId).length;
+          if (m.event.requestId === failing.requestId && failingTries === 1) throw new Error('fails once');
+        },
+      });
+      consumers.push(c);
+      await waitFor(() => tries.some((t) => t.requestId === before.requestId), 60_000);
+      await new Promise((r) => setTimeout(r, 500)); // the partitions' ends at the assignment are known
+      const after = makeSubmittedEvent({ pool: 'first-pool' });
+      await s.log.append([after, failing].map((event) => ({ topic: T.interactive, key: event.pool, event })));
+      const of = (e: { requestId: string }) =>
+        tries.filter((t) => t.requestId === e.requestId).map((t) => t.firstDelivery);
+      await waitFor(() => of(after).length === 1 && of(failing).length === 2);
+      expect(of(before)).toEqual([false]);
+      expect(of(after)).toEqual([true]);
+      expect(of(failing)).toEqual([true, false]);
+    }, 90_000);
+
     it('refuses an invalid event on append, naming the field, and writes nothing', async () => {
       const ends = async () =>
         (await s.log.lag(group('ends'), [T.standard])).map((p) => p.endOffset).join(',');
