@@ -96,7 +96,11 @@ const RECENT_CANCELS = 10_000;
  * A request that cannot have a recorded state yet: the log hands it out for the first time, and it
  * is its original submission (not a copy an idempotent resubmit or a Batch API retry appended).
  */
-export function isUnseen(message: ConsumedMessage, event: RequestSubmitted, cancelledEarly: Set<string>): boolean {
+export function isUnseen(
+  message: ConsumedMessage,
+  event: RequestSubmitted,
+  cancelledEarly: Set<string>,
+): boolean {
   return (
     message.firstDelivery === true &&
     event.idempotencyKey === null &&
