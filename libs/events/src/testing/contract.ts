@@ -296,7 +296,16 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       });
       consumers.push(c);
       await waitFor(() => tries.some((t) => t.requestId === before.requestId), 60_000);
-      await new Promise((r) => setTimeout(r, 500)); // the partitions' ends at the assignment are known
+      // An adapter may learn where the partitions ended at the assignment only after it: probe
+      // (same key, so same partition) until a new message is known to be a first delivery.
+      const deadline = Date.now() + 30_000;
+      for (let probed = false; !probed && Date.now() < deadline; ) {
+        const probe = makeSubmittedEvent({ pool: 'first-pool' });
+        await s.log.append([{ topic: T.interactive, key: probe.pool, event: probe }]);
+        await waitFor(() => tries.some((t) => t.requestId === probe.requestId));
+        probed = tries.some((t) => t.requestId === probe.requestId && t.firstDelivery === true);
+        if (!probed) await new Promise((r) => setTimeout(r, 100));
+      }
       const after = makeSubmittedEvent({ pool: 'first-pool' });
       await s.log.append([after, failing].map((event) => ({ topic: T.interactive, key: event.pool, event })));
       const of = (e: { requestId: string }) =>
