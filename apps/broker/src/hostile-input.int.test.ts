@@ -643,14 +643,20 @@ describe('hostile input (embedded, the real default submit limit)', () => {
     const headers: Record<string, string> = { authorization: `Bearer ${s.tenant.apiKey}`, ...req.headers };
     const contentType = req.contentType === undefined ? 'application/json' : req.contentType;
     if (contentType !== null && req.body !== undefined) headers['content-type'] = contentType;
-    const res = await fetch(`${s.url}${req.path}`, {
-      method: req.method,
-      headers,
-      ...(req.body !== undefined ? { body: req.body } : {}),
-    });
-    const text = await res.text();
-    const refused = isRefusal(res.status, res.headers.get('content-type') ?? '', text);
-    return { req, status: res.status, refused, excerpt: text.slice(0, 300) };
+    try {
+      const res = await fetch(`${s.url}${req.path}`, {
+        method: req.method,
+        headers,
+        ...(req.body !== undefined ? { body: req.body } : {}),
+      });
+      const text = await res.text();
+      const refused = isRefusal(res.status, res.headers.get('content-type') ?? '', text);
+      return { req, status: res.status, refused, excerpt: text.slice(0, 300) };
+    } catch (error) {
+      // A dropped connection is not a refusal: reported with the seed like any other bad outcome.
+      const cause = (error as { cause?: unknown }).cause;
+      return { req, status: 0, refused: false, excerpt: `fetch failed: ${String(error)} (${String(cause)})` };
+    }
   }
 
   it(`refuses ${RUNS} generated hostile requests with a 4xx and a message, and logs none of them`, async () => {

@@ -91,6 +91,13 @@ export interface ConsumerOptions {
    * dead-letter topic with the reason and the consumer moves on.
    */
   handle(message: ConsumedMessage): Promise<void>;
+  /**
+   * A cheap filter before decoding: a message it refuses counts as handled without being decoded
+   * or handed to `handle` (a notification consumer skips what concerns no one it serves). `type`
+   * is the event's type where the adapter carries it beside the value (Kafka), else undefined:
+   * accept those unless the key decides.
+   */
+  accept?(message: { key: string | null; type: string | undefined }): boolean;
   /** Called after a rebalance with the partitions this member now owns (same number across topics). */
   onAssignment?(assigned: readonly TopicPartition[]): void;
   /** Called when a message is sent to the dead-letter topic (e.g. to count it). */

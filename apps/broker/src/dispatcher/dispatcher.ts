@@ -555,6 +555,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         topics: [TOPICS.outcomes],
         fromBeginning: false,
         maxInFlight: 1,
+        // Only cancellations concern a dispatcher: the rest of the topic is not even decoded.
+        accept: ({ type }) => type === undefined || type === 'request.cancelled',
         handle: onOutcome,
       });
       requestConsumer = await log.consume({

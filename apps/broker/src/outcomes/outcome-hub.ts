@@ -114,6 +114,8 @@ export function createOutcomeHub(deps: {
         groupId: `sluice-api-${randomUUID()}`,
         topics: [TOPICS.outcomes],
         fromBeginning: false,
+        // Outcomes are keyed by request: every API process reads them all, decodes only its callers'.
+        accept: ({ key }) => key === null || listeners.has(key),
         maxInFlight: 64,
         handle: async (m) => {
           for (const onEvent of listeners.get(m.event.requestId) ?? []) onEvent(m.event);

@@ -13,6 +13,8 @@ export interface RawMessage {
   timestamp: number;
   /** Appended after this consumer was assigned the partition (see `ConsumedMessage.firstDelivery`). */
   fresh?: boolean;
+  /** The event's type, when the adapter carries it beside the value (Kafka: a header). */
+  type?: string;
 }
 
 export interface CommitPoint extends TopicPartition {
@@ -184,7 +186,9 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
     let event: ConsumedMessage['event'] | undefined;
     let handled = false;
     try {
-      event = decodeEvent(raw.value ?? '');
+      // Refused by the consumer's filter: settled without being decoded.
+      if (options.accept && !options.accept({ key: raw.key, type: raw.type })) handled = true;
+      else event = decodeEvent(raw.value ?? '');
     } catch (error) {
       // Dead letters are not events: reading the dead-letter topic must not loop on them.
       handled = raw.topic === TOPICS.deadLetter || (await writeDeadLetter(deadLetterFor(raw, error), state));

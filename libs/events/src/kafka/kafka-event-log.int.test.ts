@@ -3,7 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { partitionForKey } from '../internal/partitioner';
 import { describeEventLogContract } from '../testing/contract';
-import { makeSubmittedEvent } from '../testing/fixtures';
+import { makeEvent, makeSubmittedEvent } from '../testing/fixtures';
 import { TOPICS } from '../topics';
 import { createKafkaEventLog, deleteKafkaNamespace } from './kafka-event-log';
 
@@ -102,6 +102,43 @@ describe('Kafka consumer of only new messages', () => {
       await new Promise((r) => setTimeout(r, 300));
       await consumer.stop();
       expect([...seen].sort()).toEqual(fresh.map((e) => e.requestId).sort());
+    } finally {
+      await log.close().catch(() => {});
+      await deleteKafkaNamespace(brokers, namespace);
+    }
+  }, 60_000);
+});
+
+describe('Kafka event type header', () => {
+  it("lets a consumer's accept filter pick events by type without decoding the rest", async () => {
+    const brokers = await requireKafka();
+    const namespace = uniqueName('typed');
+    const log = createKafkaEventLog({ brokers, namespace, partitions: 2 });
+    try {
+      await log.start();
+      const offered: Array<string | undefined> = [];
+      const seen: string[] = [];
+      const consumer = await log.consume({
+        groupId: 'typed',
+        topics: [TOPICS.outcomes],
+        accept: ({ type }) => {
+          offered.push(type);
+          return type === 'request.cancelled';
+        },
+        handle: async (m) => void seen.push(m.event.type),
+      });
+      const events = [
+        makeEvent('request.completed'),
+        makeEvent('request.cancelled'),
+        makeEvent('request.failed'),
+      ];
+      await log.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
+      const deadline = Date.now() + 30_000;
+      while (offered.length < events.length && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      await consumer.stop();
+      expect([...offered].sort()).toEqual(['request.cancelled', 'request.completed', 'request.failed']);
+      expect(seen).toEqual(['request.cancelled']);
     } finally {
       await log.close().catch(() => {});
       await deleteKafkaNamespace(brokers, namespace);

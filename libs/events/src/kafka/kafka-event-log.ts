@@ -7,6 +7,7 @@ import type {
   ConsumerOptions,
   EventLog,
   LogConsumer,
+  LogRecord,
   PartitionLag,
   TopicPartition,
 } from '../event-log';
@@ -41,6 +42,18 @@ export interface KafkaEventLogConfig {
  * start, consumer groups committing only what was handled, per-topic pause/resume, and an assigner
  * that keeps one partition number of every topic on one member.
  */
+/** The event's type travels as a header too, so a consumer can filter without decoding (`accept`). */
+const TYPE_HEADER = 'sluice-type';
+
+function toMessage(r: LogRecord) {
+  return {
+    topic: r.topic,
+    key: r.key,
+    value: encodeEvent(r.event),
+    headers: { [TYPE_HEADER]: r.event.type },
+  };
+}
+
 export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
   const ns = config.namespace ? `${config.namespace}.` : '';
   const topicName = (t: string) => `${ns}${t}`;
@@ -86,7 +99,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
   }
 
   async function sendGrouped(
-    messages: Array<{ topic: string; key: string; value: Buffer | string }>,
+    messages: Array<{ topic: string; key: string; value: Buffer | string; headers?: Record<string, string> }>,
   ): Promise<AppendResult[]> {
     const byTopic = byTopicAndPartition(messages);
     const results: AppendResult[] = new Array(messages.length);
@@ -96,7 +109,12 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
         acks: -1,
         topicMessages: [...byTopic].map(([topic, list]) => ({
           topic: topicName(topic),
-          messages: list.map((m) => ({ key: m.key, value: m.value, partition: m.partition })),
+          messages: list.map((m) => ({
+            key: m.key,
+            value: m.value,
+            partition: m.partition,
+            headers: m.headers,
+          })),
         })),
       });
       // kafkajs reports the base offset per topic-partition; offsets within a batch follow in order.
@@ -256,6 +274,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
           key: message.key?.toString() ?? null,
           value: message.value,
           timestamp: Number(message.timestamp),
+          type: message.headers?.[TYPE_HEADER]?.toString(),
           fresh:
             Number(message.offset) >= (freshFrom.get(freshKey(logicalName(topic), partition)) ?? Infinity),
         });
@@ -350,12 +369,10 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       await Promise.all([durable.get(), notifier.get()]);
     },
     async append(records) {
-      return produce(records.map((r) => ({ topic: r.topic, key: r.key, value: encodeEvent(r.event) })));
+      return produce(records.map(toMessage));
     },
     async notify(records) {
-      const byTopic = byTopicAndPartition(
-        records.map((r) => ({ topic: r.topic, key: r.key, value: encodeEvent(r.event) })),
-      );
+      const byTopic = byTopicAndPartition(records.map(toMessage));
       try {
         const p = await notifier.get();
         await p.sendBatch({
@@ -363,7 +380,12 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
           timeout: appendTimeoutMs,
           topicMessages: [...byTopic].map(([topic, list]) => ({
             topic: topicName(topic),
-            messages: list.map((m) => ({ key: m.key, value: m.value, partition: m.partition })),
+            messages: list.map((m) => ({
+              key: m.key,
+              value: m.value,
+              partition: m.partition,
+              headers: m.headers,
+            })),
           })),
         });
       } catch (cause) {

@@ -242,6 +242,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
         const partition = partitionForKey(r.key, partitions);
         if (stopped || !subscribed.has(r.topic) || paused.has(r.topic) || !owned.has(partition)) continue;
         if (releasing.has(partition)) continue;
+        if (options.accept && !options.accept({ key: r.key, type: r.event.type })) continue;
         const message = {
           topic: r.topic,
           partition,

@@ -316,6 +316,26 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       expect(of(failing)).toEqual([true, false]);
     }, 90_000);
 
+    it('settles what its accept filter refuses, without handing it over', async () => {
+      const groupId = group('accept');
+      const wanted = makeSubmittedEvent({ pool: 'accept-wanted' });
+      const other = makeSubmittedEvent({ pool: 'accept-other' });
+      await s.log.append([other, wanted].map((event) => ({ topic: T.batch, key: event.pool, event })));
+      const { seen, consumer } = collect(s.log, {
+        groupId,
+        topics: [T.batch],
+        accept: ({ key }) => key === wanted.pool,
+      });
+      consumers.push(await consumer);
+      await waitFor(() => seen.some((m) => m.event.eventId === wanted.eventId), 60_000);
+      // Refused messages are committed past like handled ones: the group has nothing left.
+      const settled = async () => (await s.log.lag(groupId, [T.batch])).every((p) => p.lag === 0);
+      const deadline = Date.now() + 30_000;
+      while (!(await settled()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await settled()).toBe(true);
+      expect(seen.map((m) => m.key)).toEqual(seen.map(() => wanted.pool));
+    }, 90_000);
+
     it('refuses an invalid event on append, naming the field, and writes nothing', async () => {
       const ends = async () =>
         (await s.log.lag(group('ends'), [T.standard])).map((p) => p.endOffset).join(',');
