@@ -1,6 +1,7 @@
 import { kafkaBrokers, requireKafka, uniqueName } from '@sluice/test-support';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import type { EventLog } from '../event-log';
 import { partitionForKey } from '../internal/partitioner';
 import { describeEventLogContract } from '../testing/contract';
 import { makeEvent, makeSubmittedEvent } from '../testing/fixtures';
@@ -79,13 +80,29 @@ describe('Kafka log start', () => {
   }, 60_000);
 });
 
+/** A started log on a namespace of its own, closed and deleted after `run`. */
+async function withKafkaLog(name: string, partitions: number, run: (log: EventLog) => Promise<void>) {
+  const brokers = await requireKafka();
+  const namespace = uniqueName(name);
+  const log = createKafkaEventLog({ brokers, namespace, partitions });
+  try {
+    await log.start();
+    await run(log);
+  } finally {
+    await log.close().catch(() => {});
+    await deleteKafkaNamespace(brokers, namespace);
+  }
+}
+
+/** Polls until `done`, for at most 30 s (the assertions after it say what was missing). */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+}
+
 describe('Kafka consumer of only new messages', () => {
   it('skips what was appended before consume, and misses nothing appended right after it, before its group joined', async () => {
-    const brokers = await requireKafka();
-    const namespace = uniqueName('newonly');
-    const log = createKafkaEventLog({ brokers, namespace, partitions: 3 });
-    try {
-      await log.start();
+    await withKafkaLog('newonly', 3, async (log) => {
       const old = makeSubmittedEvent();
       await log.append([{ topic: TOPICS.outcomes, key: old.requestId, event: old }]);
       const seen: string[] = [];
@@ -97,25 +114,17 @@ describe('Kafka consumer of only new messages', () => {
       });
       const fresh = Array.from({ length: 6 }, () => makeSubmittedEvent());
       await log.append(fresh.map((e) => ({ topic: TOPICS.outcomes, key: e.requestId, event: e })));
-      const deadline = Date.now() + 30_000;
-      while (seen.length < fresh.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await until(() => seen.length >= fresh.length);
       await new Promise((r) => setTimeout(r, 300));
       await consumer.stop();
       expect([...seen].sort()).toEqual(fresh.map((e) => e.requestId).sort());
-    } finally {
-      await log.close().catch(() => {});
-      await deleteKafkaNamespace(brokers, namespace);
-    }
+    });
   }, 60_000);
 });
 
 describe('Kafka event type header', () => {
   it("lets a consumer's accept filter pick events by type without decoding the rest", async () => {
-    const brokers = await requireKafka();
-    const namespace = uniqueName('typed');
-    const log = createKafkaEventLog({ brokers, namespace, partitions: 2 });
-    try {
-      await log.start();
+    await withKafkaLog('typed', 2, async (log) => {
       const offered: Array<string | undefined> = [];
       const seen: string[] = [];
       const consumer = await log.consume({
@@ -133,15 +142,10 @@ describe('Kafka event type header', () => {
         makeEvent('request.failed'),
       ];
       await log.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
-      const deadline = Date.now() + 30_000;
-      while (offered.length < events.length && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
+      await until(() => offered.length >= events.length);
       await consumer.stop();
       expect([...offered].sort()).toEqual(['request.cancelled', 'request.completed', 'request.failed']);
       expect(seen).toEqual(['request.cancelled']);
-    } finally {
-      await log.close().catch(() => {});
-      await deleteKafkaNamespace(brokers, namespace);
-    }
+    });
   }, 60_000);
 });
