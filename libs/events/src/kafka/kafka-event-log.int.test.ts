@@ -3,7 +3,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import type { EventLog } from '../event-log';
 import { partitionForKey } from '../internal/partitioner';
-import { describeEventLogContract } from '../testing/contract';
+import { describeEventLogContract, waitFor } from '../testing/contract';
 import { makeEvent, makeSubmittedEvent } from '../testing/fixtures';
 import { TOPICS } from '../topics';
 import { createKafkaEventLog, deleteKafkaNamespace } from './kafka-event-log';
@@ -94,12 +94,6 @@ async function withKafkaLog(name: string, partitions: number, run: (log: EventLo
   }
 }
 
-/** Polls until `done`, for at most 30 s (the assertions after it say what was missing). */
-async function until(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-}
-
 describe('Kafka consumer of only new messages', () => {
   it('skips what was appended before consume, and misses nothing appended right after it, before its group joined', async () => {
     await withKafkaLog('newonly', 3, async (log) => {
@@ -114,7 +108,7 @@ describe('Kafka consumer of only new messages', () => {
       });
       const fresh = Array.from({ length: 6 }, () => makeSubmittedEvent());
       await log.append(fresh.map((e) => ({ topic: TOPICS.outcomes, key: e.requestId, event: e })));
-      await until(() => seen.length >= fresh.length);
+      await waitFor(() => seen.length >= fresh.length);
       await new Promise((r) => setTimeout(r, 300));
       await consumer.stop();
       expect([...seen].sort()).toEqual(fresh.map((e) => e.requestId).sort());
@@ -142,7 +136,7 @@ describe('Kafka event type header', () => {
         makeEvent('request.failed'),
       ];
       await log.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
-      await until(() => offered.length >= events.length);
+      await waitFor(() => offered.length >= events.length);
       await consumer.stop();
       expect([...offered].sort()).toEqual(['request.cancelled', 'request.completed', 'request.failed']);
       expect(seen).toEqual(['request.cancelled']);

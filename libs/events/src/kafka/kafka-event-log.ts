@@ -42,6 +42,8 @@ export interface KafkaEventLogConfig {
  * start, consumer groups committing only what was handled, per-topic pause/resume, and an assigner
  * that keeps one partition number of every topic on one member.
  */
+type KafkaMessage = { topic: string; key: string; value: Buffer | string; headers?: Record<string, string> };
+
 /** The event's type travels as a header too, so a consumer can filter without decoding (`accept`). */
 const TYPE_HEADER = 'sluice-type';
 
@@ -98,24 +100,22 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     return byTopic;
   }
 
-  async function sendGrouped(
-    messages: Array<{ topic: string; key: string; value: Buffer | string; headers?: Record<string, string> }>,
-  ): Promise<AppendResult[]> {
+  /** kafkajs's `sendBatch` shape for messages grouped by `byTopicAndPartition`. */
+  function topicMessagesOf(byTopic: ReturnType<typeof byTopicAndPartition<KafkaMessage>>) {
+    return [...byTopic].map(([topic, list]) => ({
+      topic: topicName(topic),
+      messages: list.map((m) => ({ key: m.key, value: m.value, partition: m.partition, headers: m.headers })),
+    }));
+  }
+
+  async function sendGrouped(messages: KafkaMessage[]): Promise<AppendResult[]> {
     const byTopic = byTopicAndPartition(messages);
     const results: AppendResult[] = new Array(messages.length);
     const work = (async () => {
       const p = await durable.get();
       const sent = await p.sendBatch({
         acks: -1,
-        topicMessages: [...byTopic].map(([topic, list]) => ({
-          topic: topicName(topic),
-          messages: list.map((m) => ({
-            key: m.key,
-            value: m.value,
-            partition: m.partition,
-            headers: m.headers,
-          })),
-        })),
+        topicMessages: topicMessagesOf(byTopic),
       });
       // kafkajs reports the base offset per topic-partition; offsets within a batch follow in order.
       const next = new Map(
@@ -378,15 +378,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
         await p.sendBatch({
           acks: 1,
           timeout: appendTimeoutMs,
-          topicMessages: [...byTopic].map(([topic, list]) => ({
-            topic: topicName(topic),
-            messages: list.map((m) => ({
-              key: m.key,
-              value: m.value,
-              partition: m.partition,
-              headers: m.headers,
-            })),
-          })),
+          topicMessages: topicMessagesOf(byTopic),
         });
       } catch (cause) {
         throw new SluiceError('log_unavailable', 'Kafka did not take the notification', { cause });

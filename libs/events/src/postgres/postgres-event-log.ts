@@ -240,9 +240,13 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     const onNotify = (records: readonly LogRecord[]) => {
       for (const r of records) {
         const partition = partitionForKey(r.key, partitions);
-        if (stopped || !subscribed.has(r.topic) || paused.has(r.topic) || !owned.has(partition)) continue;
-        if (releasing.has(partition)) continue;
-        if (options.accept && !options.accept({ key: r.key, type: r.event.type })) continue;
+        const mine =
+          subscribed.has(r.topic) &&
+          !paused.has(r.topic) &&
+          owned.has(partition) &&
+          !releasing.has(partition);
+        if (stopped || !mine || (options.accept && !options.accept({ key: r.key, type: r.event.type })))
+          continue;
         const message = {
           topic: r.topic,
           partition,
