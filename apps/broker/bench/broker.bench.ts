@@ -1,6 +1,7 @@
 // npm run bench -w @sluice/broker — the broker's added latency on the synchronous path, against
 // calling the same simulator directly in the same run, and durable submits per second.
 import { Worker } from 'node:worker_threads';
+import Fastify from 'fastify';
 import OpenAI from 'openai';
 import { type HarnessMode, startTestSluice } from '../src/__tests__/harness';
 
@@ -23,6 +24,11 @@ async function timeCalls(client: OpenAI, n: number): Promise<number[]> {
   }
   return out;
 }
+
+// The submit figures' baseline: what the same load generator reaches against a server that does
+// nothing (one fastify route answering a constant), on the same cores, in the same run.
+const ceiling = await bareServerRate();
+console.log(`HTTP ceiling (do-nothing server, same client): ${ceiling.toFixed(0)} requests/s`);
 
 for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
   const s = await startTestSluice({
@@ -55,6 +61,7 @@ for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
       'added p99 (ms)': (pct(viaSluice, 99) - pct(direct, 99)).toFixed(2),
       'via / direct p50': (pct(viaSluice, 50) / pct(direct, 50)).toFixed(1),
       'durable submits/s (API process)': onlyApi.toFixed(0),
+      'API process / HTTP ceiling': (onlyApi / ceiling).toFixed(2),
       'durable submits/s (API + dispatcher draining, one process)': withDispatcher.toFixed(0),
     });
   } finally {
@@ -77,6 +84,18 @@ async function submitRate(url: string, apiKey: string): Promise<number> {
     });
   await run(Math.min(500, SUBMITS)); // warm up: connections, JIT, the tenant's caches
   return run(SUBMITS);
+}
+
+async function bareServerRate(): Promise<number> {
+  const app = Fastify();
+  app.post('/trpc/requests.submit', async () => ({ result: { data: { requestId: 'req_bare' } } }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  try {
+    const { port } = app.server.address() as { port: number };
+    return await submitRate(`http://127.0.0.1:${port}`, 'sk-bare');
+  } finally {
+    await app.close();
+  }
 }
 
 for (const r of rows)

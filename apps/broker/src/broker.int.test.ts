@@ -1,6 +1,9 @@
+import { eq } from 'drizzle-orm';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { eventually, type HarnessMode, startTestSluice, type TestSluice } from './__tests__/harness';
+import { events } from './db/schema';
+import { DISPATCHER_DEFAULTS } from './dispatcher/defaults';
 
 // The product end to end, in both modes: the official openai SDK against /v1, through the log,
 // the dispatcher and the simulator, with outcomes and usage recorded in Postgres.
@@ -45,6 +48,68 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
       promptTokens: data.usage?.prompt_tokens,
       completionTokens: data.usage?.completion_tokens,
     });
+  });
+
+  it("records a fast call's dispatch with its outcome in one transaction, a slow call's while it is in flight", async () => {
+    const recordedAt = async (requestId: string) => {
+      const rows = await s.runtime.database.db
+        .select({ type: events.type, recordedAt: events.recordedAt })
+        .from(events)
+        .where(eq(events.requestId, requestId));
+      return new Map(rows.map((r) => [r.type, r.recordedAt.getTime()]));
+    };
+    const ask = () =>
+      openai.chat.completions
+        .create({
+          model: 'gpt-4o-mini',
+          messages: [{ role: 'user', content: 'Dispatch record' }],
+          max_tokens: 5,
+        })
+        .withResponse();
+
+    // A call is "fast" when its answer came before the dispatch timer was due (a busy machine can
+    // make any one call slow, so a few are tried).
+    let fastTimes: Map<string, number> | undefined;
+    for (let i = 0; i < 5 && !fastTimes; i++) {
+      const id = (await ask()).response.headers.get('x-sluice-request-id')!;
+      const completed = await eventually(async () =>
+        (await s.runtime.store.eventsOf(id)).find((e) => e.type === 'request.completed'),
+      );
+      if (completed.type !== 'request.completed') throw new Error('unreachable');
+      if (completed.upstreamLatencyMs < DISPATCHER_DEFAULTS.recordDispatchAfterMs)
+        fastTimes = await eventually(async () => {
+          const t = await recordedAt(id);
+          return t.has('usage.recorded') && t;
+        });
+    }
+    // now() is the transaction's start: one transaction wrote both.
+    expect(fastTimes).toBeDefined();
+    expect(fastTimes!.get('request.dispatched')).toBe(fastTimes!.get('request.completed'));
+
+    s.simulator.configure({ latency: { baseMs: 1_500 } });
+    try {
+      const slowCall = ask();
+      // While the call is in flight, the store already shows it dispatched.
+      const inFlight = await eventually(async () => {
+        const rows = await s.runtime.store.listRequests({
+          tenantId: s.tenant.id,
+          status: 'dispatched',
+          limit: 1,
+        });
+        return rows[0];
+      }, 1_400);
+      const slow = (await slowCall).response.headers.get('x-sluice-request-id')!;
+      expect(inFlight.requestId).toBe(slow);
+      const slowTimes = await eventually(async () => {
+        const t = await recordedAt(slow);
+        return t.has('usage.recorded') && t;
+      });
+      expect(slowTimes.get('request.completed')! - slowTimes.get('request.dispatched')!).toBeGreaterThan(
+        1_000,
+      );
+    } finally {
+      s.simulator.configure({ latency: {} });
+    }
   });
 
   it('streams with stream_options.include_usage like OpenAI', async () => {

@@ -103,7 +103,10 @@ export async function createRuntime(
     });
     responseCache.start();
     closers.push(() => responseCache.close());
-    const store = createEventStore(database.db, { onCacheFilled: (e) => responseCache.filled(e) });
+    const store = createEventStore(database.db, {
+      onCacheFilled: (e) => responseCache.filled(e),
+      serialTransactions: database.kind === 'pglite',
+    });
     const tenants = createTenantService(database.db, { cacheAuth: opts.roles.includes('api') });
     await tenants.startAuthCache();
     closers.push(() => tenants.stopAuthCache());

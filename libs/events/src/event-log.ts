@@ -21,10 +21,12 @@ export interface EventLog {
   /**
    * Publishes notifications (the outcomes topic): they wake a waiting caller on any API process,
    * but the event store, not the log, is the record. So they are not held to `append`'s
-   * durability: Kafka sends them on their own producer (leader acknowledgement, many in flight),
-   * never queued behind durable request appends; Postgres appends them, except PGlite, which hands
-   * them straight to the consumers in its process (offset `-1`: they are not in the log). A lost
-   * one delays a result (waiters also poll the store), never loses it. Validated like `append`.
+   * durability. Kafka hands them at once to this instance's consumers that own the key's
+   * partition (offset `-1`: nothing to commit) and sends them, on their own producer (leader
+   * acknowledgement, many in flight, never queued behind durable request appends), to the other
+   * processes; a consumer handed one skips its copy. A Postgres server appends them; PGlite,
+   * whose consumers all live in its process, only hands them over. A lost one delays a result
+   * (waiters also poll the store), never loses it. Validated like `append`.
    */
   notify(records: readonly LogRecord[]): Promise<void>;
   /** Writes to the dead-letter topic. */
@@ -98,6 +100,12 @@ export interface ConsumerOptions {
    * accept those unless the key decides.
    */
   accept?(message: { key: string | null; type: string | undefined }): boolean;
+  /**
+   * How long settled offsets wait to be committed together (default: the adapter's, 50 ms). A
+   * notification consumer whose group lives only as long as its process commits rarely: no one
+   * resumes from its offsets.
+   */
+  commitIntervalMs?: number;
   /** Called after a rebalance with the partitions this member now owns (same number across topics). */
   onAssignment?(assigned: readonly TopicPartition[]): void;
   /** Called when a message is sent to the dead-letter topic (e.g. to count it). */

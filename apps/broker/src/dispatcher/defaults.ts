@@ -13,6 +13,11 @@ export const DISPATCHER_DEFAULTS = {
   recordRetryMaxMs: 5_000,
   /** A request still queued this long has its submission stored on its own (else with its dispatch). */
   storeSubmissionAfterMs: 200,
+  /**
+   * A call still in flight this long has `request.dispatched` recorded on its own; a faster one has
+   * it recorded with its outcome (one store transaction and one notification instead of two).
+   */
+  recordDispatchAfterMs: 50,
   /** How long a graceful stop waits for in-flight upstream calls. */
   drainTimeoutMs: 30_000,
 } as const;

@@ -24,6 +24,7 @@ import {
 import type { BatchRouter } from '../batch/batch-router';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { NOTIFICATION_COMMIT_INTERVAL_MS } from '../outcomes/outcome-hub';
 import type { UpstreamClient } from '../upstream/upstream-client';
 import { UpstreamFailure } from '../upstream/upstream-client';
 import { DISPATCHER_DEFAULTS } from './defaults';
@@ -71,6 +72,11 @@ interface Held {
    * request that waits in the queue).
    */
   unstoredSubmission?: { event: RequestSubmitted; timer: NodeJS.Timeout };
+  /**
+   * `request.dispatched` of the call in flight, not recorded yet: it is stored and published with
+   * the call's outcome when that comes soon, or on its own once the call has run for a while.
+   */
+  unrecordedDispatch?: { event: SluiceEvent; timer: NodeJS.Timeout };
   /** Settles with the message; duplicates of the request wait on it so none is committed early. */
   done: Promise<void>;
 }
@@ -222,23 +228,25 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   /** Events of a request this dispatcher holds: stored after its earlier events, published now. */
   function recordHeld(h: Held, events: SluiceEvent[]): Promise<void> {
-    const stored = [...takeUnstoredSubmission(h), ...events];
+    const published = [...takeDeferred(h, 'unrecordedDispatch'), ...events];
+    const stored = [...takeDeferred(h, 'unstoredSubmission'), ...published];
     const persisted = h.persisted.then(() => persist(stored));
     h.persisted = persisted;
-    return Promise.all([persisted, publish(events)]).then(() => undefined);
+    return Promise.all([persisted, publish(published)]).then(() => undefined);
   }
 
-  function takeUnstoredSubmission(h: Held): SluiceEvent[] {
-    const pending = h.unstoredSubmission;
+  /** A held request's deferred event (`unstoredSubmission` or `unrecordedDispatch`), taken with its timer cleared. */
+  function takeDeferred(h: Held, slot: 'unstoredSubmission' | 'unrecordedDispatch'): SluiceEvent[] {
+    const pending = h[slot];
     if (!pending) return [];
     clearTimeout(pending.timer);
-    h.unstoredSubmission = undefined;
+    h[slot] = undefined;
     return [pending.event];
   }
 
   /** Writes a held request's submission now if it is still pending (before a commit, or on a timer). */
   function storeSubmissionNow(h: Held): void {
-    const events = takeUnstoredSubmission(h);
+    const events = takeDeferred(h, 'unstoredSubmission');
     if (events.length) h.persisted = h.persisted.then(() => persist(events));
   }
 
@@ -393,15 +401,20 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const reqLog = logger.child({ requestId: s.requestId, tenantId: s.tenantId, attempt });
     const dispatchedAt = clock();
     const queueWaitMs = Math.max(0, dispatchedAt - h.firstQueuedAt);
-    // Recorded while the call is in flight, and always stored before its outcome is.
-    const dispatchedRecorded = recordHeld(h, [
-      outcome.dispatched(s, attempt, new Date(dispatchedAt), {
-        dispatcherId,
-        queueWaitMs,
-        reservedTokens: d.reservation.tokens,
-        batch: null,
-      }),
-    ]);
+    // Recorded while the call is in flight, and always stored before its outcome is: a call that
+    // answers within `recordDispatchAfterMs` has it recorded with its outcome, in one transaction.
+    const dispatched = outcome.dispatched(s, attempt, new Date(dispatchedAt), {
+      dispatcherId,
+      queueWaitMs,
+      reservedTokens: d.reservation.tokens,
+      batch: null,
+    });
+    let dispatchedRecorded: Promise<void> = Promise.resolve();
+    const timer = setTimeout(() => {
+      dispatchedRecorded = recordHeld(h, []);
+    }, settings.recordDispatchAfterMs);
+    timer.unref();
+    h.unrecordedDispatch = { event: dispatched, timer };
     metrics?.dispatched.inc({ pool: s.pool, model: s.model, priority: s.priority, tenant: s.tenantId });
     metrics?.tokens.inc(
       { pool: s.pool, model: s.model, tenant: s.tenantId, kind: 'estimated' },
@@ -541,7 +554,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       // Another dispatcher owns this pool now; it will receive the uncommitted message again.
       limiter.cancel(h.submitted.requestId);
       held.delete(h.submitted.requestId);
-      takeUnstoredSubmission(h); // the new owner stores it
+      takeDeferred(h, 'unstoredSubmission'); // the new owner stores it
       h.abandon(new AbandonedError('partition reassigned'));
     }
     logger.info({ partitions: assigned.length }, 'partitions assigned');
@@ -557,6 +570,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         maxInFlight: 1,
         // Only cancellations concern a dispatcher: the rest of the topic is not even decoded.
         accept: ({ type }) => type === undefined || type === 'request.cancelled',
+        commitIntervalMs: NOTIFICATION_COMMIT_INTERVAL_MS,
         handle: onOutcome,
       });
       requestConsumer = await log.consume({
@@ -585,7 +599,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         if (h.inFlight) continue;
         limiter.cancel(h.submitted.requestId);
         held.delete(h.submitted.requestId);
-        takeUnstoredSubmission(h);
+        takeDeferred(h, 'unstoredSubmission');
         h.abandon(new AbandonedError('dispatcher stopping'));
       }
       await Promise.allSettled([requestConsumer?.stop(), outcomeConsumer?.stop()]);

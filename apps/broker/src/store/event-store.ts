@@ -1,5 +1,5 @@
 import { createGroupCommit, type SluiceEvent, validateEvent } from '@sluice/events';
-import { and, asc, desc, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import { type CacheEntry, projectResponseCache } from '../cache/cache-projection';
 import type { SluiceDb } from '../db/database';
 import { events, type RequestRow, requests, responseCache, usageRollup } from '../db/schema';
@@ -40,12 +40,17 @@ export function createEventStore(
   opts: {
     /** Called after a commit that filled response-cache entries (the Redis front mirrors them). */
     onCacheFilled?: (entries: CacheEntry[]) => void;
+    /**
+     * The database runs one transaction at a time (PGlite: one connection in one process), so no
+     * other writer can extend a chain meanwhile and the chain locks are left out.
+     */
+    serialTransactions?: boolean;
   } = {},
 ) {
   /**
-   * One transaction of four statements whatever the batch size (group commit makes batches large
-   * under load): lock the tenants' chains; read their heads and which events exist; read the
-   * requests' current states; insert the new events and write their projections together.
+   * One transaction of three statements whatever the batch size (group commit makes batches large
+   * under load): lock the tenants' chains; read their heads, which events exist and the requests'
+   * current states; insert the new events and write their projections together.
    */
   async function append(valid: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
     if (valid.length === 0) return { inserted: [], duplicates: [] };
@@ -54,20 +59,30 @@ export function createEventStore(
       const tenantIds = [...new Set(valid.map((e) => e.tenantId))].sort();
       // One writer per tenant chain at a time (locks taken in a fixed order); other tenants append
       // in parallel. Its own statement: a later statement's snapshot then sees the previous holder's commit.
-      await tx.execute(
-        sql`SELECT pg_advisory_xact_lock(hashtext('sluice-chain:' || t)) FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t ORDER BY t`,
-      );
+      if (!opts.serialTransactions)
+        await tx.execute(
+          sql`SELECT pg_advisory_xact_lock(hashtext('sluice-chain:' || t)) FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t ORDER BY t`,
+        );
       const heads = new Map<string, string>(tenantIds.map((t) => [t, GENESIS_HASH]));
       const existing = new Set<string>();
-      const known = rowsOf<{ kind: 'head' | 'event'; id: string; hash: string | null }>(
-        await tx.execute(sql`SELECT 'head' AS kind, t AS id, h.hash FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t
+      const current = new Map<string, RequestState>();
+      const known = rowsOf<{
+        kind: 'head' | 'event' | 'state';
+        id: string;
+        hash: string | null;
+        state: unknown;
+      }>(
+        await tx.execute(sql`SELECT 'head' AS kind, t AS id, h.hash, NULL::jsonb AS state FROM unnest(${pgTextArray(tenantIds)}::text[]) AS t
           CROSS JOIN LATERAL (SELECT hash FROM events WHERE tenant_id = t ORDER BY seq DESC LIMIT 1) h
           UNION ALL
-          SELECT 'event', event_id, NULL FROM events WHERE event_id = ANY(${pgTextArray([...new Set(valid.map((e) => e.eventId))])}::text[])`),
+          SELECT 'event', event_id, NULL, NULL FROM events WHERE event_id = ANY(${pgTextArray([...new Set(valid.map((e) => e.eventId))])}::text[])
+          UNION ALL
+          SELECT 'state', request_id, NULL, to_jsonb(r) FROM requests r WHERE request_id = ANY(${pgTextArray([...new Set(valid.map((e) => e.requestId))])}::text[])`),
       );
       for (const r of known) {
         if (r.kind === 'head') heads.set(r.id, r.hash!);
-        else existing.add(r.id);
+        else if (r.kind === 'event') existing.add(r.id);
+        else current.set(r.id, requestRowFromJson(r.state));
       }
       const inserted: SluiceEvent[] = [];
       const duplicates: string[] = [];
@@ -96,7 +111,7 @@ export function createEventStore(
         });
       }
       if (rows.length === 0) return { inserted, duplicates };
-      const projection = projectionOf(inserted, await currentStates(tx as unknown as SluiceDb, inserted));
+      const projection = projectionOf(inserted, current);
       // The chain locks make this the only writer of these events; a conflict means a broken
       // assumption, and rolling back (the caller retries) keeps the chain whole.
       const [written] = rowsOf<{ n: number }>(
@@ -344,6 +359,19 @@ async function currentStates(
   const ids = [...new Set(batch.map((e) => e.requestId))];
   const rows = await tx.select().from(requests).where(inArray(requests.requestId, ids));
   return new Map(rows.map((r) => [r.requestId, r]));
+}
+
+const requestColumns = Object.entries(getTableColumns(requests));
+
+/** A `requests` row read as `to_jsonb(row)` (snake_case keys), with the values drizzle would map. */
+function requestRowFromJson(json: unknown): RequestRow {
+  const source = (typeof json === 'string' ? JSON.parse(json) : json) as Record<string, unknown>;
+  const row: Record<string, unknown> = {};
+  for (const [key, column] of requestColumns) {
+    const value = source[snakeCase(key)] ?? null;
+    row[key] = value === null ? null : column.mapFromDriverValue(value);
+  }
+  return row as RequestRow;
 }
 
 function pgTextArray(values: readonly string[]): string {

@@ -15,6 +15,8 @@ export interface RawMessage {
   fresh?: boolean;
   /** The event's type, when the adapter carries it beside the value (Kafka: a header). */
   type?: string;
+  /** A notification this consumer was already handed in-process (`EventLog.notify`): settled, not handled again. */
+  deliveredLocally?: boolean;
 }
 
 export interface CommitPoint extends TopicPartition {
@@ -80,7 +82,7 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
   const bufferLimit = Math.max(1, tuning.bufferPerPartition ?? 64);
   const retryDelayMs = tuning.retryDelayMs ?? 50;
   const maxRetryDelayMs = tuning.maxRetryDelayMs ?? 5_000;
-  const commitIntervalMs = tuning.commitIntervalMs ?? 50;
+  const commitIntervalMs = options.commitIntervalMs ?? tuning.commitIntervalMs ?? 50;
   const states = new Map<string, PartitionState>();
   const waiting: Entry[] = [];
   const pausedTopics = new Set<string>();
@@ -186,8 +188,9 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
     let event: ConsumedMessage['event'] | undefined;
     let handled = false;
     try {
-      // Refused by the consumer's filter: settled without being decoded.
-      if (options.accept && !options.accept({ key: raw.key, type: raw.type })) handled = true;
+      // Refused by the consumer's filter, or already handed over in-process: settled without being decoded.
+      if (raw.deliveredLocally || (options.accept && !options.accept({ key: raw.key, type: raw.type })))
+        handled = true;
       else event = decodeEvent(raw.value ?? '');
     } catch (error) {
       // Dead letters are not events: reading the dead-letter topic must not loop on them.

@@ -80,16 +80,28 @@ describe('Kafka log start', () => {
   }, 60_000);
 });
 
-/** A started log on a namespace of its own, closed and deleted after `run`. */
-async function withKafkaLog(name: string, partitions: number, run: (log: EventLog) => Promise<void>) {
+/**
+ * A started log on a namespace of its own, closed and deleted after `run`; `other` opens another
+ * instance on the same namespace, as another process would.
+ */
+async function withKafkaLog(
+  name: string,
+  partitions: number,
+  run: (log: EventLog, other: () => Promise<EventLog>) => Promise<void>,
+) {
   const brokers = await requireKafka();
   const namespace = uniqueName(name);
-  const log = createKafkaEventLog({ brokers, namespace, partitions });
-  try {
+  const logs: EventLog[] = [];
+  const open = async () => {
+    const log = createKafkaEventLog({ brokers, namespace, partitions });
+    logs.push(log);
     await log.start();
-    await run(log);
+    return log;
+  };
+  try {
+    await run(await open(), open);
   } finally {
-    await log.close().catch(() => {});
+    await Promise.all(logs.map((l) => l.close().catch(() => {})));
     await deleteKafkaNamespace(brokers, namespace);
   }
 }
@@ -118,7 +130,7 @@ describe('Kafka consumer of only new messages', () => {
 
 describe('Kafka event type header', () => {
   it("lets a consumer's accept filter pick events by type without decoding the rest", async () => {
-    await withKafkaLog('typed', 2, async (log) => {
+    await withKafkaLog('typed', 2, async (log, other) => {
       const offered: Array<string | undefined> = [];
       const seen: string[] = [];
       const consumer = await log.consume({
@@ -135,11 +147,63 @@ describe('Kafka event type header', () => {
         makeEvent('request.cancelled'),
         makeEvent('request.failed'),
       ];
-      await log.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
+      // From another process: they come through Kafka, not in-process.
+      const sender = await other();
+      await sender.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
       await waitFor(() => offered.length >= events.length);
       await consumer.stop();
       expect([...offered].sort()).toEqual(['request.cancelled', 'request.completed', 'request.failed']);
       expect(seen).toEqual(['request.cancelled']);
+    });
+  }, 60_000);
+});
+
+describe('Kafka notifications', () => {
+  it("hands this instance's notifications to its consumers in-process, once, and another's through Kafka", async () => {
+    await withKafkaLog('notify', 3, async (log, other) => {
+      const seen: Array<{ requestId: string; offset: string }> = [];
+      const consumer = await log.consume({
+        groupId: 'waiters',
+        topics: [TOPICS.outcomes],
+        fromBeginning: false,
+        handle: async (m) => void seen.push({ requestId: m.event.requestId, offset: m.offset }),
+      });
+      await waitFor(() => consumer.assignment().length === 3, 30_000);
+      const own = makeEvent('request.completed');
+      await log.notify([{ topic: TOPICS.outcomes, key: own.requestId, event: own }]);
+      // Handed over before notify resolved: the caller wakes without a Kafka round trip.
+      expect(seen).toEqual([{ requestId: own.requestId, offset: '-1' }]);
+
+      const remote = makeEvent('request.failed');
+      await (await other()).notify([{ topic: TOPICS.outcomes, key: remote.requestId, event: remote }]);
+      await waitFor(() => seen.some((s) => s.requestId === remote.requestId), 30_000);
+      // Both Kafka copies read and committed: the own one was skipped, not handed over again.
+      const settled = async () => (await log.lag('waiters', [TOPICS.outcomes])).every((p) => p.lag === 0);
+      const deadline = Date.now() + 30_000;
+      while (!(await settled()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(await settled()).toBe(true);
+      await consumer.stop();
+      expect(seen.filter((s) => s.requestId === own.requestId)).toHaveLength(1);
+      expect(seen.find((s) => s.requestId === remote.requestId)?.offset).not.toBe('-1');
+    });
+  }, 60_000);
+
+  it('delivers through Kafka, once, a notification sent before the consumer owned its partition', async () => {
+    await withKafkaLog('notify-early', 3, async (log) => {
+      const seen: string[] = [];
+      const consumer = await log.consume({
+        groupId: 'early',
+        topics: [TOPICS.outcomes],
+        fromBeginning: false,
+        handle: async (m) => void seen.push(m.event.requestId),
+      });
+      const events = Array.from({ length: 3 }, () => makeEvent('request.completed'));
+      // Right away: the group may not have joined yet, so some or all cannot be handed over here.
+      await log.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
+      await waitFor(() => seen.length >= events.length, 30_000);
+      await new Promise((r) => setTimeout(r, 500));
+      await consumer.stop();
+      expect([...seen].sort()).toEqual(events.map((e) => e.requestId).sort());
     });
   }, 60_000);
 });

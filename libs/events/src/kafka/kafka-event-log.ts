@@ -13,6 +13,7 @@ import type {
 } from '../event-log';
 import { createDelivery, type DeliveryTuning } from '../internal/delivery';
 import { createGroupCommit } from '../internal/group-commit';
+import { deliverLocally } from '../internal/local-notify';
 import { partitionForKey } from '../internal/partitioner';
 import { ALL_TOPICS, TOPICS } from '../topics';
 import { SamePartitionAssigner } from './same-partition-assigner';
@@ -46,13 +47,17 @@ type KafkaMessage = { topic: string; key: string; value: Buffer | string; header
 
 /** The event's type travels as a header too, so a consumer can filter without decoding (`accept`). */
 const TYPE_HEADER = 'sluice-type';
+/** A notification's event id: a consumer skips the copy of one it was handed in-process (`notify`). */
+const EVENT_ID_HEADER = 'sluice-event-id';
+/** How many in-process notifications a consumer remembers until their Kafka copies arrive. */
+const HANDED_LIMIT = 10_000;
 
-function toMessage(r: LogRecord) {
+function toMessage(r: LogRecord, headers: Record<string, string> = {}) {
   return {
     topic: r.topic,
     key: r.key,
     value: encodeEvent(r.event),
-    headers: { [TYPE_HEADER]: r.event.type },
+    headers: { [TYPE_HEADER]: r.event.type, ...headers },
   };
 }
 
@@ -73,6 +78,8 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
   });
   const admin = kafka.admin();
   const consumers = new Set<LogConsumer>();
+  /** Consumers of this instance, for in-process notification delivery (see `notify`). */
+  const localDelivery = new Set<(records: readonly LogRecord[]) => void>();
   // One request in flight: ordering within a partition holds even across retries, and writes are
   // group-committed, so it costs no throughput. Retries stay unbounded (kafkajs's default for the
   // idempotent producer: bounding them could reuse a sequence number and drop a message);
@@ -166,6 +173,8 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5_000 },
     });
     const paused = new Set<string>();
+    // Notifications this consumer was handed in-process (see `notify`), until their Kafka copy comes.
+    const handedLocally = new Set<string>();
     const full = new Map<string, Set<number>>();
     let assignment: TopicPartition[] = [];
     let running = false;
@@ -275,6 +284,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
           value: message.value,
           timestamp: Number(message.timestamp),
           type: message.headers?.[TYPE_HEADER]?.toString(),
+          deliveredLocally: handedLocally.delete(message.headers?.[EVENT_ID_HEADER]?.toString() ?? ''),
           fresh:
             Number(message.offset) >= (freshFrom.get(freshKey(logicalName(topic), partition)) ?? Infinity),
         });
@@ -283,6 +293,21 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
     running = true;
     for (const t of options.topics) applyPause(t);
     let stopped = false;
+    const deliverNotifications = (records: readonly LogRecord[]) => {
+      if (stopped) return;
+      const handed = deliverLocally(
+        options,
+        records,
+        partitions,
+        (topic, partition) =>
+          !paused.has(topic) && assignment.some((tp) => tp.topic === topic && tp.partition === partition),
+      );
+      for (const id of handed) {
+        handedLocally.add(id);
+        if (handedLocally.size > HANDED_LIMIT) handedLocally.delete(handedLocally.values().next().value!);
+      }
+    };
+    localDelivery.add(deliverNotifications);
     const handle: LogConsumer = {
       pause(topics) {
         for (const t of topics) paused.add(t);
@@ -299,6 +324,7 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       async stop() {
         if (stopped) return;
         stopped = true;
+        localDelivery.delete(deliverNotifications);
         consumer.pause(options.topics.map((t) => ({ topic: topicName(t) })));
         await delivery.drain(config.stopTimeoutMs ?? 10_000);
         await consumer.disconnect().catch(() => {});
@@ -369,16 +395,19 @@ export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
       await Promise.all([durable.get(), notifier.get()]);
     },
     async append(records) {
-      return produce(records.map(toMessage));
+      return produce(records.map((r) => toMessage(r)));
     },
     async notify(records) {
-      const byTopic = byTopicAndPartition(records.map(toMessage));
+      // Consumers in this process have them at once; Kafka carries them to the other processes
+      // (a consumer handed one here skips its copy, known by the event id header).
+      const messages = records.map((r) => toMessage(r, { [EVENT_ID_HEADER]: r.event.eventId }));
+      for (const deliver of localDelivery) deliver(records);
       try {
         const p = await notifier.get();
         await p.sendBatch({
           acks: 1,
           timeout: appendTimeoutMs,
-          topicMessages: topicMessagesOf(byTopic),
+          topicMessages: topicMessagesOf(byTopicAndPartition(messages)),
         });
       } catch (cause) {
         throw new SluiceError('log_unavailable', 'Kafka did not take the notification', { cause });

@@ -16,6 +16,7 @@ import type {
 } from '../event-log';
 import { type CommitPoint, createDelivery, type DeliveryTuning } from '../internal/delivery';
 import { createGroupCommit } from '../internal/group-commit';
+import { deliverLocally } from '../internal/local-notify';
 import { partitionForKey } from '../internal/partitioner';
 import { ALL_TOPICS, TOPICS } from '../topics';
 import { LOG_SCHEMA_SQL } from './schema';
@@ -238,25 +239,13 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     local.on('append', onAppend);
     // In-process notifications (see `notify`) go to the member that owns the key's partition.
     const onNotify = (records: readonly LogRecord[]) => {
-      for (const r of records) {
-        const partition = partitionForKey(r.key, partitions);
-        const mine =
-          subscribed.has(r.topic) &&
-          !paused.has(r.topic) &&
-          owned.has(partition) &&
-          !releasing.has(partition);
-        if (stopped || !mine || (options.accept && !options.accept({ key: r.key, type: r.event.type })))
-          continue;
-        const message = {
-          topic: r.topic,
-          partition,
-          offset: '-1',
-          key: r.key,
-          event: r.event,
-          timestamp: Date.now(),
-        };
-        void options.handle(message).catch((error: unknown) => options.onHandlerError?.(error, message));
-      }
+      if (stopped) return;
+      deliverLocally(
+        options,
+        records,
+        partitions,
+        (topic, partition) => !paused.has(topic) && owned.has(partition) && !releasing.has(partition),
+      );
     };
     local.on('notify', onNotify);
     const k = (topic: string, partition: number) => `${topic}\u0000${partition}`;
