@@ -14,13 +14,25 @@ const pct = (xs: number[], p: number) =>
 const body = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'ping' }], max_tokens: 4 };
 const rows: Array<Record<string, string>> = [];
 
-async function timeCalls(client: OpenAI, n: number): Promise<number[]> {
-  for (let i = 0; i < 20; i++) await client.chat.completions.create(body); // warm up
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
+/**
+ * Sequential calls, direct and through Sluice, in alternating blocks: a host that speeds up or
+ * slows down during the run moves both samples alike. A pause after each Sluice block lets its
+ * last request's store write finish, so it does not slow the next direct block.
+ */
+async function timeCalls(direct: OpenAI, viaSluice: OpenAI, n: number, blocks = 3) {
+  const call = async (client: OpenAI) => {
     const t = performance.now();
     await client.chat.completions.create(body);
-    out.push(performance.now() - t);
+    return performance.now() - t;
+  };
+  for (let i = 0; i < 20; i++) await Promise.all([call(direct), call(viaSluice)]); // warm up
+  await new Promise((r) => setTimeout(r, 200));
+  const out = { direct: [] as number[], viaSluice: [] as number[] };
+  const perBlock = Math.ceil(n / blocks);
+  for (let b = 0; b < blocks; b++) {
+    for (let i = 0; i < perBlock; i++) out.direct.push(await call(direct));
+    for (let i = 0; i < perBlock; i++) out.viaSluice.push(await call(viaSluice));
+    await new Promise((r) => setTimeout(r, 200));
   }
   return out;
 }
@@ -36,11 +48,8 @@ for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
     simulator: { limits: { default: { rpm: 10_000_000, tpm: 10_000_000_000 } } },
   });
   try {
-    const direct = await timeCalls(
+    const { direct, viaSluice } = await timeCalls(
       new OpenAI({ apiKey: 'sk-direct', baseURL: s.simulator.url, maxRetries: 0 }),
-      SEQUENTIAL,
-    );
-    const viaSluice = await timeCalls(
       new OpenAI({ apiKey: s.tenant.apiKey, baseURL: `${s.url}/v1`, maxRetries: 0 }),
       SEQUENTIAL,
     );
