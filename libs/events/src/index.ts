@@ -58,4 +58,12 @@ export {
 } from './events';
 export { createGroupCommit, type GroupCommit } from './internal/group-commit';
 export { PRIORITIES, type Priority, PrioritySchema } from './priority';
-export { ALL_TOPICS, REQUEST_TOPICS, requestKey, requestTopic, TOPICS, type TopicName } from './topics';
+export {
+  ALL_TOPICS,
+  OUTCOMES_COMMIT_INTERVAL_MS,
+  REQUEST_TOPICS,
+  requestKey,
+  requestTopic,
+  TOPICS,
+  type TopicName,
+} from './topics';

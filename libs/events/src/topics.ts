@@ -21,6 +21,12 @@ export type TopicName =
 export const REQUEST_TOPICS: readonly string[] = Object.values(TOPICS.requests);
 export const ALL_TOPICS: readonly string[] = [...REQUEST_TOPICS, TOPICS.outcomes, TOPICS.deadLetter];
 
+/**
+ * How often a reader of the outcomes topic commits: it reads only new messages, and re-reading a
+ * second of notifications after a restart costs nothing.
+ */
+export const OUTCOMES_COMMIT_INTERVAL_MS = 1_000;
+
 export function requestTopic(priority: Priority): string {
   return TOPICS.requests[priority];
 }

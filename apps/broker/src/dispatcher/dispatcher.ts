@@ -4,6 +4,7 @@ import {
   type EventLog,
   eventIdFor,
   type LogConsumer,
+  OUTCOMES_COMMIT_INTERVAL_MS,
   PRIORITIES,
   type Priority,
   REQUEST_TOPICS,
@@ -24,7 +25,6 @@ import {
 import type { BatchRouter } from '../batch/batch-router';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import { NOTIFICATION_COMMIT_INTERVAL_MS } from '../outcomes/outcome-hub';
 import type { UpstreamClient } from '../upstream/upstream-client';
 import { UpstreamFailure } from '../upstream/upstream-client';
 import { DISPATCHER_DEFAULTS } from './defaults';
@@ -570,7 +570,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         maxInFlight: 1,
         // Only cancellations concern a dispatcher: the rest of the topic is not even decoded.
         accept: ({ type }) => type === undefined || type === 'request.cancelled',
-        commitIntervalMs: NOTIFICATION_COMMIT_INTERVAL_MS,
+        commitIntervalMs: OUTCOMES_COMMIT_INTERVAL_MS,
         handle: onOutcome,
       });
       requestConsumer = await log.consume({

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   type EventLog,
   type LogConsumer,
+  OUTCOMES_COMMIT_INTERVAL_MS,
   type RequestSubmitted,
   SluiceError,
   type SluiceEvent,
@@ -10,12 +11,6 @@ import {
 import type { Logger } from '../logger';
 import { evolveRequest, type RequestState } from '../store/projections';
 import { isTerminal, type RequestView, toRequestView } from './request-view';
-
-/**
- * Outcome consumers (this hub, a dispatcher's cancellations) read only new messages, and re-reading
- * a second of notifications after a restart costs nothing: they commit rarely.
- */
-export const NOTIFICATION_COMMIT_INTERVAL_MS = 1_000;
 
 export interface OutcomeReadStore {
   getRequestState(tenantId: string | null, requestId: string): Promise<RequestState | undefined>;
@@ -123,7 +118,7 @@ export function createOutcomeHub(deps: {
         // Outcomes are keyed by request: every API process reads them all, decodes only its callers'.
         accept: ({ key }) => key === null || listeners.has(key),
         maxInFlight: 64,
-        commitIntervalMs: NOTIFICATION_COMMIT_INTERVAL_MS,
+        commitIntervalMs: OUTCOMES_COMMIT_INTERVAL_MS,
         handle: async (m) => {
           for (const onEvent of listeners.get(m.event.requestId) ?? []) onEvent(m.event);
         },

@@ -1,5 +1,6 @@
 import { createGroupCommit, type SluiceEvent, validateEvent } from '@sluice/events';
 import { and, asc, desc, eq, getTableColumns, gt, inArray, type SQL, sql } from 'drizzle-orm';
+import { toSnakeCase } from 'drizzle-orm/casing';
 import { type CacheEntry, projectResponseCache } from '../cache/cache-projection';
 import type { SluiceDb } from '../db/database';
 import { events, type RequestRow, requests, responseCache, usageRollup } from '../db/schema';
@@ -13,7 +14,7 @@ import {
   type UsageDelta,
   usageDelta,
 } from './projections';
-import { recordsetInsert, setExcluded, snakeCase } from './recordset-sql';
+import { recordsetInsert, setExcluded } from './recordset-sql';
 
 export type { RequestRow };
 
@@ -315,11 +316,11 @@ const upsertRollups = recordsetInsert(usageRollup, {
   conflict: () =>
     `ON CONFLICT (tenant_id, bucket_start, model, channel) DO UPDATE SET ${[
       ...USAGE_COUNTERS.map(
-        (c) => `"${snakeCase(c)}" = usage_rollup."${snakeCase(c)}" + excluded."${snakeCase(c)}"`,
+        (c) => `"${toSnakeCase(c)}" = usage_rollup."${toSnakeCase(c)}" + excluded."${toSnakeCase(c)}"`,
       ),
       ...USAGE_HISTOGRAMS.map(
-        (h) => `"${snakeCase(h)}" = coalesce((SELECT array_agg(coalesce(a, 0) + coalesce(b, 0) ORDER BY i)
-          FROM unnest(usage_rollup."${snakeCase(h)}", excluded."${snakeCase(h)}") WITH ORDINALITY AS u(a, b, i)), '{}')`,
+        (h) => `"${toSnakeCase(h)}" = coalesce((SELECT array_agg(coalesce(a, 0) + coalesce(b, 0) ORDER BY i)
+          FROM unnest(usage_rollup."${toSnakeCase(h)}", excluded."${toSnakeCase(h)}") WITH ORDINALITY AS u(a, b, i)), '{}')`,
       ),
     ].join(', ')}`,
 });
@@ -361,14 +362,18 @@ async function currentStates(
   return new Map(rows.map((r) => [r.requestId, r]));
 }
 
-const requestColumns = Object.entries(getTableColumns(requests));
+const requestColumns = Object.entries(getTableColumns(requests)).map(([key, column]) => ({
+  key,
+  name: toSnakeCase(key),
+  column,
+}));
 
 /** A `requests` row read as `to_jsonb(row)` (snake_case keys), with the values drizzle would map. */
 function requestRowFromJson(json: unknown): RequestRow {
   const source = (typeof json === 'string' ? JSON.parse(json) : json) as Record<string, unknown>;
   const row: Record<string, unknown> = {};
-  for (const [key, column] of requestColumns) {
-    const value = source[snakeCase(key)] ?? null;
+  for (const { key, name, column } of requestColumns) {
+    const value = source[name] ?? null;
     row[key] = value === null ? null : column.mapFromDriverValue(value);
   }
   return row as RequestRow;

@@ -1,4 +1,5 @@
 import { getTableColumns, getTableName, type SQL, sql } from 'drizzle-orm';
+import { toSnakeCase } from 'drizzle-orm/casing';
 import type { PgTable } from 'drizzle-orm/pg-core';
 
 /**
@@ -15,7 +16,8 @@ export function recordsetInsert<T extends PgTable>(
   opts: { omit?: ReadonlyArray<keyof T['_']['columns']>; conflict: (columns: string[]) => string },
 ): (rows: readonly object[]) => SQL {
   const columns = Object.entries(getTableColumns(table)).filter(([key]) => !opts.omit?.includes(key));
-  const names = columns.map(([key]) => snakeCase(key));
+  // The column names drizzle itself derives (`casing: 'snake_case'`).
+  const names = columns.map(([key]) => toSnakeCase(key));
   const recordType = columns.map(([key, column]) => `"${key}" ${column.getSQLType()}`).join(', ');
   const head = `INSERT INTO "${getTableName(table)}" (${names.map((n) => `"${n}"`).join(', ')}) SELECT ${columns
     .map(([key]) => `x."${key}"`)
@@ -30,8 +32,4 @@ export function setExcluded(columns: string[], except: string[]): string {
     .filter((c) => !except.includes(c))
     .map((c) => `"${c}" = excluded."${c}"`)
     .join(', ');
-}
-
-export function snakeCase(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }

@@ -38,11 +38,6 @@ export interface KafkaEventLogConfig {
   kafka?: Partial<KafkaConfig>;
 }
 
-/**
- * The production EventLog on Kafka (kafkajs): idempotent producer with acks=-1, topics created on
- * start, consumer groups committing only what was handled, per-topic pause/resume, and an assigner
- * that keeps one partition number of every topic on one member.
- */
 type KafkaMessage = { topic: string; key: string; value: Buffer | string; headers?: Record<string, string> };
 
 /** The event's type travels as a header too, so a consumer can filter without decoding (`accept`). */
@@ -61,6 +56,11 @@ function toMessage(r: LogRecord, headers: Record<string, string> = {}) {
   };
 }
 
+/**
+ * The production EventLog on Kafka (kafkajs): idempotent producer with acks=-1, topics created on
+ * start, consumer groups committing only what was handled, per-topic pause/resume, and an assigner
+ * that keeps one partition number of every topic on one member.
+ */
 export function createKafkaEventLog(config: KafkaEventLogConfig): EventLog {
   const ns = config.namespace ? `${config.namespace}.` : '';
   const topicName = (t: string) => `${ns}${t}`;

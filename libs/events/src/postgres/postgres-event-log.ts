@@ -133,7 +133,9 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     const byPartition = new Map<string, number[]>();
     encoded.forEach((r, i) => {
       const k = `${r.topic}\u0000${r.partition}`;
-      byPartition.set(k, [...(byPartition.get(k) ?? []), i]);
+      const indexes = byPartition.get(k);
+      if (indexes) indexes.push(i);
+      else byPartition.set(k, [i]);
     });
     const write = async (tx: Pick<typeof db, 'execute'>) => {
       const out: AppendResult[] = new Array(encoded.length);
@@ -547,7 +549,6 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       await listen();
     },
     append,
-    // One database is both log and store here: a notification is simply an append.
     async notify(records) {
       // PGlite lives in this process alone, and so does every consumer of it: notifications (not
       // the record; the event store is) are handed to them directly instead of written and polled.
