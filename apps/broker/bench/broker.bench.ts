@@ -9,6 +9,11 @@ const quick = process.argv.includes('--quick');
 const SEQUENTIAL = quick ? 150 : 400;
 const SUBMITS = quick ? 1_500 : 4_000;
 const CONCURRENCY = 64;
+/**
+ * What @sluice/sdk puts in one HTTP request when many submits are in flight (its
+ * `SUBMIT_BATCH.maxItems`; the SDK depends on the broker, so the broker cannot import it).
+ */
+const SDK_BATCH = 32;
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 const body = { model: 'gpt-4o-mini', messages: [{ role: 'user' as const, content: 'ping' }], max_tokens: 4 };
@@ -56,8 +61,10 @@ for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
     // API process alone first: afterwards the full process is still draining its own backlog.
     const apiOnly = await startTestSluice({ mode, roles: ['api'] });
     let onlyApi = 0;
+    let onlyApiBatched = 0;
     try {
       onlyApi = await submitRate(apiOnly.url, apiOnly.tenant.apiKey);
+      onlyApiBatched = await submitRate(apiOnly.url, apiOnly.tenant.apiKey, SDK_BATCH);
     } finally {
       await apiOnly.close();
     }
@@ -71,6 +78,8 @@ for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
       'via / direct p50': (pct(viaSluice, 50) / pct(direct, 50)).toFixed(1),
       'durable submits/s (API process)': onlyApi.toFixed(0),
       'API process / HTTP ceiling': (onlyApi / ceiling).toFixed(2),
+      [`durable submits/s, SDK batching ${SDK_BATCH} per HTTP request (API process)`]:
+        onlyApiBatched.toFixed(0),
       'durable submits/s (API + dispatcher draining, one process)': withDispatcher.toFixed(0),
     });
   } finally {
@@ -82,11 +91,12 @@ for (const mode of ['embedded', 'kafka'] as HarnessMode[]) {
  * tRPC requests.submit returns once the log holds the request durably. The clients run in a worker
  * thread (their own event loop and core), so the figure is the broker's, not the load generator's.
  */
-async function submitRate(url: string, apiKey: string): Promise<number> {
+async function submitRate(url: string, apiKey: string, batch = 1): Promise<number> {
   const run = (total: number) =>
     new Promise<number>((resolve, reject) => {
       const worker = new Worker(new URL('./submit-load.mjs', import.meta.url), {
-        workerData: { url, apiKey, total, concurrency: CONCURRENCY, body },
+        // Batched, fewer HTTP requests are in flight, each carrying `batch` submits.
+        workerData: { url, apiKey, total, concurrency: Math.max(2, CONCURRENCY / batch), body, batch },
       });
       worker.once('message', (m: { seconds: number }) => resolve(total / m.seconds));
       worker.once('error', reject);

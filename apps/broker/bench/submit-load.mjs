@@ -7,10 +7,19 @@ import http from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
 
 // Plain JavaScript: worker threads do not inherit tsx's loader on Node 20.
-/** @type {{ url: string, apiKey: string, total: number, concurrency: number, body: unknown }} */
-const { url, apiKey, total, concurrency, body } = workerData;
-const payload = JSON.stringify({ params: body, options: { priority: 'batch' } });
-const target = new URL(`${url}/trpc/requests.submit`);
+// With `batch` > 1 it sends what the SDK sends for concurrent submits: one tRPC batch request
+// carrying `batch` calls.
+/** @type {{ url: string, apiKey: string, total: number, concurrency: number, body: unknown, batch?: number }} */
+const { url, apiKey, total, concurrency, body, batch = 1 } = workerData;
+const input = { params: body, options: { priority: 'batch' } };
+const payload = JSON.stringify(
+  batch === 1 ? input : Object.fromEntries(Array.from({ length: batch }, (_, i) => [i, input])),
+);
+const target = new URL(
+  batch === 1
+    ? `${url}/trpc/requests.submit`
+    : `${url}/trpc/${Array(batch).fill('requests.submit').join(',')}?batch=1`,
+);
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 const headers = {
   authorization: `Bearer ${apiKey}`,
@@ -21,7 +30,14 @@ const headers = {
 function submit() {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { hostname: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers },
+      {
+        hostname: target.hostname,
+        port: target.port,
+        path: target.pathname + target.search,
+        method: 'POST',
+        agent,
+        headers,
+      },
       (res) => {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
@@ -41,7 +57,7 @@ const t0 = performance.now();
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (next < total) {
-      next++;
+      next += batch;
       await submit();
     }
   }),

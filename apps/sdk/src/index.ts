@@ -9,6 +9,7 @@ export {
   type SluiceClient,
   SluiceClientError,
   type SluiceClientOptions,
+  SUBMIT_BATCH,
   type SubmitOptions,
   type UsageQuery,
 } from './client';

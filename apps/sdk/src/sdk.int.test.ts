@@ -1,6 +1,6 @@
 import { startTestSluice, type TestSluice } from '@sluice/broker/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSluiceClient, SluiceClientError } from './index';
+import { createSluiceClient, SluiceClientError, SUBMIT_BATCH } from './index';
 
 // The SDK against a real broker (embedded: PGlite + Postgres-backed log) and the simulator.
 describe('@sluice/sdk', () => {
@@ -123,5 +123,64 @@ describe('@sluice/sdk', () => {
     expect(error).toBeInstanceOf(SluiceClientError);
     expect((error as SluiceClientError).code).toBe('BAD_REQUEST');
     expect((error as Error).message).toContain('temperature');
+  });
+
+  it('sends concurrent submits together, each with its own id or its own error', async () => {
+    const httpRequests: string[] = [];
+    const sluice = createSluiceClient({
+      url: s.url,
+      apiKey: s.tenant.apiKey,
+      fetch: (input, init) => {
+        httpRequests.push(String(input));
+        return fetch(input, init);
+      },
+    });
+    const params = (i: number) => ({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user' as const, content: `bulk ${i}` }],
+      max_tokens: 5,
+      // One invalid submit among them fails alone.
+      ...(i === 7 ? { temperature: 7 } : {}),
+    });
+    const n = SUBMIT_BATCH.maxItems + 8;
+    const settled = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) => sluice.submit(params(i), { priority: 'batch' })),
+    );
+    expect(httpRequests).toHaveLength(2);
+
+    const rejected = settled.flatMap((r, i) => (r.status === 'rejected' ? [{ i, e: r.reason }] : []));
+    expect(rejected.map((r) => r.i)).toEqual([7]);
+    const invalid = rejected[0]?.e as SluiceClientError;
+    expect(invalid).toBeInstanceOf(SluiceClientError);
+    expect(invalid.message).toContain('temperature');
+
+    const ids = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.id] : []));
+    expect(new Set(ids).size).toBe(n - 1);
+    const done = await Promise.all(ids.map((id) => sluice.wait(id, { timeoutMs: 30_000 })));
+    expect(done.every((v) => v.status === 'completed')).toBe(true);
+
+    // A large submit is not held back for a batch: it goes alone.
+    httpRequests.length = 0;
+    const big = 'word '.repeat(SUBMIT_BATCH.maxInputBytes / 4);
+    await Promise.all([
+      sluice.submit({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: big }], max_tokens: 5 }),
+      sluice.submit(params(100)),
+    ]);
+    expect(httpRequests).toHaveLength(2);
+    expect(httpRequests.filter((u) => u.includes('batch=1'))).toHaveLength(1);
+  });
+
+  it('refuses a batch larger than the server allows, saying so', async () => {
+    const calls = 65;
+    const input = Object.fromEntries(
+      Array.from({ length: calls }, (_, i) => [i, { params: { model: 'gpt-4o-mini', messages: [] } }]),
+    );
+    const res = await fetch(`${s.url}/trpc/${Array(calls).fill('requests.submit').join(',')}?batch=1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.tenant.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify(input),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/batch/i);
   });
 });

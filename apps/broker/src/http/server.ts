@@ -9,6 +9,9 @@ import type { Services } from '../services';
 import { openAIError, toOpenAIError } from './openai-errors';
 import { bearerOf, registerOpenAIRoutes } from './openai-routes';
 
+/** The most tRPC calls one HTTP request may carry (the SDK batches concurrent submits, 32 at most). */
+const TRPC_MAX_BATCH = 64;
+
 export interface HttpServerOptions {
   services: Services;
   logger: Logger;
@@ -24,7 +27,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   const { services, logger, metrics } = opts;
   const app = Fastify({
     bodyLimit: opts.maxBodyBytes,
-    routerOptions: { maxParamLength: 512 },
+    // A tRPC batch names each of its calls in the path (`requests.submit,` is 16 characters).
+    routerOptions: { maxParamLength: TRPC_MAX_BATCH * 64 },
     // JSON with a __proto__ key is refused rather than silently altered.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
@@ -75,6 +79,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
+      maxBatchSize: TRPC_MAX_BATCH,
       createContext: ({ req }) => ({ services, bearer: bearerOf(req) }),
       // A retriable refusal (log or database down, rate limited) tells the client when to retry.
       responseMeta: ({ errors }) => {
