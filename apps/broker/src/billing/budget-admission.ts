@@ -12,10 +12,11 @@ export function withBudgetAdmission(
 ): RequestIntake {
   return {
     ...intake,
-    async submit(tenantId, body, options, source) {
+    async submit(tenantId, body, options, source, onAppending) {
       const asked = options.priority ?? 'standard';
       const priority = await billing.admit(tenantId, asked);
-      return intake.submit(tenantId, body, priority === asked ? options : { ...options, priority }, source);
+      const admitted = priority === asked ? options : { ...options, priority };
+      return intake.submit(tenantId, body, admitted, source, onAppending);
     },
   };
 }

@@ -113,6 +113,7 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
       body,
       options.data,
       'openai',
+      services.hub.expect,
     );
     reply.header('x-sluice-request-id', requestId);
     if (cache) reply.header(CACHE_HEADER, cache);

@@ -67,6 +67,8 @@ export function createRequestIntake(deps: IntakeDeps) {
       body: ChatCompletionRequest,
       options: SubmitOptions,
       source: RequestSubmitted['source'],
+      /** For a caller that will wait: told the request id just before the append (`OutcomeHub.expect`). */
+      onAppending?: (requestId: string) => void,
     ): Promise<SubmitResult> {
       const priority = options.priority ?? 'standard';
       const model = deps.catalog.get(body.model);
@@ -152,6 +154,7 @@ export function createRequestIntake(deps: IntakeDeps) {
       if (await deps.cache?.serve(event)) return { requestId, duplicate: false, priority, cache: 'hit' };
 
       const started = clock();
+      onAppending?.(requestId);
       try {
         await deps.log.append([{ topic: requestTopic(priority), key: requestKey(pool.name), event }]);
       } catch (cause) {

@@ -37,6 +37,21 @@ export function createOutcomeHub(deps: {
   const pollMs = deps.pollMs ?? 5_000;
   const nextPoll = (n: number) => Math.min(pollMs, 250 * 2 ** n) * (0.8 + 0.4 * Math.random());
   let consumer: LogConsumer | undefined;
+  // A dispatcher can answer before the submit's own log acknowledgement has returned, so before
+  // its caller listens. Events of a request a caller is about to wait for are held until it does.
+  const early = new Map<string, { events: SluiceEvent[]; since: number }>();
+  const EARLY_TTL_MS = 10_000;
+  const EARLY_LIMIT = 10_000;
+
+  /** Called before a request a caller will wait for is appended: its events are kept until the caller listens. */
+  function expect(requestId: string): void {
+    const now = Date.now();
+    for (const [id, e] of early) {
+      if (now - e.since < EARLY_TTL_MS && early.size < EARLY_LIMIT) break;
+      early.delete(id); // the append failed, or the caller went away before it listened
+    }
+    early.set(requestId, { events: [], since: now });
+  }
 
   function listen(requestId: string, onEvent: (event: SluiceEvent) => void): () => void {
     let set = listeners.get(requestId);
@@ -45,6 +60,9 @@ export function createOutcomeHub(deps: {
       listeners.set(requestId, set);
     }
     set.add(onEvent);
+    const held = early.get(requestId);
+    early.delete(requestId);
+    for (const event of held?.events ?? []) onEvent(event);
     return () => {
       set.delete(onEvent);
       if (set.size === 0) listeners.delete(requestId);
@@ -116,11 +134,14 @@ export function createOutcomeHub(deps: {
         topics: [TOPICS.outcomes],
         fromBeginning: false,
         // Outcomes are keyed by request: every API process reads them all, decodes only its callers'.
-        accept: ({ key }) => key === null || listeners.has(key),
+        accept: ({ key }) => key === null || listeners.has(key) || early.has(key),
         maxInFlight: 64,
         commitIntervalMs: OUTCOMES_COMMIT_INTERVAL_MS,
         handle: async (m) => {
-          for (const onEvent of listeners.get(m.event.requestId) ?? []) onEvent(m.event);
+          const id = m.event.requestId;
+          const waiting = listeners.get(id);
+          if (waiting) for (const onEvent of waiting) onEvent(m.event);
+          else early.get(id)?.events.push(m.event);
         },
       });
     },
@@ -128,6 +149,7 @@ export function createOutcomeHub(deps: {
       await consumer?.stop();
     },
     watch,
+    expect,
     /** Resolves with the terminal view; rejects with `timeout` (the request goes on) or when aborted. */
     async waitForOutcome(
       tenantId: string,

@@ -25,6 +25,7 @@ export const chatRouter = {
           input.params,
           options,
           'trpc',
+          ctx.services.hub.expect,
         );
         const view = await ctx.services.hub.waitForOutcome(ctx.tenantId, requestId, {
           submitted,
