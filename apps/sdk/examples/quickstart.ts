@@ -26,5 +26,17 @@ const { id } = await sluice.submit(
 );
 for await (const view of sluice.watch(id)) console.log(`${id}: ${view.status}`);
 
-// 3. What this tenant has spent.
+// 3. A bulk load: submits in flight together share HTTP requests (up to 32 per request).
+const topics = ['tides', 'locks', 'weirs', 'canals', 'dams'];
+const queued = await Promise.all(
+  topics.map((topic) =>
+    sluice.submit(
+      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `One line on ${topic}.` }], max_tokens: 32 },
+      { priority: 'batch' },
+    ),
+  ),
+);
+console.log('bulk:', queued.map((q) => q.id).join(', '));
+
+// 4. What this tenant has spent.
 console.log(await sluice.usage({ by: 'day' }));
