@@ -7,6 +7,7 @@ import { type HarnessMode, startTestSluice } from '../src/__tests__/harness';
 
 const quick = process.argv.includes('--quick');
 const SEQUENTIAL = quick ? 150 : 400;
+const WARM_UP = quick ? 300 : 500;
 const SUBMITS = quick ? 1_500 : 4_000;
 const CONCURRENCY = 64;
 /**
@@ -30,7 +31,9 @@ async function timeCalls(direct: OpenAI, viaSluice: OpenAI, n: number, blocks = 
     await client.chat.completions.create(body);
     return performance.now() - t;
   };
-  for (let i = 0; i < 20; i++) await Promise.all([call(direct), call(viaSluice)]); // warm up
+  // Warm up until the JIT has compiled both paths: a long-running server's latency, not a cold one's
+  // (20 calls, as before, left a fresh Kafka-mode process measurably slower for its first hundreds).
+  for (let i = 0; i < WARM_UP; i++) await Promise.all([call(direct), call(viaSluice)]);
   await new Promise((r) => setTimeout(r, 200));
   const out = { direct: [] as number[], viaSluice: [] as number[] };
   const perBlock = Math.ceil(n / blocks);
