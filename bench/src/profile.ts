@@ -15,7 +15,7 @@ export interface Profile {
   saturation: { tenants: number; requests: number; directConcurrencyPerTenant: number };
   priority: { backlogs: [number, number]; interactivePerSecond: number; seconds: number };
   fairness: { heavyBacklog: number; lightTenants: number; lightShareOfLimit: number; seconds: number };
-  overhead: { sequential: number; seconds: number; concurrency: number };
+  overhead: { sequential: number; warmUp: number; seconds: number; concurrency: number };
   scaleOut: { requests: number; warmUp: number };
   /** Cost levers: `requests` batch-class requests in `waves` nights, `repeatShare` of a later night's repeats. */
   cost: { requests: number; waves: number; repeatShare: number; batchCompletionMs: number };
@@ -31,7 +31,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     saturation: { tenants: 4, requests: 2_000, directConcurrencyPerTenant: 4 },
     priority: { backlogs: [2_000, 10_000], interactivePerSecond: 1, seconds: 45 },
     fairness: { heavyBacklog: 10_000, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 45 },
-    overhead: { sequential: 400, seconds: 10, concurrency: 64 },
+    overhead: { sequential: 400, warmUp: 500, seconds: 10, concurrency: 64 },
     scaleOut: { requests: 800, warmUp: 80 },
     cost: { requests: 1_000, waves: 4, repeatShare: 0.3, batchCompletionMs: 2_000 },
   },
@@ -44,7 +44,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     saturation: { tenants: 4, requests: 192, directConcurrencyPerTenant: 8 },
     priority: { backlogs: [150, 750], interactivePerSecond: 10, seconds: 3 },
     fairness: { heavyBacklog: 2_500, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 4 },
-    overhead: { sequential: 50, seconds: 1.5, concurrency: 64 },
+    overhead: { sequential: 50, warmUp: 100, seconds: 1.5, concurrency: 64 },
     scaleOut: { requests: 192, warmUp: 64 },
     cost: { requests: 150, waves: 3, repeatShare: 0.3, batchCompletionMs: 500 },
   },

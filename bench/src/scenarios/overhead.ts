@@ -26,7 +26,7 @@ const UNLIMITED = { rpm: 10_000_000, tpm: 10_000_000_000 };
  * it accepts durably (tRPC `requests.submit`). The approach of apps/broker/bench/broker.bench.ts.
  */
 export async function overhead(profile: Profile, log: (line: string) => void): Promise<OverheadRow[]> {
-  const { sequential, seconds, concurrency } = profile.overhead;
+  const { sequential, warmUp, seconds, concurrency } = profile.overhead;
   const rows: OverheadRow[] = [];
   for (const mode of ['embedded', 'kafka'] as const) {
     // Started one after the other: a Kafka instance started during the embedded measurement was once
@@ -36,10 +36,12 @@ export async function overhead(profile: Profile, log: (line: string) => void): P
       const direct = await timeCalls(
         new OpenAI({ apiKey: 'sk-direct', baseURL: s.simulator.url, maxRetries: 0 }),
         sequential,
+        warmUp,
       );
       const via = await timeCalls(
         new OpenAI({ apiKey: s.tenant.apiKey, baseURL: `${s.url}/v1`, maxRetries: 0 }),
         sequential,
+        warmUp,
       );
       const directRate = await rate(seconds, concurrency, () =>
         fetch(`${s.simulator.url}/chat/completions`, {
@@ -82,8 +84,9 @@ export async function overhead(profile: Profile, log: (line: string) => void): P
   return rows;
 }
 
-async function timeCalls(client: OpenAI, n: number): Promise<number[]> {
-  for (let i = 0; i < 20; i++) await client.chat.completions.create(body); // warm up
+async function timeCalls(client: OpenAI, n: number, warmUp: number): Promise<number[]> {
+  // Long enough for the JIT: the figure is a running server's, not a freshly started one's.
+  for (let i = 0; i < warmUp; i++) await client.chat.completions.create(body);
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const t = performance.now();
