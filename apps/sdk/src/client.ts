@@ -31,7 +31,8 @@ export interface SluiceClientOptions {
   fetch?: typeof fetch;
   /**
    * Send concurrent `submit` calls together, up to `SUBMIT_BATCH.maxItems` per HTTP request
-   * (default true). Each call still gets its own id or its own error.
+   * (default true). Each call still gets its own id or its own error; a submit waits one timer
+   * tick (about 1 ms) for others to join it.
    */
   batchSubmits?: boolean;
 }
