@@ -31,7 +31,11 @@ const topics = ['tides', 'locks', 'weirs', 'canals', 'dams'];
 const queued = await Promise.all(
   topics.map((topic) =>
     sluice.submit(
-      { model: 'gpt-4o-mini', messages: [{ role: 'user', content: `One line on ${topic}.` }], max_tokens: 32 },
+      {
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user', content: `One line on ${topic}.` }],
+        max_tokens: 32,
+      },
       { priority: 'batch' },
     ),
   ),
