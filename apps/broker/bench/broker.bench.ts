@@ -101,7 +101,7 @@ async function submitRate(url: string, apiKey: string, batch = 1): Promise<numbe
         // Batched, fewer HTTP requests are in flight, each carrying `batch` submits.
         workerData: { url, apiKey, total, concurrency: Math.max(2, CONCURRENCY / batch), body, batch },
       });
-      worker.once('message', (m: { seconds: number }) => resolve(total / m.seconds));
+      worker.once('message', (m: { seconds: number; sent: number }) => resolve(m.sent / m.seconds));
       worker.once('error', reject);
     });
   await run(Math.min(500, SUBMITS)); // warm up: connections, JIT, the tenant's caches
