@@ -32,6 +32,9 @@ import { createUpstreamClient } from './upstream/upstream-client';
 
 export type Role = 'api' | 'dispatcher';
 
+/** How long the embedded store lets the dispatcher's outcome writes wait to share a transaction. */
+const EMBEDDED_OUTCOME_LINGER_MS = 10;
+
 export interface Runtime {
   config: SluiceConfig;
   database: Database;
@@ -106,6 +109,10 @@ export async function createRuntime(
     const store = createEventStore(database.db, {
       onCacheFilled: (e) => responseCache.filled(e),
       serialTransactions: database.kind === 'pglite',
+      // One connection: a request's outcome transaction would hold up the next request's append.
+      // Measured on PGlite, sequential calls: added p50 3.5–3.7 ms writing each at once, 1.3 ms
+      // with a 10 ms linger; on the Postgres server it made no difference, so there it is off.
+      lingerMs: database.kind === 'pglite' ? EMBEDDED_OUTCOME_LINGER_MS : 0,
     });
     const tenants = createTenantService(database.db, { cacheAuth: opts.roles.includes('api') });
     await tenants.startAuthCache();
@@ -175,7 +182,7 @@ export async function createRuntime(
       const dispatcher = createDispatcher({
         log,
         store: {
-          append: (events) => store.append(events),
+          append: (events, o) => store.append(events, o),
           // Lookups that arrive together (a fetched batch of a backlog) share one query, so an
           // interactive request never waits behind a thousand single-row reads.
           requestState: async (id) => (await requestStates([id]))[0],

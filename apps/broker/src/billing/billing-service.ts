@@ -77,12 +77,14 @@ export function createBillingService(deps: BillingDeps) {
     /** One tenant's own report (the caller is that tenant). */
     async tenantReport(tenantId: string, q: Omit<OperatorReportQuery, 'tenant'>): Promise<UsageReportRow[]> {
       checkRange(q.from, q.to);
+      await deps.store.flush(); // the dispatcher's latest outcomes count
       return reports.report({ tenantId, from: q.from, to: q.to, by: q.by });
     },
 
     /** Any tenant's report, or all tenants' (operators). */
     async report(q: OperatorReportQuery): Promise<UsageReportRow[]> {
       checkRange(q.from, q.to);
+      await deps.store.flush();
       const tenantId = q.tenant ? (await resolveTenant(q.tenant)).id : undefined;
       return reports.report({ ...(tenantId ? { tenantId } : {}), from: q.from, to: q.to, by: q.by });
     },
@@ -90,6 +92,7 @@ export function createBillingService(deps: BillingDeps) {
     /** The budget and what remains of it this period (fresh, not the admission cache). */
     async budget(tenant: string): Promise<BudgetStatus> {
       const t = await resolveTenant(tenant);
+      await deps.store.flush();
       return statusOf(t.id, t.budget);
     },
 
@@ -146,8 +149,10 @@ export function createBillingService(deps: BillingDeps) {
     replay: (onProgress?: (done: number, total: number) => void) =>
       deps.store.rebuildProjections(onProgress ? { onProgress } : {}),
 
-    dashboard: (q: DashboardQuery): Promise<DashboardData> =>
-      dashboardData({ db: deps.db, reports, pools: deps.pools ?? [], now: new Date(clock()) }, q),
+    async dashboard(q: DashboardQuery): Promise<DashboardData> {
+      await deps.store.flush();
+      return dashboardData({ db: deps.db, reports, pools: deps.pools ?? [], now: new Date(clock()) }, q);
+    },
   };
 }
 

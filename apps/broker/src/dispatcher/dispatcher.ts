@@ -32,8 +32,11 @@ import { outcome, usageFromCompletion } from './outcome-events';
 
 /** What the dispatcher needs of the event store. */
 export interface DispatcherStore {
-  /** Idempotent; says which events were new. */
-  append(events: SluiceEvent[]): Promise<{ inserted: readonly SluiceEvent[] }>;
+  /**
+   * Idempotent; says which events were new. `together`: no caller waits on this write, so the
+   * store may hold it briefly to commit it with others (see `createEventStore`'s `lingerMs`).
+   */
+  append(events: SluiceEvent[], opts?: { together?: boolean }): Promise<{ inserted: readonly SluiceEvent[] }>;
   requestState(requestId: string): Promise<{ status: string; attempts: number } | undefined>;
 }
 
@@ -205,7 +208,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const started = clock();
     for (let attempt = 1; ; attempt++) {
       try {
-        await store.append(events);
+        // Nobody waits on this write (the caller has its result from the notification), so the
+        // store may hold it briefly to commit it with others; a retry is written at once.
+        await store.append(events, { together: attempt === 1 });
         break;
       } catch (error) {
         const delay = Math.min(settings.recordRetryMaxMs, 100 * 2 ** Math.min(attempt, 8));

@@ -46,6 +46,13 @@ export function createEventStore(
      * other writer can extend a chain meanwhile and the chain locks are left out.
      */
     serialTransactions?: boolean;
+    /**
+     * How long an append marked `together` (one nobody waits on: the dispatcher's outcomes) may
+     * wait for others to share its transaction (default 0). Worth it on a single-connection
+     * database, where each transaction holds up everything behind it, such as the next request's
+     * append. Every read here ends the wait first, so it still sees all that was appended.
+     */
+    lingerMs?: number;
   } = {},
 ) {
   /**
@@ -136,26 +143,38 @@ export function createEventStore(
   }
 
   // Concurrent appends (dispatcher outcomes, API submissions) share one transaction.
-  const appendGrouped = createGroupCommit(async (batch: SluiceEvent[]) => {
+  const writeGrouped = async (batch: SluiceEvent[]) => {
     const r = await append(batch);
     const inserted = new Set(r.inserted.map((e) => e.eventId));
     return batch.map((e) => inserted.has(e.eventId));
-  });
+  };
+  const appendGrouped = createGroupCommit(writeGrouped);
+  const appendTogether = createGroupCommit(writeGrouped, { lingerMs: opts.lingerMs ?? 0 });
+  /** Writes what lingers now: a read after it sees every append made before it. */
+  const flush = () => appendTogether.flush();
 
   return {
-    /** Appends idempotently; resolves once committed with the events that were new. */
-    async append(batch: SluiceEvent[]): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
+    /**
+     * Appends idempotently; resolves once committed with the events that were new. `together`:
+     * the caller does not wait on it, so it may linger to share a transaction (`lingerMs`).
+     */
+    async append(
+      batch: SluiceEvent[],
+      appendOpts: { together?: boolean } = {},
+    ): Promise<{ inserted: SluiceEvent[]; duplicates: string[] }> {
       const valid = batch.map((e) => validateEvent(e)); // the only validation: the store's edge
-      const fresh = await appendGrouped(valid);
+      const fresh = await (appendOpts.together ? appendTogether : appendGrouped)(valid);
       return {
         inserted: valid.filter((_, i) => fresh[i]),
         duplicates: valid.filter((_, i) => !fresh[i]).map((e) => e.eventId),
       };
     },
+    flush,
     project,
 
     /** One request; `tenantId` null = operator. A tenant never sees another tenant's request. */
     async getRequest(tenantId: string | null, requestId: string): Promise<RequestRow | undefined> {
+      await flush();
       const where =
         tenantId === null
           ? eq(requests.requestId, requestId)
@@ -166,6 +185,7 @@ export function createEventStore(
     /** Status and attempts of many requests in one query (the dispatcher batches its lookups). */
     async requestStates(ids: readonly string[]): Promise<Map<string, { status: string; attempts: number }>> {
       if (ids.length === 0) return new Map();
+      await flush();
       const rows = await db
         .select({ requestId: requests.requestId, status: requests.status, attempts: requests.attempts })
         .from(requests)
@@ -178,6 +198,7 @@ export function createEventStore(
       status?: string;
       limit: number;
     }): Promise<RequestRow[]> {
+      await flush();
       const filters = [
         ...(q.tenantId !== null ? [eq(requests.tenantId, q.tenantId)] : []),
         ...(q.status ? [eq(requests.status, q.status)] : []),
@@ -191,6 +212,7 @@ export function createEventStore(
     },
 
     async findByIdempotencyKey(tenantId: string, key: string): Promise<{ requestId: string } | undefined> {
+      await flush();
       return (
         await db
           .select({ requestId: requests.requestId })
@@ -202,6 +224,7 @@ export function createEventStore(
 
     /** A request's events in the order they were recorded. */
     async eventsOf(requestId: string): Promise<SluiceEvent[]> {
+      await flush();
       const rows = await db
         .select({ payload: events.payload })
         .from(events)
@@ -217,6 +240,7 @@ export function createEventStore(
     async verifyChain(
       q: { tenantId?: string; onProgress?: (checked: number) => void } = {},
     ): Promise<ChainVerdict> {
+      await flush();
       const heads = new Map<string, { hash: string; position: number }>();
       const broken = new Map<string, ChainBreak>();
       let checked = 0;
@@ -268,6 +292,7 @@ export function createEventStore(
     async rebuildProjections(
       opts: { onProgress?: (done: number, total: number) => void } = {},
     ): Promise<number> {
+      await flush();
       return db.transaction(async (tx) => {
         await tx.execute(sql`LOCK TABLE ${events} IN EXCLUSIVE MODE`);
         const total = (await tx.select({ n: sql<number>`count(*)::float8` }).from(events))[0]?.n ?? 0;

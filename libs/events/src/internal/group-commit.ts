@@ -1,15 +1,36 @@
+export interface GroupCommitOptions {
+  /** Most items in one write (default 2,000); a single larger call still goes in one write. */
+  maxBatch?: number;
+  /**
+   * How long an idle group waits after its first item before writing (default 0: at once). Calls
+   * made meanwhile join the same write: for writes nobody waits on, one per interval instead of
+   * one per call.
+   */
+  lingerMs?: number;
+}
+
 /**
  * Group commit: appends that arrive while a write is in progress are coalesced into the next
  * write (one transaction, or one produce request). Each caller still resolves only once its own
  * records are durable, and a failed write fails exactly the callers whose records it carried.
  */
-export function createGroupCommit<T, R>(write: (items: T[]) => Promise<R[]>, maxBatch = 2_000) {
+export function createGroupCommit<T, R>(
+  write: (items: T[]) => Promise<R[]>,
+  { maxBatch = 2_000, lingerMs = 0 }: GroupCommitOptions = {},
+) {
   type Pending = { items: T[]; resolve: (r: R[]) => void; reject: (e: unknown) => void };
   const queue: Pending[] = [];
   let writing = false;
+  let lingering: NodeJS.Timeout | undefined;
+  let draining: Promise<void> = Promise.resolve();
+
+  function start(): void {
+    clearTimeout(lingering);
+    lingering = undefined;
+    draining = drain();
+  }
 
   async function drain(): Promise<void> {
-    writing = true;
     while (queue.length) {
       const batch: Pending[] = [];
       let size = 0;
@@ -32,11 +53,20 @@ export function createGroupCommit<T, R>(write: (items: T[]) => Promise<R[]>, max
     writing = false;
   }
 
-  return (items: T[]): Promise<R[]> =>
+  const append = (items: T[]): Promise<R[]> =>
     new Promise<R[]>((resolve, reject) => {
       queue.push({ items, resolve, reject });
-      if (!writing) void drain();
+      if (writing) return;
+      writing = true;
+      if (lingerMs > 0) lingering = setTimeout(start, lingerMs);
+      else start();
     });
+  /** Ends a linger now and resolves once everything appended so far was written (or failed). */
+  const flush = async (): Promise<void> => {
+    if (lingering) start();
+    await draining;
+  };
+  return Object.assign(append, { flush });
 }
 
 export type GroupCommit<T, R> = ReturnType<typeof createGroupCommit<T, R>>;

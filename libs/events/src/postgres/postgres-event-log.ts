@@ -14,7 +14,7 @@ import type {
   PartitionLag,
   TopicPartition,
 } from '../event-log';
-import { type CommitPoint, createDelivery, type DeliveryTuning } from '../internal/delivery';
+import { type CommitPoint, createDelivery, type DeliveryTuning, type RawMessage } from '../internal/delivery';
 import { createGroupCommit } from '../internal/group-commit';
 import { deliverLocally } from '../internal/local-notify';
 import { partitionForKey } from '../internal/partitioner';
@@ -78,6 +78,8 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     typeof (db as unknown as { $client: { listen?: unknown } }).$client?.listen === 'function';
   local.setMaxListeners(0);
   const consumers = new Set<LogConsumer>();
+  /** Names this handle in its NOTIFY payloads (after the topics), so it skips its own. */
+  const selfTag = `@${randomUUID()}`;
   let unlisten: (() => Promise<void>) | undefined;
 
   async function listen(): Promise<void> {
@@ -94,9 +96,15 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       if (typeof client.listen === 'function') return;
       if (typeof client.connect === 'function') {
         const c = await client.connect();
-        c.on('notification', (msg: { payload?: string }) =>
-          local.emit('append', msg.payload ? msg.payload.split(',') : undefined),
-        );
+        c.on('notification', (msg: { payload?: string }) => {
+          const parts = msg.payload ? msg.payload.split(',') : undefined;
+          // Our own appends were handed to our consumers already (see `writeBatch`).
+          if (parts?.includes(selfTag)) return;
+          local.emit(
+            'append',
+            parts?.filter((p) => !p.startsWith('@')),
+          );
+        });
         // A server restart must not crash the process; polling carries on until it is back.
         c.on('error', () => {});
         await c.query(`LISTEN ${CHANNEL}`);
@@ -137,7 +145,10 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       if (indexes) indexes.push(i);
       else byPartition.set(k, [i]);
     });
+    /** What this write appended, in offset order per partition, for the in-process handoff. */
+    const appended: RawMessage[] = [];
     const write = async (tx: Pick<typeof db, 'execute'>) => {
+      appended.length = 0;
       const out: AppendResult[] = new Array(encoded.length);
       for (const indexes of byPartition.values()) {
         const { topic, partition } = encoded[indexes[0]!]!;
@@ -164,8 +175,18 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
         if (written?.first === null || written?.first === undefined)
           throw new SluiceError('invalid_event', `unknown topic ${topic}`);
         const base = Number(written.first);
+        const now = Date.now();
         indexes.forEach((i, j) => {
           out[i] = { topic, partition, offset: String(base + j) };
+          if (Number(written.inserted) === n)
+            appended.push({
+              topic,
+              partition,
+              offset: base + j,
+              key: encoded[i]!.key,
+              value: encoded[i]!.value,
+              timestamp: now,
+            });
         });
         if (Number(written.inserted) < n) {
           // Some event ids were already in the topic (a no-op append): report the stored copy.
@@ -196,10 +217,12 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       });
     }
     // Consumers wake only for their own topics: in-process at once, other processes by NOTIFY.
+    // Consumers here are handed the committed records themselves, so a reader at the log's end
+    // takes them without a query.
     const topics = [...new Set(encoded.map((r) => r.topic))];
-    local.emit('append', topics);
+    local.emit('append', topics, appended);
     if (!inProcessOnly)
-      void db.execute(sql`SELECT pg_notify(${CHANNEL}, ${topics.join(',')})`).catch(() => {});
+      void db.execute(sql`SELECT pg_notify(${CHANNEL}, ${[...topics, selfTag].join(',')})`).catch(() => {});
     return results;
   }
 
@@ -235,9 +258,38 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
       wake?.();
     };
     const subscribed = new Set(options.topics);
-    const onAppend = (topics?: readonly string[]) => {
-      if (!topics || topics.some((t) => subscribed.has(t))) poke();
+    /** True while a read is in flight: a record handed meanwhile makes its result stale, so read again. */
+    let reading = false;
+    const onAppend = (topics?: readonly string[], appended?: readonly RawMessage[]) => {
+      if (topics && !topics.some((t) => subscribed.has(t))) return;
+      if (!appended || !takeAppended(appended)) poke();
+      else if (reading) dirty = true;
     };
+    /**
+     * Accepts records appended in this process where this member reads exactly from their offset
+     * (it owns the partition, has room, is not paused): no query needed. False when any record of
+     * a subscribed topic is left for a read.
+     */
+    function takeAppended(appended: readonly RawMessage[]): boolean {
+      let all = true;
+      for (const raw of appended) {
+        if (!subscribed.has(raw.topic) || stopped) continue;
+        const key = k(raw.topic, raw.partition);
+        const takes =
+          owned.has(raw.partition) &&
+          !releasing.has(raw.partition) &&
+          !paused.has(raw.topic) &&
+          positions.get(key) === raw.offset &&
+          delivery.queued(raw.topic, raw.partition) < bufferLimit;
+        if (!takes) {
+          all = false;
+          continue;
+        }
+        delivery.accept({ ...raw, fresh: raw.offset >= (freshFrom.get(key) ?? Number.POSITIVE_INFINITY) });
+        positions.set(key, raw.offset + 1);
+      }
+      return all;
+    }
     local.on('append', onAppend);
     // In-process notifications (see `notify`) go to the member that owns the key's partition.
     const onNotify = (records: readonly LogRecord[]) => {
@@ -442,19 +494,27 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
 
     const fetching = (async () => {
       let lastFetchAt = 0;
+      // Set while appends outpace reads (a read filled its limit, or a poke came during it).
+      let busy = false;
       while (!stopped) {
         // Under load, appends wake consumers far more often than a query is worth: read at most
-        // once per interval and take everything that arrived meanwhile in one go.
-        const since = Date.now() - lastFetchAt;
-        if (since < minFetchIntervalMs) await sleep(minFetchIntervalMs - since);
-        lastFetchAt = Date.now();
+        // once per interval and take everything that arrived meanwhile in one go. A consumer that
+        // had read to the end reads at once: a lone request never waits for the interval.
+        const since = performance.now() - lastFetchAt;
+        if (busy && since < minFetchIntervalMs) await sleep(minFetchIntervalMs - since);
+        lastFetchAt = performance.now();
         dirty = false;
+        busy = true;
+        reading = true;
         try {
           if (await fetchOnce()) continue;
         } catch {
           // Database unavailable: wait and try again.
+        } finally {
+          reading = false;
         }
         if (dirty) continue;
+        busy = false;
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, pollIntervalMs);
           wake = () => {
