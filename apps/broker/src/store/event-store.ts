@@ -148,7 +148,7 @@ export function createEventStore(
     const inserted = new Set(r.inserted.map((e) => e.eventId));
     return batch.map((e) => inserted.has(e.eventId));
   };
-  const appendGrouped = createGroupCommit(writeGrouped);
+  const appendGrouped = createGroupCommit(writeGrouped, { nextTurn: opts.serialTransactions ?? false });
   const appendTogether = createGroupCommit(writeGrouped, { lingerMs: opts.lingerMs ?? 0 });
   /** Writes what lingers now: a read after it sees every append made before it. */
   const flush = () => appendTogether.flush();

@@ -7,6 +7,13 @@ export interface GroupCommitOptions {
    * one per call.
    */
   lingerMs?: number;
+  /**
+   * Without a linger, start the write on the next turn of the event loop instead of at once, so
+   * the calls made by all the I/O callbacks of this turn join it. For a writer that runs on this
+   * thread (PGlite): its write finishes before the next callback runs, so no call would ever
+   * arrive during one to be grouped.
+   */
+  nextTurn?: boolean;
 }
 
 /**
@@ -16,16 +23,17 @@ export interface GroupCommitOptions {
  */
 export function createGroupCommit<T, R>(
   write: (items: T[]) => Promise<R[]>,
-  { maxBatch = 2_000, lingerMs = 0 }: GroupCommitOptions = {},
+  { maxBatch = 2_000, lingerMs = 0, nextTurn = false }: GroupCommitOptions = {},
 ) {
   type Pending = { items: T[]; resolve: (r: R[]) => void; reject: (e: unknown) => void };
   const queue: Pending[] = [];
   let writing = false;
-  let lingering: NodeJS.Timeout | undefined;
+  let lingering: NodeJS.Timeout | NodeJS.Immediate | undefined;
   let draining: Promise<void> = Promise.resolve();
 
   function start(): void {
-    clearTimeout(lingering);
+    clearTimeout(lingering as NodeJS.Timeout);
+    clearImmediate(lingering as NodeJS.Immediate);
     lingering = undefined;
     draining = drain();
   }
@@ -59,6 +67,7 @@ export function createGroupCommit<T, R>(
       if (writing) return;
       writing = true;
       if (lingerMs > 0) lingering = setTimeout(start, lingerMs);
+      else if (nextTurn) lingering = setImmediate(start);
       else start();
     });
   /** Ends a linger now and resolves once everything appended so far was written (or failed). */

@@ -94,4 +94,17 @@ describe('group commit', () => {
     await append.flush();
     expect(w.batches).toHaveLength(1);
   });
+
+  it('with nextTurn, groups the calls made during this turn of the event loop', async () => {
+    const w = recordingWrite();
+    const append = createGroupCommit(w.write, { nextTurn: true });
+    const calls = [append([1]), append([2])];
+    await Promise.resolve();
+    calls.push(append([3]));
+    expect(w.batches).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(w.batches).toEqual([[1, 2, 3]]);
+    w.open[0]!.finish();
+    expect(await Promise.all(calls)).toEqual([['ok 1'], ['ok 2'], ['ok 3']]);
+  });
 });

@@ -226,7 +226,7 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     return results;
   }
 
-  const appendRaw = createGroupCommit(writeBatch);
+  const appendRaw = createGroupCommit(writeBatch, { nextTurn: inProcessOnly });
 
   async function commit(groupId: string, points: readonly CommitPoint[]): Promise<void> {
     if (!points.length) return;
