@@ -149,7 +149,9 @@ export function createEventStore(
     return batch.map((e) => inserted.has(e.eventId));
   };
   const appendGrouped = createGroupCommit(writeGrouped, { nextTurn: opts.serialTransactions ?? false });
-  const appendTogether = createGroupCommit(writeGrouped, { lingerMs: opts.lingerMs ?? 0 });
+  const appendTogether = opts.lingerMs
+    ? createGroupCommit(writeGrouped, { lingerMs: opts.lingerMs })
+    : appendGrouped;
   /** Writes what lingers now: a read after it sees every append made before it. */
   const flush = () => appendTogether.flush();
 

@@ -262,7 +262,13 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     let reading = false;
     const onAppend = (topics?: readonly string[], appended?: readonly RawMessage[]) => {
       if (topics && !topics.some((t) => subscribed.has(t))) return;
-      if (!appended || !takeAppended(appended)) poke();
+      let taken = false;
+      try {
+        taken = appended !== undefined && takeAppended(appended);
+      } catch {
+        // Runs inside the appender's call, which has committed: never fail it; a read catches up.
+      }
+      if (!taken) poke();
       else if (reading) dirty = true;
     };
     /**
