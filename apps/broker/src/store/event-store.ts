@@ -153,7 +153,7 @@ export function createEventStore(
     ? createGroupCommit(writeGrouped, { lingerMs: opts.lingerMs })
     : appendGrouped;
   /** Writes what lingers now: a read after it sees every append made before it. */
-  const flush = () => appendTogether.flush();
+  const flush = opts.lingerMs ? () => appendTogether.flush() : async () => {};
 
   return {
     /**
