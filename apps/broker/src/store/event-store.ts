@@ -149,11 +149,12 @@ export function createEventStore(
     return batch.map((e) => inserted.has(e.eventId));
   };
   const appendGrouped = createGroupCommit(writeGrouped, { nextTurn: opts.serialTransactions ?? false });
-  const appendTogether = opts.lingerMs
-    ? createGroupCommit(writeGrouped, { lingerMs: opts.lingerMs })
-    : appendGrouped;
+  const lingering = opts.lingerMs ? createGroupCommit(writeGrouped, { lingerMs: opts.lingerMs }) : undefined;
+  const appendTogether = lingering ?? appendGrouped;
   /** Writes what lingers now: a read after it sees every append made before it. */
-  const flush = opts.lingerMs ? () => appendTogether.flush() : async () => {};
+  const flush = async () => {
+    await lingering?.flush();
+  };
 
   return {
     /**

@@ -28,13 +28,13 @@ export function createGroupCommit<T, R>(
   type Pending = { items: T[]; resolve: (r: R[]) => void; reject: (e: unknown) => void };
   const queue: Pending[] = [];
   let writing = false;
-  let lingering: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  /** Cancels the pending start of the next write (a linger or a next-turn wait), if any. */
+  let cancelWait: (() => void) | undefined;
   let draining: Promise<void> = Promise.resolve();
 
   function start(): void {
-    clearTimeout(lingering as NodeJS.Timeout);
-    clearImmediate(lingering as NodeJS.Immediate);
-    lingering = undefined;
+    cancelWait?.();
+    cancelWait = undefined;
     draining = drain();
   }
 
@@ -66,13 +66,17 @@ export function createGroupCommit<T, R>(
       queue.push({ items, resolve, reject });
       if (writing) return;
       writing = true;
-      if (lingerMs > 0) lingering = setTimeout(start, lingerMs);
-      else if (nextTurn) lingering = setImmediate(start);
-      else start();
+      if (lingerMs > 0) {
+        const timer = setTimeout(start, lingerMs);
+        cancelWait = () => clearTimeout(timer);
+      } else if (nextTurn) {
+        const immediate = setImmediate(start);
+        cancelWait = () => clearImmediate(immediate);
+      } else start();
     });
   /** Ends a linger now and resolves once everything appended so far was written (or failed). */
   const flush = async (): Promise<void> => {
-    if (lingering) start();
+    if (cancelWait) start();
     await draining;
   };
   return Object.assign(append, { flush });

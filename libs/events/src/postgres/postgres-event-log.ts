@@ -148,7 +148,6 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     /** What this write appended, in offset order per partition, for the in-process handoff. */
     const appended: RawMessage[] = [];
     const write = async (tx: Pick<typeof db, 'execute'>) => {
-      appended.length = 0;
       const out: AppendResult[] = new Array(encoded.length);
       for (const indexes of byPartition.values()) {
         const { topic, partition } = encoded[indexes[0]!]!;
