@@ -39,12 +39,13 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
     pool: 'default',
     model: n % 2 ? 'gpt-4o' : 'gpt-4o-mini',
     priority: 'standard' as const,
+    endpoint: '/v1/chat/completions' as const,
   };
   const out: SluiceEvent[] = [
     {
       ...base,
       type: 'request.submitted',
-      version: 2,
+      version: 3,
       eventId: eventIdFor('request.submitted', base.requestId, 0),
       attempt: 0,
       occurredAt: at(0),
@@ -62,7 +63,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
     out.push({
       ...base,
       type: 'request.cancelled',
-      version: 1,
+      version: 2,
       eventId: eventIdFor('request.cancelled', base.requestId, 0),
       attempt: 0,
       occurredAt: at(5),
@@ -74,7 +75,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
   out.push({
     ...base,
     type: 'request.dispatched',
-    version: 2,
+    version: 3,
     eventId: eventIdFor('request.dispatched', base.requestId, 1),
     attempt: 1,
     occurredAt: at(40),
@@ -87,7 +88,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
     out.push({
       ...base,
       type: 'request.failed',
-      version: 1,
+      version: 2,
       eventId: eventIdFor('request.failed', base.requestId, 1),
       attempt: 1,
       occurredAt: at(300),
@@ -95,6 +96,8 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
       status: 400,
       message: 'bad',
       deadLettered: false,
+      upstreamError: { message: 'bad', type: 'invalid_request_error', param: null, code: null },
+      upstreamRequestId: null,
     });
     return out;
   }
@@ -102,7 +105,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
     {
       ...base,
       type: 'request.completed',
-      version: 2,
+      version: 3,
       eventId: eventIdFor('request.completed', base.requestId, 1),
       attempt: 1,
       occurredAt: at(400),
@@ -110,12 +113,13 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
       upstreamLatencyMs: 360 + n,
       queueWaitMs: 40,
       upstreamRequestId: null,
+      upstreamProcessingMs: null,
       cache: null,
     },
     {
       ...base,
       type: 'usage.recorded',
-      version: 2,
+      version: 3,
       eventId: eventIdFor('usage.recorded', base.requestId, 1),
       attempt: 1,
       occurredAt: at(400),
@@ -126,6 +130,8 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
       totalTokens: 1_200 + n,
       estimated: false,
       channel: n % 7 === 6 ? 'batch' : 'sync',
+      serviceTier: 'default',
+      units: {},
     },
   );
   return out;

@@ -31,6 +31,17 @@ function sampleInputs(requestId: string): Record<string, unknown> {
   const inputs: Record<string, unknown> = {
     'requests.submit': { params },
     'chat.completions.create': { params },
+    'chat.completions.submit': { params },
+    'chat.completions.wait': { id: requestId, timeoutMs: 1_000 },
+    'embeddings.create': { params: { model: 'text-embedding-3-small', input: 'x' } },
+    'embeddings.submit': { params: { model: 'text-embedding-3-small', input: 'x' } },
+    'embeddings.wait': { id: requestId, timeoutMs: 1_000 },
+    'completions.create': { params: { model: 'gpt-3.5-turbo-instruct', prompt: 'x', max_tokens: 3 } },
+    'completions.submit': { params: { model: 'gpt-3.5-turbo-instruct', prompt: 'x', max_tokens: 3 } },
+    'completions.wait': { id: requestId, timeoutMs: 1_000 },
+    'moderations.create': { params: { input: 'x' } },
+    'moderations.submit': { params: { input: 'x' } },
+    'moderations.wait': { id: requestId, timeoutMs: 1_000 },
     'requests.get': { id: requestId },
     'requests.wait': { id: requestId, timeoutMs: 1_000 },
     'requests.watch': { id: requestId },
@@ -258,7 +269,13 @@ describe('authentication and isolation (embedded)', () => {
     expect(mine.text).toContain(answer);
 
     const asOther = `Bearer ${other.apiKey}`;
-    for (const path of ['requests.get', 'requests.wait', 'requests.watch', 'requests.cancel']) {
+    for (const path of [
+      'requests.get',
+      'requests.wait',
+      'requests.watch',
+      'requests.cancel',
+      'chat.completions.wait',
+    ]) {
       const proc = PROCEDURES.find((p) => p.path === path)!;
       const r = await trpc(path, proc.type, sampleInput(path, requestId), asOther);
       expect({ path, code: r.code, httpStatus: r.httpStatus }).toEqual({

@@ -131,10 +131,10 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('exact response cache (%s)', (
       status: 'completed',
       cache: 'hit',
     });
-    const waited = await tenant.requests.wait.query({ id: second.id });
-    expect(waited.result?.choices[0]?.message.content).toBeTruthy();
+    const waited = await tenant.chat.completions.wait.query({ id: second.id });
+    expect(waited.choices[0]?.message.content).toBeTruthy();
     const created = await tenant.chat.completions.create.mutate({ params });
-    expect(created.id).toBe(waited.result?.id);
+    expect(created.id).toBe(waited.id);
     expect(s.simulator.stats().requests).toBe(upstream);
   });
 });

@@ -94,7 +94,11 @@ const KNOWN_KEYS = new Set(
   ),
 );
 
-/** Replaces one field of the valid base with a value that must be refused. */
+/**
+ * Replaces one field of the valid base with a value that must be refused. Sluice validates only
+ * what it reads (model, messages, output limits, n, stream, tools, temperature) plus its safety
+ * guards; every other field passes through to the upstream, so only those are generated here.
+ */
 const withField = (field: string, value: fc.Arbitrary<unknown>) =>
   value.map((v) => ({ kind: `field:${field}`, json: JSON.stringify({ ...base(), [field]: v }) }));
 const withMessage = (label: string, message: fc.Arbitrary<unknown>) =>
@@ -126,19 +130,7 @@ const badParams: fc.Arbitrary<{ kind: string; json: string }> = fc.oneof(
   ),
   withMessage(
     'bad-role',
-    fc
-      .oneof(unicodeText, nonString)
-      .filter((r) => !['system', 'developer', 'user', 'assistant', 'tool', 'function'].includes(r as string))
-      .map((role) => ({ role, content: 'x' })),
-  ),
-  withMessage(
-    'no-content',
-    fc.constantFrom(
-      { role: 'user' },
-      { role: 'system' },
-      { role: 'tool', content: 'x' },
-      { role: 'function', content: 'x' },
-    ),
+    fc.oneof(nonString, fc.constant('')).map((role) => ({ role, content: 'x' })),
   ),
   withMessage(
     'content-type',
@@ -147,15 +139,8 @@ const badParams: fc.Arbitrary<{ kind: string; json: string }> = fc.oneof(
         fc.integer(),
         fc.boolean(),
         fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 }), { minKeys: 1, maxKeys: 3 }),
-        fc.constant([]),
         fc.array(fc.oneof(fc.integer(), fc.string()), { minLength: 1, maxLength: 4 }),
-        fc
-          .record({
-            type: fc
-              .string({ maxLength: 8 })
-              .filter((t) => !['text', 'image_url', 'input_audio', 'refusal', 'file'].includes(t)),
-          })
-          .map((p) => [p]),
+        fc.constant([{ text: 'a part without a type' }]),
       )
       .map((content) => ({ role: 'user', content })),
   ),
@@ -169,10 +154,9 @@ const badParams: fc.Arbitrary<{ kind: string; json: string }> = fc.oneof(
     'name',
     fc
       .oneof(
-        hugeString(65, 400),
-        fc.constant(''),
+        hugeString(257, 400),
         poisonedText,
-        nonString.filter((v) => v !== null),
+        nonString.filter((v) => v !== null && v !== undefined),
       )
       .map((name) => ({ role: 'user', content: 'x', name })),
   ),
@@ -192,80 +176,37 @@ const badParams: fc.Arbitrary<{ kind: string; json: string }> = fc.oneof(
     'max_completion_tokens',
     fc.oneof(fc.integer({ min: 16_385, max: 10_000_000 }), fc.integer({ max: 0 }), nonNumber),
   ),
+  // Read by the cache (deterministic requests): a number or nothing.
   withField(
     'temperature',
-    fc.oneof(
-      fc.double({ min: 2.000001, max: 1e300, noNaN: true, noDefaultInfinity: true }),
-      fc.double({ max: -1e-9, min: -1e300, noNaN: true, noDefaultInfinity: true }),
-      nonNumber,
-    ),
+    nonNumber.filter((v) => v !== null && v !== undefined),
   ),
-  withField('top_p', fc.oneof(fc.double({ min: 1.000001, max: 1e10, noNaN: true }), nonNumber)),
   withField('n', fc.oneof(fc.integer({ max: 0 }), fc.integer({ min: 129 }), fc.constant(1.5))),
-  withField(
-    'stop',
-    fc.oneof(
-      fc.array(fc.string({ maxLength: 5 }), { minLength: 5, maxLength: 40 }),
-      hugeString(1_001, 4_000),
-      fc.integer(),
-    ),
-  ),
-  withField(
-    'logit_bias',
-    fc.dictionary(
-      fc.string({ maxLength: 6 }),
-      fc.oneof(fc.integer({ min: 101 }), fc.string({ maxLength: 3 })),
-      { minKeys: 1, maxKeys: 5 },
-    ),
-  ),
+  withField('stream', fc.oneof(fc.string({ maxLength: 5 }), fc.integer())),
+  withField('response_format', fc.oneof(fc.string({ maxLength: 10 }), fc.integer())),
+  // Fields Sluice does not read pass through, but never with text the log cannot store.
   withField(
     'metadata',
-    fc.oneof(
-      fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), poisonedText, { minKeys: 1, maxKeys: 3 }),
-      fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.integer(), { minKeys: 1, maxKeys: 3 }),
-    ),
+    fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), poisonedText, { minKeys: 1, maxKeys: 3 }),
   ),
-  withField('user', fc.oneof(hugeString(257, 2_000), poisonedText, fc.integer())),
-  withField('stream', fc.oneof(fc.string({ maxLength: 5 }), fc.integer())),
-  withField(
-    'seed',
-    fc.double({ min: 0.1, max: 1e6, noNaN: true }).filter((d) => !Number.isInteger(d)),
-  ),
-  withField(
-    'response_format',
-    fc.oneof(
-      fc.record({
-        type: fc.string({ maxLength: 10 }).filter((t) => !['text', 'json_object', 'json_schema'].includes(t)),
-      }),
-      fc.string({ maxLength: 10 }),
-    ),
-  ),
-  withField(
-    'tool_choice',
-    fc.oneof(
-      fc.string({ maxLength: 10 }).filter((t) => !['none', 'auto', 'required'].includes(t)),
-      fc.integer(),
-    ),
-  ),
+  withField('user', poisonedText),
   withField(
     'tools',
     fc.oneof(
       fc
         .integer({ min: 129, max: 300 })
         .map((n) => Array.from({ length: n }, (_, i) => ({ type: 'function', function: { name: `f${i}` } }))),
-      fc
-        .string({ maxLength: 6 })
-        .map((name) => [{ type: 'function', function: { name: `${name} bad name!` } }]),
+      fc.oneof(fc.string({ maxLength: 6 }), fc.integer()),
       poisonedText.map((d) => [{ type: 'function', function: { name: 'f', description: d } }]),
     ),
   ),
-  // Unknown top-level parameters (the schema is strict, like OpenAI's "Unrecognized request argument").
+  // Unknown top-level parameters pass through, unless they carry what the log cannot store.
   fc
     .tuple(
       unicodeText.filter((k) => k.length > 0 && !KNOWN_KEYS.has(k) && k !== '__proto__'),
-      fc.jsonValue({ maxDepth: 2 }),
+      poisonedText,
     )
-    .map(([k, v]) => ({ kind: 'unknown-key', json: JSON.stringify({ ...base(), [k]: v }) })),
+    .map(([k, v]) => ({ kind: 'unknown-key', json: JSON.stringify({ ...base(), [k]: { nested: [v] } }) })),
   // Prototype-pollution keys, spliced in as raw JSON text.
   fc
     .constantFrom(
@@ -273,7 +214,6 @@ const badParams: fc.Arbitrary<{ kind: string; json: string }> = fc.oneof(
       (j: string) => `${j.slice(0, -1)},"__proto__":{"role":"admin"}}`,
       (j: string) => `${j.slice(0, -1)},"constructor":{"prototype":{"isAdmin":true}}}`,
       (j: string) => `${j.slice(0, -1)},"metadata":{"__proto__":"x"}}`,
-      (j: string) => `${j.slice(0, -1)},"prototype":{"polluted":1}}`,
       (j: string) =>
         `${j.slice(0, -1)},"tools":[{"type":"function","function":{"name":"f","parameters":{"constructor":{"prototype":{"x":1}}}}}]}`,
     )

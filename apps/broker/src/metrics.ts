@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionLag } from '@sluice/events';
 import type { LimiterSnapshot } from '@sluice/limiter';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
@@ -99,7 +100,7 @@ export function createMetrics(options: { collectDefaults?: boolean } = {}) {
       async collect() {
         if (!probe) return;
         this.reset();
-        const lag = await Promise.race([probe.lag(), sleep(2_000).then(() => undefined)]).catch(
+        const lag = await Promise.race([probe.lag(), sleep(2_000, undefined, { ref: false })]).catch(
           () => undefined,
         );
         const byTopic = new Map<string, number>();
@@ -263,8 +264,4 @@ export type Metrics = ReturnType<typeof createMetrics>;
 /** Every metric name this process can expose (the Grafana dashboard test checks against it). */
 export function metricNames(metrics: Metrics): string[] {
   return metrics.registry.getMetricsAsArray().map((m) => m.name);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }

@@ -1,12 +1,20 @@
+import { chatCompletions } from './operations/chat-completions';
+import { completions } from './operations/completions';
+import { embeddings } from './operations/embeddings';
+import { moderations } from './operations/moderations';
 import { adminRouter } from './router/admin';
-import { chatRouter } from './router/chat';
+import { operationRouter } from './router/operations';
 import { requestsRouter } from './router/requests';
 import { usageRouter } from './router/usage';
 import { createTRPCRouter } from './trpc';
 
 export const appRouter = createTRPCRouter({
   requests: requestsRouter,
-  chat: chatRouter,
+  // One line per operation, named as the openai SDK names it.
+  chat: { completions: operationRouter(chatCompletions) },
+  embeddings: operationRouter(embeddings),
+  completions: operationRouter(completions),
+  moderations: operationRouter(moderations),
   usage: usageRouter,
   admin: adminRouter,
 });

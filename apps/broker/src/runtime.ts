@@ -16,7 +16,6 @@ import { createDispatcher, type Dispatcher } from './dispatcher/dispatcher';
 import type { SluiceConfig } from './env';
 import { startOpsServer } from './http/ops-server';
 import { createHttpServer } from './http/server';
-import { createRequestIntake } from './intake/request-intake';
 import type { Logger } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { checkReadiness } from './observability/health';
@@ -235,7 +234,6 @@ export async function createRuntime(
         enabled: config.batch?.enabled ?? true,
         tenantSettings: async (id) => (await tenants.getTenant(id))?.settings,
       });
-      const intake = createRequestIntake({ log, store, catalog, pools, logger, metrics, cache, route });
       let services: ReturnType<typeof createServices> | undefined;
       const hub = createOutcomeHub({
         log,
@@ -245,7 +243,19 @@ export async function createRuntime(
       await hub.start();
       closers.push(() => hub.stop());
       runtime.hub = hub;
-      services = createServices({ config, database, log, store, tenants, intake, hub, catalog, cache });
+      services = createServices({
+        config,
+        database,
+        log,
+        store,
+        tenants,
+        hub,
+        catalog,
+        pools,
+        metrics,
+        cache,
+        route,
+      });
       const http = await createHttpServer({ services, logger, metrics, maxBodyBytes: config.maxBodyBytes });
       closers.push(() => http.close());
       runtime.http = http;

@@ -1,15 +1,16 @@
 import { type EventLog, eventIdFor, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
+import type { RouteRequest } from './batch/route-policy';
 import { tenantBatchApi } from './batch/tenant-batch-api';
 import { createBillingService } from './billing/billing-service';
-import { withBudgetAdmission } from './billing/budget-admission';
 import { loadPriceTable } from './billing/prices';
 import type { CacheAdmission } from './cache/cache-admission';
 import { createCacheSettingsOps } from './cache/cache-settings';
 import type { Database } from './db/database';
 import { createDeadLetters } from './dlq/dead-letters';
 import type { SluiceConfig } from './env';
-import type { RequestIntake } from './intake/request-intake';
+import { createSubmitUseCase } from './intake/submit';
 import { createSubmitRateLimiter, DEFAULT_SUBMIT_RATE } from './intake/submit-rate';
+import type { Metrics } from './metrics';
 import { checkReadiness } from './observability/health';
 import { collectStatus } from './observability/status-store';
 import type { OutcomeHub } from './outcomes/outcome-hub';
@@ -19,6 +20,7 @@ import type { EventStore } from './store/event-store';
 import { evolveRequest, type RequestState } from './store/projections';
 import type { TenantService } from './tenants/tenant-service';
 import type { ModelCatalog } from './upstream/model-catalog';
+import type { PoolConfig } from './upstream/pools';
 
 export const SYNC_WAIT_TIMEOUT_MS = 10 * 60_000;
 
@@ -80,11 +82,14 @@ export function createServices(deps: {
   log: EventLog;
   store: EventStore;
   tenants: TenantService;
-  intake: RequestIntake;
   hub: OutcomeHub;
   catalog: ModelCatalog;
+  pools: readonly PoolConfig[];
+  metrics?: Metrics;
   /** The response cache at admission: told when an operator changes a tenant's cache settings. */
   cache?: CacheAdmission;
+  /** Sync or Batch API at admission. */
+  route?: RouteRequest;
 }): Services {
   const { store, log } = deps;
   const billing = createBillingService({
@@ -95,24 +100,18 @@ export function createServices(deps: {
     pools: deps.config.pools ?? [],
   });
 
-  /** The stored projection, or, for a request accepted here that is not stored yet, its first state. */
-  async function getState(tenantId: string | null, requestId: string): Promise<RequestState | undefined> {
-    const row = await store.getRequest(tenantId, requestId);
-    if (row) return row;
-    const accepted = deps.intake.recentlySubmitted(tenantId, requestId);
-    return accepted ? evolveRequest(undefined, accepted) : undefined;
-  }
-
-  async function getView(tenantId: string | null, requestId: string): Promise<RequestView | undefined> {
-    const state = await getState(tenantId, requestId);
-    return state && toRequestView(state);
-  }
-
   const submitRate = createSubmitRateLimiter(deps.config.submitRate ?? DEFAULT_SUBMIT_RATE);
-
-  return {
-    authenticate: (key) => deps.tenants.authenticate(key),
-    async checkSubmitRate(tenantId) {
+  const submissions = createSubmitUseCase({
+    log,
+    store,
+    catalog: deps.catalog,
+    pools: deps.pools,
+    hub: deps.hub,
+    ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    ...(deps.cache ? { cache: deps.cache } : {}),
+    ...(deps.route ? { route: deps.route } : {}),
+    budget: (tenantId, priority) => billing.admit(tenantId, priority),
+    submitRate(tenantId) {
       const r = submitRate.take(tenantId);
       if (r.allowed) return;
       const { ratePerSecond, burst } = submitRate.limit;
@@ -124,7 +123,25 @@ export function createServices(deps: {
         { details: { retryAfterMs: r.retryAfterMs, openaiCode: 'rate_limit_exceeded' } },
       );
     },
-    intake: withBudgetAdmission(deps.intake, billing),
+    syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
+  });
+
+  /** The stored projection, or, for a request accepted here that is not stored yet, its first state. */
+  async function getState(tenantId: string | null, requestId: string): Promise<RequestState | undefined> {
+    const row = await store.getRequest(tenantId, requestId);
+    if (row) return row;
+    const accepted = submissions.recentlySubmitted(tenantId, requestId);
+    return accepted ? evolveRequest(undefined, accepted) : undefined;
+  }
+
+  async function getView(tenantId: string | null, requestId: string): Promise<RequestView | undefined> {
+    const state = await getState(tenantId, requestId);
+    return state && toRequestView(state);
+  }
+
+  return {
+    authenticate: (key) => deps.tenants.authenticate(key),
+    submissions,
     hub: deps.hub,
     models: deps.catalog,
     syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
@@ -140,7 +157,7 @@ export function createServices(deps: {
         return rows.map(toRequestView);
       },
       async cancel(tenantId, requestId, by) {
-        const accepted = deps.intake.recentlySubmitted(tenantId, requestId);
+        const accepted = submissions.recentlySubmitted(tenantId, requestId);
         if (accepted) await store.append([accepted]);
         const row = await store.getRequest(tenantId, requestId);
         if (!row) throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
@@ -148,7 +165,8 @@ export function createServices(deps: {
         if (isTerminal(view)) return view;
         const event: SluiceEvent = {
           type: 'request.cancelled',
-          version: 1,
+          version: 2,
+          endpoint: row.endpoint,
           eventId: eventIdFor('request.cancelled', requestId, row.attempts),
           requestId,
           tenantId: row.tenantId,

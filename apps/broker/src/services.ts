@@ -2,11 +2,11 @@ import type { TenantBatchApi } from './batch/tenant-batch-api';
 import type { BillingService } from './billing/billing-service';
 import type { CacheSettingsOps } from './cache/cache-settings';
 import type { DeadLetters } from './dlq/dead-letters';
-import type { RequestIntake } from './intake/request-intake';
+import type { SubmitUseCase } from './intake/submit';
 import type { StatusReport } from './observability/status';
 import type { OutcomeHub } from './outcomes/outcome-hub';
 import type { RequestView } from './outcomes/request-view';
-import type { UsageReportRow } from './reports/usage-report';
+import type { ReportGrouping, UsageReportRow } from './reports/usage-report';
 import type { RequestState } from './store/projections';
 import type { ModelCatalog } from './upstream/model-catalog';
 
@@ -20,18 +20,14 @@ export interface UsageQuery {
   tenantId?: string;
   from: Date;
   to: Date;
-  by: 'hour' | 'day' | 'model';
+  by: ReportGrouping;
 }
 
 /** What the API layer (tRPC and /v1) needs; `runtime.ts` wires the real implementations. */
 export interface Services {
   authenticate(presentedKey: string): Promise<AuthResult | null>;
-  /**
-   * Throws `rate_limited` when a tenant submits faster than its submit rate allows. Called on the
-   * submit paths only, once the request is well formed (reads and refused input cost nothing).
-   */
-  checkSubmitRate?(tenantId: string): Promise<void>;
-  intake: RequestIntake;
+  /** Submission, for both front doors: admission, then the cache or the log (and the wait for an outcome). */
+  submissions: SubmitUseCase;
   hub: OutcomeHub;
   models: ModelCatalog;
   requests: {

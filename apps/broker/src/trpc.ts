@@ -1,9 +1,8 @@
-import { describeZodError, isSluiceError, type SluiceError, type SluiceErrorCode } from '@sluice/events';
+import { describeZodError, isSluiceError, type SluiceError } from '@sluice/events';
 import { initTRPC, TRPCError } from '@trpc/server';
-import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { ZodError } from 'zod';
 import { databaseUnavailable, isDatabaseUnavailable } from './db/database';
-import { findUnsafeJson } from './intake/json-guard';
+import { openaiTypeOf, trpcCodeOf } from './error-table';
 import type { AuthResult, Services } from './services';
 
 /** Per-call context: the services, and the presented credential (checked lazily by the procedures). */
@@ -12,27 +11,8 @@ export interface Context {
   bearer: string | undefined;
 }
 
-const TRPC_CODE: Record<SluiceErrorCode, TRPC_ERROR_CODE_KEY> = {
-  invalid_event: 'BAD_REQUEST',
-  invalid_request: 'BAD_REQUEST',
-  unauthorized: 'UNAUTHORIZED',
-  forbidden: 'FORBIDDEN',
-  not_found: 'NOT_FOUND',
-  conflict: 'CONFLICT',
-  payload_too_large: 'PAYLOAD_TOO_LARGE',
-  request_too_large: 'BAD_REQUEST',
-  budget_exceeded: 'FORBIDDEN',
-  rate_limited: 'TOO_MANY_REQUESTS',
-  log_unavailable: 'SERVICE_UNAVAILABLE',
-  database_unavailable: 'SERVICE_UNAVAILABLE',
-  upstream_error: 'BAD_GATEWAY',
-  timeout: 'TIMEOUT',
-  cancelled: 'CLIENT_CLOSED_REQUEST',
-  internal: 'INTERNAL_SERVER_ERROR',
-};
-
 export function toTRPCError(error: SluiceError): TRPCError {
-  return new TRPCError({ code: TRPC_CODE[error.code], message: error.message, cause: error });
+  return new TRPCError({ code: trpcCodeOf(error), message: error.message, cause: error });
 }
 
 const t = initTRPC.context<Context>().create({
@@ -55,6 +35,18 @@ const t = initTRPC.context<Context>().create({
         path: shape.data.path,
         sluiceCode: sluice?.code ?? null,
         retryAfterMs: typeof sluice?.details.retryAfterMs === 'number' ? sluice.details.retryAfterMs : null,
+        requestId: typeof sluice?.details.requestId === 'string' ? sluice.details.requestId : null,
+        /** The upstream's own error, relayed as it sent it (status, type, param, code). */
+        upstream:
+          sluice?.code === 'upstream_refused'
+            ? {
+                status: sluice.details.status as number,
+                type: openaiTypeOf(sluice),
+                param: (sluice.details.param as string | null) ?? null,
+                code: (sluice.details.openaiCode as string | null) ?? null,
+                requestId: (sluice.details.upstreamRequestId as string | null) ?? null,
+              }
+            : null,
       },
     };
   },
@@ -93,21 +85,6 @@ export const tenantProcedure = publicProcedure.use(async ({ ctx, next }) => {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'This call needs a tenant key, not an admin key.' });
   }
   return next({ ctx: { ...ctx, tenantId: auth.tenantId, keyId: auth.keyId } });
-});
-
-/**
- * A tenant call that appends to the log: its raw input is checked before the schema strips
- * anything, so `__proto__` keys, NUL, unpaired surrogates and deep nesting are refused as on /v1.
- */
-export const submitProcedure = tenantProcedure.use(async ({ getRawInput, next }) => {
-  const problem = findUnsafeJson(await getRawInput());
-  if (problem) {
-    throw new TRPCError({
-      code: 'BAD_REQUEST',
-      message: `Invalid input: ${problem.path || '(root)'}: ${problem.message}`,
-    });
-  }
-  return next();
 });
 
 /** Operator calls (tenants, keys, reports across tenants). */

@@ -15,10 +15,17 @@ export type RouterInputs = inferRouterInputs<AppRouter>;
 export type RouterOutputs = inferRouterOutputs<AppRouter>;
 
 /** Chat completion parameters: the same shape as the openai SDK's `chat.completions.create`. */
-export type ChatCompletionParams = RouterInputs['requests']['submit']['params'];
+export type ChatCompletionParams = RouterInputs['chat']['completions']['create']['params'];
+export type EmbeddingParams = RouterInputs['embeddings']['create']['params'];
+export type CompletionParams = RouterInputs['completions']['create']['params'];
+export type ModerationParams = RouterInputs['moderations']['create']['params'];
 export type SubmitOptions = NonNullable<RouterInputs['requests']['submit']['options']>;
 export type Priority = NonNullable<SubmitOptions['priority']>;
 export type ChatCompletion = RouterOutputs['chat']['completions']['create'];
+export type CreateEmbeddingResponse = RouterOutputs['embeddings']['create'];
+export type Completion = RouterOutputs['completions']['create'];
+export type ModerationCreateResponse = RouterOutputs['moderations']['create'];
+export type Submitted = RouterOutputs['requests']['submit'];
 export type RequestView = RouterOutputs['requests']['get'];
 export type UsageQuery = NonNullable<RouterInputs['usage']['mine']>;
 
@@ -116,7 +123,7 @@ export function createSluiceClient(options: SluiceClientOptions) {
         false: splitLink({
           condition: (op) =>
             options.batchSubmits !== false &&
-            op.path === 'requests.submit' &&
+            op.path.endsWith('.submit') &&
             JSON.stringify(op.input).length <= SUBMIT_BATCH.maxInputBytes,
           true: httpBatchLink({
             url: `${base}/trpc`,
@@ -193,22 +200,40 @@ export function createSluiceClient(options: SluiceClientOptions) {
     };
   }
 
+  /**
+   * One endpoint's calls, as the openai SDK names them: `create` submits and waits for the result,
+   * `submit` returns the id once the request is durably logged, `wait(id)` waits for its result.
+   */
+  function operation<Params, Result>(procedures: {
+    create: { mutate(input: { params: Params; options?: SubmitOptions }): Promise<Result> };
+    submit: { mutate(input: { params: Params; options?: SubmitOptions }): Promise<Submitted> };
+    wait: { query(input: { id: string; timeoutMs?: number }): Promise<Result> };
+  }) {
+    const input = (params: Params, opts?: SubmitOptions) => ({ params, ...(opts ? { options: opts } : {}) });
+    return {
+      create: (params: Params, opts?: SubmitOptions): Promise<Result> =>
+        call(procedures.create.mutate(input(params, opts))),
+      submit: (params: Params, opts?: SubmitOptions): Promise<Submitted> =>
+        call(procedures.submit.mutate(input(params, opts))),
+      wait: (id: string, opts: { timeoutMs?: number } = {}): Promise<Result> =>
+        call(procedures.wait.query({ id, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) })),
+    };
+  }
+
   return {
-    chat: {
-      completions: {
-        /** Submit and wait for the completion, like `openai.chat.completions.create`. */
-        create: (params: ChatCompletionParams, opts?: SubmitOptions): Promise<ChatCompletion> =>
-          call(trpc.chat.completions.create.mutate({ params, ...(opts ? { options: opts } : {}) })),
-      },
-    },
+    chat: { completions: operation<ChatCompletionParams, ChatCompletion>(trpc.chat.completions) },
+    embeddings: operation<EmbeddingParams, CreateEmbeddingResponse>(trpc.embeddings),
+    completions: operation<CompletionParams, Completion>(trpc.completions),
+    moderations: operation<ModerationParams, ModerationCreateResponse>(trpc.moderations),
     /**
-     * Durably queue a request; returns its id without waiting for the outcome. Submits made
-     * concurrently (e.g. `Promise.all`) travel together in one HTTP request.
+     * Durably queue a chat completion (other endpoints: `embeddings.submit`, …); returns its id
+     * without waiting for the outcome. Submits made concurrently (e.g. `Promise.all`) travel
+     * together in one HTTP request.
      */
     submit: (params: ChatCompletionParams, opts?: SubmitOptions) =>
       call(trpc.requests.submit.mutate({ params, ...(opts ? { options: opts } : {}) })),
     get: (id: string) => call(trpc.requests.get.query({ id })),
-    /** Waits for the outcome of a submitted request (the request goes on if the wait times out). */
+    /** Waits for the outcome of any submitted request, as its view (the request goes on if the wait times out). */
     wait: (id: string, opts: { timeoutMs?: number } = {}) =>
       call(trpc.requests.wait.query({ id, ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) })),
     /** Streams status changes of a request, ending with its outcome. */

@@ -1,7 +1,13 @@
 export {
   type ChatCompletion,
   type ChatCompletionParams,
+  type Completion,
+  type CompletionParams,
+  type CreateEmbeddingResponse,
   createSluiceClient,
+  type EmbeddingParams,
+  type ModerationCreateResponse,
+  type ModerationParams,
   type Priority,
   type RequestView,
   type RouterInputs,
@@ -11,5 +17,6 @@ export {
   type SluiceClientOptions,
   SUBMIT_BATCH,
   type SubmitOptions,
+  type Submitted,
   type UsageQuery,
 } from './client';

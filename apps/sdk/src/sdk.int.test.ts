@@ -40,8 +40,9 @@ describe('@sluice/sdk', () => {
     for await (const view of sluice.watch(id)) statuses.push(view.status);
     expect(statuses.at(-1)).toBe('completed');
     const done = await sluice.wait(id);
-    expect(done.status).toBe('completed');
-    expect(done.result?.choices[0]?.message.role).toBe('assistant');
+    expect(done).toMatchObject({ status: 'completed', endpoint: '/v1/chat/completions' });
+    const completion = await sluice.chat.completions.wait(id);
+    expect(completion.choices[0]?.message.role).toBe('assistant');
   });
 
   it('answers a repeated deterministic request from the cache (cache option) and says so in the view', async () => {
@@ -67,7 +68,7 @@ describe('@sluice/sdk', () => {
     const views: string[] = [];
     for await (const view of sluice.watch(hit.id)) views.push(`${view.status}/${view.cache}`);
     expect(views).toEqual(['completed/hit']);
-    expect((await sluice.wait(hit.id)).result?.id).toBe(first.id);
+    expect((await sluice.chat.completions.wait(hit.id)).id).toBe(first.id);
     expect(s.simulator.stats().requests).toBe(upstream);
 
     const err = await sluice.submit(params, { cache: 'always' as never }).catch((e: unknown) => e);

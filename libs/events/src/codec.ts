@@ -1,12 +1,20 @@
 import { type ZodError, z } from 'zod';
+import { LEGACY_ENDPOINT } from './endpoints';
 import { SluiceError } from './errors';
 import {
+  RequestCancelledV1,
   RequestCompletedV1,
+  RequestCompletedV2,
   RequestDispatchedV1,
+  RequestDispatchedV2,
+  RequestFailedV1,
+  RequestRetryScheduledV1,
   RequestSubmittedV1,
+  RequestSubmittedV2,
   type SluiceEvent,
   SluiceEventSchema,
   UsageRecordedV1,
+  UsageRecordedV2,
 } from './events';
 
 /**
@@ -22,6 +30,47 @@ const upcasters: Record<string, (old: unknown) => unknown> = {
   }),
   'request.completed@1': (old) => ({ ...RequestCompletedV1.parse(old), version: 2, cache: null }),
   'request.dispatched@1': (old) => ({ ...RequestDispatchedV1.parse(old), version: 2, batch: null }),
+  // Events from before the operation seam are chat completions.
+  'request.submitted@2': (old) => ({
+    ...RequestSubmittedV2.parse(old),
+    version: 3,
+    endpoint: LEGACY_ENDPOINT,
+  }),
+  'request.dispatched@2': (old) => ({
+    ...RequestDispatchedV2.parse(old),
+    version: 3,
+    endpoint: LEGACY_ENDPOINT,
+  }),
+  'request.retry_scheduled@1': (old) => ({
+    ...RequestRetryScheduledV1.parse(old),
+    version: 2,
+    endpoint: LEGACY_ENDPOINT,
+  }),
+  'request.completed@2': (old) => ({
+    ...RequestCompletedV2.parse(old),
+    version: 3,
+    endpoint: LEGACY_ENDPOINT,
+    upstreamProcessingMs: null,
+  }),
+  'request.failed@1': (old) => ({
+    ...RequestFailedV1.parse(old),
+    version: 2,
+    endpoint: LEGACY_ENDPOINT,
+    upstreamError: null,
+    upstreamRequestId: null,
+  }),
+  'request.cancelled@1': (old) => ({
+    ...RequestCancelledV1.parse(old),
+    version: 2,
+    endpoint: LEGACY_ENDPOINT,
+  }),
+  'usage.recorded@2': (old) => ({
+    ...UsageRecordedV2.parse(old),
+    version: 3,
+    endpoint: LEGACY_ENDPOINT,
+    serviceTier: null,
+    units: {},
+  }),
   'usage.recorded@1': (old) => {
     const v1 = UsageRecordedV1.parse(old);
     return {

@@ -13,71 +13,97 @@ describe('event codec', () => {
     expect(decodeEvent(encodeEvent(u))).toEqual(u);
   });
 
-  it('upcasts a usage.recorded written at version 1 to the current version', () => {
-    const s = makeSubmittedEvent();
-    const v1 = {
-      type: 'usage.recorded',
-      version: 1,
-      eventId: eventIdFor('usage.recorded', s.requestId, 1),
-      requestId: s.requestId,
-      tenantId: s.tenantId,
-      pool: s.pool,
-      model: s.model,
-      priority: s.priority,
-      attempt: 1,
-      occurredAt: '2026-01-01T00:00:00.000Z',
-      promptTokens: 10,
-      completionTokens: 5,
-      totalTokens: 15,
-    };
-    expect(decodeEvent(JSON.stringify(v1))).toMatchObject({
-      version: 2,
-      promptTokens: 10,
-      completionTokens: 5,
+  /** An event as an older version wrote it: the current one without the fields that version lacked. */
+  function olderVersion<T extends object>(event: T, version: number, ...dropped: string[]) {
+    const old: Record<string, unknown> = { ...event, version };
+    for (const field of ['endpoint', ...dropped]) delete old[field];
+    return old;
+  }
+
+  it('upcasts a usage.recorded written at version 1 to the current version, as chat', () => {
+    const u = makeUsageEvent(makeSubmittedEvent());
+    const v1 = olderVersion(
+      u,
+      1,
+      'cachedTokens',
+      'reasoningTokens',
+      'estimated',
+      'channel',
+      'serviceTier',
+      'units',
+    );
+    expect(decodeEvent(JSON.stringify(v1))).toEqual({
+      ...u,
       cachedTokens: 0,
       reasoningTokens: 0,
       estimated: false,
       channel: 'sync',
+      serviceTier: null,
+      units: {},
+    });
+    const v2 = olderVersion(u, 2, 'serviceTier', 'units');
+    expect(decodeEvent(JSON.stringify(v2))).toEqual({ ...u, serviceTier: null, units: {} });
+  });
+
+  it('upcasts a request.submitted of versions 1 and 2: chat, no cache directive, synchronous route', () => {
+    const current = makeSubmittedEvent();
+    const v1 = olderVersion(current, 1, 'cache', 'route');
+    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...current, cache: null, route: 'sync' });
+    expect(decodeEvent(JSON.stringify(olderVersion(current, 2)))).toEqual(current);
+  });
+
+  it('upcasts a request.completed of versions 1 and 2: chat, no processing time, not cached', () => {
+    const current = makeEvent('request.completed');
+    const v1 = olderVersion(current, 1, 'cache', 'upstreamProcessingMs');
+    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...current, cache: null, upstreamProcessingMs: null });
+    const hit = {
+      ...olderVersion(current, 2, 'upstreamProcessingMs'),
+      cache: { hit: true, scope: 't', key: 'a'.repeat(64), ttlSeconds: 60, sourceRequestId: 'req_src' },
+    };
+    expect(decodeEvent(JSON.stringify(hit))).toEqual({
+      ...hit,
+      version: 3,
+      endpoint: '/v1/chat/completions',
+      upstreamProcessingMs: null,
     });
   });
 
-  it('upcasts a request.submitted written at version 1: no cache directive, synchronous route', () => {
-    const { cache: _cache, route: _route, ...current } = makeSubmittedEvent();
-    const v1 = { ...current, version: 1 };
-    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...current, version: 2, cache: null, route: 'sync' });
+  it('upcasts a request.dispatched of versions 1 and 2: chat, a synchronous call, no batch', () => {
+    const current = makeEvent('request.dispatched');
+    expect(decodeEvent(JSON.stringify(olderVersion(current, 1, 'batch')))).toEqual({
+      ...current,
+      batch: null,
+    });
+    expect(decodeEvent(JSON.stringify(olderVersion(current, 2)))).toEqual(current);
   });
 
-  it('upcasts a request.completed written at version 1: not a cache hit nor an eligible miss', () => {
-    const s = makeSubmittedEvent();
-    const v1 = {
-      type: 'request.completed',
-      version: 1,
-      eventId: eventIdFor('request.completed', s.requestId, 1),
-      requestId: s.requestId,
-      tenantId: s.tenantId,
-      pool: s.pool,
-      model: s.model,
-      priority: s.priority,
-      attempt: 1,
-      occurredAt: '2026-01-01T00:00:00.000Z',
-      response: { id: 'chatcmpl-1', choices: [] },
-      upstreamLatencyMs: 10,
-      queueWaitMs: 1,
+  it('upcasts failures, retries and cancellations of version 1 as chat, without an upstream error body', () => {
+    const failed = makeEvent('request.failed');
+    expect(
+      decodeEvent(JSON.stringify(olderVersion(failed, 1, 'upstreamError', 'upstreamRequestId'))),
+    ).toEqual({
+      ...failed,
+      upstreamError: null,
       upstreamRequestId: null,
-    };
-    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...v1, version: 2, cache: null });
-    const hit = {
-      ...v1,
-      version: 2,
-      cache: { hit: true, scope: 't', key: 'a'.repeat(64), ttlSeconds: 60, sourceRequestId: 'req_src' },
-    };
-    expect(decodeEvent(JSON.stringify(hit))).toEqual(hit);
+    });
+    for (const type of ['request.retry_scheduled', 'request.cancelled'] as const) {
+      const current = makeEvent(type);
+      expect(decodeEvent(JSON.stringify(olderVersion(current, 1)))).toEqual(current);
+    }
   });
 
-  it('upcasts a request.dispatched written at version 1: a synchronous call, no batch', () => {
-    const { batch: _batch, ...current } = makeEvent('request.dispatched');
-    const v1 = { ...current, version: 1 };
-    expect(decodeEvent(JSON.stringify(v1))).toEqual({ ...current, version: 2, batch: null });
+  it('refuses a body or a result of another endpoint than the event names', () => {
+    const chat = makeSubmittedEvent();
+    expect(() => validateEvent({ ...chat, endpoint: '/v1/embeddings' })).toThrow(/body\.input/);
+    const embeddings = {
+      ...chat,
+      endpoint: '/v1/embeddings',
+      body: { model: 'text-embedding-3-small', input: ['a', 'b'] },
+    };
+    expect(validateEvent(embeddings)).toEqual(embeddings);
+    const completed = makeEvent('request.completed');
+    expect(() => validateEvent({ ...completed, endpoint: '/v1/embeddings' })).toThrow(/response\.data/);
+    expect(() => validateEvent({ ...chat, endpoint: '/v1/images' })).toThrow(/endpoint/);
   });
 
   it('refuses a cache directive whose key is not a sha256', () => {

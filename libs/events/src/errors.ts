@@ -6,6 +6,8 @@ export const SLUICE_ERROR_CODES = {
   forbidden: { retriable: false },
   not_found: { retriable: false },
   conflict: { retriable: false },
+  /** The same idempotency key with a different request body. */
+  idempotency_key_reused: { retriable: false },
   payload_too_large: { retriable: false },
   request_too_large: { retriable: false },
   budget_exceeded: { retriable: false },
@@ -13,6 +15,8 @@ export const SLUICE_ERROR_CODES = {
   log_unavailable: { retriable: true },
   database_unavailable: { retriable: true },
   upstream_error: { retriable: true },
+  /** The upstream refused the request (its 4xx, relayed as it sent it): the same request cannot succeed. */
+  upstream_refused: { retriable: false },
   timeout: { retriable: true },
   cancelled: { retriable: false },
   internal: { retriable: false },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EndpointSchema, perEndpoint } from './endpoints';
 import { PrioritySchema } from './priority';
 
 /**
@@ -17,6 +18,9 @@ const envelope = {
   attempt: z.number().int().min(0).max(1_000),
   occurredAt: z.iso.datetime({ offset: true }),
 };
+
+/** Since v3 (v2 for some types) every event also names the endpoint of its request. */
+const envelopeWithEndpoint = { ...envelope, endpoint: EndpointSchema };
 
 const count = z.number().int().min(0);
 
@@ -188,15 +192,97 @@ export const UsageRecordedV2 = z.object({
   channel: z.enum(['sync', 'batch', 'cache']),
 });
 
+// ---- current versions: every event names its endpoint; bodies and results are per endpoint ----
+
+/** v3 names the endpoint; the body is that endpoint's (a union discriminated by `endpoint`). */
+export const RequestSubmittedV3 = perEndpoint(
+  {
+    type: z.literal('request.submitted'),
+    version: z.literal(3),
+    ...envelope,
+    stream: z.boolean(),
+    source: z.enum(['trpc', 'openai']),
+    estimate: TokenEstimateSchema,
+    idempotencyKey: z.string().max(256).nullable(),
+    deadline: z.iso.datetime({ offset: true }).nullable(),
+    cache: CacheDirectiveSchema.nullable(),
+    route: UpstreamRouteSchema,
+  },
+  'body',
+  'body',
+);
+
+export const RequestDispatchedV3 = RequestDispatchedV2.extend({
+  version: z.literal(3),
+  ...envelopeWithEndpoint,
+});
+
+export const RequestRetryScheduledV2 = RequestRetryScheduledV1.extend({
+  version: z.literal(2),
+  ...envelopeWithEndpoint,
+});
+
+/**
+ * v3 names the endpoint; `response` is that endpoint's result as the caller receives it, and the
+ * upstream's `openai-processing-ms` is kept beside its request id (both are relayed to the caller).
+ */
+export const RequestCompletedV3 = perEndpoint(
+  {
+    type: z.literal('request.completed'),
+    version: z.literal(3),
+    ...envelope,
+    upstreamLatencyMs: count,
+    queueWaitMs: count,
+    upstreamRequestId: z.string().max(256).nullable(),
+    upstreamProcessingMs: count.nullable(),
+    cache: CompletionCacheSchema.nullable(),
+  },
+  'response',
+  'result',
+);
+
+/** The upstream's own error, as OpenAI sent it: relayed to the caller unchanged. */
+export const UpstreamErrorSchema = z.object({
+  message: z.string().max(4_000),
+  type: z.string().max(128).nullable(),
+  param: z.string().max(256).nullable(),
+  code: z.string().max(128).nullable(),
+});
+
+/** v2 names the endpoint and keeps the upstream's error body and request id, for a faithful relay. */
+export const RequestFailedV2 = RequestFailedV1.extend({
+  version: z.literal(2),
+  ...envelopeWithEndpoint,
+  /** Null when the failure was not an upstream answer (admission, timeout, dropped connection). */
+  upstreamError: UpstreamErrorSchema.nullable(),
+  upstreamRequestId: z.string().max(256).nullable(),
+});
+
+export const RequestCancelledV2 = RequestCancelledV1.extend({
+  version: z.literal(2),
+  ...envelopeWithEndpoint,
+});
+
+/**
+ * v3 names the endpoint (usage is reported per endpoint), the service tier the upstream says it
+ * used (billing prices by tier), and counted units that are not tokens (e.g. built-in tool calls).
+ */
+export const UsageRecordedV3 = UsageRecordedV2.extend({
+  version: z.literal(3),
+  ...envelopeWithEndpoint,
+  serviceTier: z.string().max(32).nullable(),
+  units: z.record(z.string().min(1).max(64), count),
+});
+
 /** The current version of every event: what is written today. */
 export const SluiceEventSchema = z.discriminatedUnion('type', [
-  RequestSubmittedV2,
-  RequestDispatchedV2,
-  RequestRetryScheduledV1,
-  RequestCompletedV2,
-  RequestFailedV1,
-  RequestCancelledV1,
-  UsageRecordedV2,
+  RequestSubmittedV3,
+  RequestDispatchedV3,
+  RequestRetryScheduledV2,
+  RequestCompletedV3,
+  RequestFailedV2,
+  RequestCancelledV2,
+  UsageRecordedV3,
 ]);
 
 export type SluiceEvent = z.infer<typeof SluiceEventSchema>;
@@ -215,6 +301,7 @@ export type CacheDirective = z.infer<typeof CacheDirectiveSchema>;
 export type CompletionCache = z.infer<typeof CompletionCacheSchema>;
 export type UpstreamRoute = z.infer<typeof UpstreamRouteSchema>;
 export type BatchRef = z.infer<typeof BatchRefSchema>;
+export type UpstreamError = z.infer<typeof UpstreamErrorSchema>;
 
 export const SLUICE_EVENT_TYPES = [
   'request.submitted',
@@ -239,5 +326,5 @@ export function eventIdFor(type: SluiceEventType, requestId: string, attempt: nu
 /** The envelope fields of an event, to build the next event about the same request. */
 export type EventEnvelope = Pick<
   SluiceEvent,
-  'requestId' | 'tenantId' | 'pool' | 'model' | 'priority' | 'attempt' | 'occurredAt'
+  'requestId' | 'tenantId' | 'pool' | 'model' | 'priority' | 'attempt' | 'occurredAt' | 'endpoint'
 >;

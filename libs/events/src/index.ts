@@ -1,6 +1,13 @@
 export { decodeEvent, describeZodError, encodeEvent, upcastEvent, validateEvent } from './codec';
 export { type DeadLetter, DeadLetterSchema } from './dead-letter';
 export {
+  ENDPOINT_SHAPES,
+  ENDPOINTS,
+  type Endpoint,
+  EndpointSchema,
+  LEGACY_ENDPOINT,
+} from './endpoints';
+export {
   isSluiceError,
   SLUICE_ERROR_CODES,
   SluiceError,
@@ -30,19 +37,25 @@ export {
   eventIdFor,
   type RequestCancelled,
   RequestCancelledV1,
+  RequestCancelledV2,
   type RequestCompleted,
   RequestCompletedV1,
   RequestCompletedV2,
+  RequestCompletedV3,
   type RequestDispatched,
   RequestDispatchedV1,
   RequestDispatchedV2,
+  RequestDispatchedV3,
   type RequestFailed,
   RequestFailedV1,
+  RequestFailedV2,
   type RequestRetryScheduled,
   RequestRetryScheduledV1,
+  RequestRetryScheduledV2,
   type RequestSubmitted,
   RequestSubmittedV1,
   RequestSubmittedV2,
+  RequestSubmittedV3,
   SLUICE_EVENT_TYPES,
   type SluiceEvent,
   SluiceEventSchema,
@@ -50,11 +63,14 @@ export {
   TERMINAL_EVENT_TYPES,
   type TokenEstimate,
   TokenEstimateSchema,
+  type UpstreamError,
+  UpstreamErrorSchema,
   type UpstreamRoute,
   UpstreamRouteSchema,
   type UsageRecorded,
   UsageRecordedV1,
   UsageRecordedV2,
+  UsageRecordedV3,
 } from './events';
 export { createGroupCommit, type GroupCommit } from './internal/group-commit';
 export { PRIORITIES, type Priority, PrioritySchema } from './priority';

@@ -348,6 +348,7 @@ describe('redelivered batch requests (embedded)', () => {
       localId,
       pool: 'default',
       model: 'gpt-4o-mini',
+      endpoint: '/v1/chat/completions',
       members: [],
       reservedTokens: 25,
       leaseOwner: 'another-dispatcher',

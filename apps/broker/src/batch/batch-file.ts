@@ -2,9 +2,9 @@ import type { RequestSubmitted } from '@sluice/events';
 
 /**
  * The Batch API's files, built and read as pure functions. One input line per request:
- * `custom_id` is the request id, so results (which come back in any order) map back to it.
+ * `custom_id` is the request id, so results (which come back in any order) map back to it; `url`
+ * is the request's endpoint (a batch holds one endpoint).
  */
-export const BATCH_ENDPOINT = '/v1/chat/completions';
 
 /** OpenAI's bounds per batch: 50,000 requests and 200 MB of input. */
 export const BATCH_LIMITS = { maxRequests: 50_000, maxBytes: 200 * 1024 * 1024 } as const;
@@ -17,7 +17,7 @@ export function batchRequestBody(s: RequestSubmitted): Record<string, unknown> {
 
 /** One JSONL line (with its newline) for a request. */
 export function batchInputLine(s: RequestSubmitted): string {
-  return `${JSON.stringify({ custom_id: s.requestId, method: 'POST', url: BATCH_ENDPOINT, body: batchRequestBody(s) })}\n`;
+  return `${JSON.stringify({ custom_id: s.requestId, method: 'POST', url: s.endpoint, body: batchRequestBody(s) })}\n`;
 }
 
 /**

@@ -1,13 +1,7 @@
 import type { RequestSubmitted, SluiceEvent } from '@sluice/events';
-import {
-  classifyUpstreamFailure,
-  decideRetry,
-  type RetryPolicy,
-  type UpstreamFailureFacts,
-  type UpstreamFailureKind,
-} from '@sluice/limiter';
-import type { ChatCompletion } from 'openai/resources/chat/completions';
-import { outcome, usageFromCompletion } from '../dispatcher/outcome-events';
+import type { RetryPolicy, UpstreamFailureFacts, UpstreamFailureKind } from '@sluice/limiter';
+import { decide } from '../dispatcher/request-decider';
+import { upstreamErrorOf } from '../upstream/upstream-client';
 import type { BatchResultLine } from './batch-file';
 
 /** The Batch API's terminal statuses: nothing more will come for the batch's requests. */
@@ -20,8 +14,8 @@ export function isTerminalBatchStatus(status: string): status is TerminalBatchSt
 
 /** What one request got from a finished batch. */
 export type LineResult =
-  | { ok: true; completion: ChatCompletion; upstreamRequestId: string | null }
-  | { ok: false; facts: UpstreamFailureFacts; message: string };
+  | { ok: true; result: unknown; upstreamRequestId: string | null }
+  | { ok: false; facts: UpstreamFailureFacts; message: string; upstreamRequestId?: string | null };
 
 /** Why a whole batch failed (its `errors.data[0]`), when it did. */
 export interface BatchFailure {
@@ -54,22 +48,16 @@ export function resultsByRequest(input: {
 
 function lineResult(line: BatchResultLine): LineResult {
   const r = line.response;
-  if (r && r.status_code >= 200 && r.status_code < 300) {
-    const body = r.body as Partial<ChatCompletion> | null;
-    if (body && typeof body === 'object' && Array.isArray(body.choices))
-      return { ok: true, completion: body as ChatCompletion, upstreamRequestId: r.request_id ?? null };
-    return {
-      ok: false,
-      facts: { status: r.status_code, malformed: true },
-      message: 'batch output line is not a chat completion',
-    };
-  }
+  // A success's shape is checked against its endpoint by the decider.
+  if (r && r.status_code >= 200 && r.status_code < 300)
+    return { ok: true, result: r.body, upstreamRequestId: r.request_id ?? null };
   if (r) {
     const e = (r.body as { error?: { message?: string } } | null)?.error;
     return {
       ok: false,
       facts: { status: r.status_code, body: r.body },
       message: e?.message ?? `batch line failed with status ${r.status_code}`,
+      upstreamRequestId: r.request_id ?? null,
     };
   }
   const code = line.error?.code ?? null;
@@ -133,68 +121,68 @@ export type MemberOutcome =
     };
 
 /**
- * The facts to record for one member, exactly as the synchronous path records them: completion and
- * usage (priced at the Batch discount: `channel: 'batch'`), or the same retry decision as a failed
- * synchronous call. Deterministic event ids make recording them twice harmless.
+ * The facts to record for one member, decided exactly as for a synchronous call (the same decider):
+ * completion and usage (priced at the Batch discount: `channel: 'batch'`), or the same retry
+ * decision as a failed synchronous call. Deterministic event ids make recording them twice harmless.
  */
 export function memberOutcome(
   m: BatchMember,
   result: LineResult,
   ctx: { at: Date; upstreamLatencyMs: number; policy?: RetryPolicy; random: () => number },
 ): MemberOutcome {
-  const { submitted: s, attempt, at } = { ...m, at: ctx.at };
-  if (result.ok) {
-    return {
-      action: 'completed',
-      events: [
-        outcome.completed(s, attempt, at, {
-          response: result.completion as unknown as { id: string; choices: unknown[] },
-          upstreamLatencyMs: Math.max(0, Math.round(ctx.upstreamLatencyMs)),
-          queueWaitMs: m.queueWaitMs,
-          upstreamRequestId: result.upstreamRequestId,
-        }),
-        outcome.usage(s, attempt, at, {
-          ...usageFromCompletion(result.completion, s.estimate),
-          channel: 'batch',
-        }),
-      ],
-    };
+  const state = { submitted: m.submitted, attempt: m.attempt, phase: 'in_flight' as const };
+  const at = ctx.at.getTime();
+  const { events, next } = result.ok
+    ? decide(state, {
+        type: 'answered',
+        at,
+        result: result.result,
+        upstreamLatencyMs: ctx.upstreamLatencyMs,
+        queueWaitMs: m.queueWaitMs,
+        upstreamRequestId: result.upstreamRequestId,
+        upstreamProcessingMs: null,
+        channel: 'batch',
+      })
+    : decide(state, {
+        type: 'attempt_failed',
+        at,
+        failure: result.facts,
+        message: result.message,
+        upstreamError:
+          result.facts.status !== undefined && result.facts.body !== undefined
+            ? upstreamErrorOf(result.facts.body, result.message)
+            : null,
+        upstreamRequestId: result.upstreamRequestId ?? null,
+        channel: 'batch',
+        jitter: ctx.random(),
+        ...(ctx.policy ? { policy: ctx.policy } : {}),
+      });
+  switch (next.kind) {
+    case 'done':
+      if (!next.failure) return { action: 'completed', events };
+      return {
+        action: 'failed',
+        kind: next.failure,
+        deadLetter: next.deadLetter !== null,
+        message: next.deadLetter?.reason ?? (events[0] && 'message' in events[0] ? events[0].message : ''),
+        events,
+      };
+    case 'retry': {
+      const e = events[0];
+      return {
+        action: 'retry',
+        kind: (e && 'reason' in e ? e.reason : 'server_error') as UpstreamFailureKind,
+        events,
+      };
+    }
+    case 'ignore':
+    case 'queue':
+    case 'batch':
+    case 'in_flight':
+      throw new Error(`a batch line cannot decide ${next.kind}`);
+    default: {
+      const never: never = next;
+      throw new Error(`unknown decision ${String(never)}`);
+    }
   }
-  const kind = classifyUpstreamFailure(result.facts);
-  const decision = decideRetry({
-    attempt,
-    kind,
-    ...(ctx.policy ? { policy: ctx.policy } : {}),
-    random: ctx.random,
-  });
-  if (decision.action === 'retry') {
-    return {
-      action: 'retry',
-      kind,
-      events: [
-        outcome.retryScheduled(s, attempt, at, {
-          reason: kind,
-          status: result.facts.status ?? null,
-          message: result.message.slice(0, 2_000),
-          // The next batch is collected at once; its flush interval is the backoff.
-          delayMs: 0,
-          retryAt: at.toISOString(),
-        }),
-      ],
-    };
-  }
-  return {
-    action: 'failed',
-    kind,
-    deadLetter: decision.deadLetter,
-    message: decision.message,
-    events: [
-      outcome.failed(s, attempt, at, {
-        reason: kind,
-        status: result.facts.status ?? null,
-        message: `${decision.message}: ${result.message}`.slice(0, 2_000),
-        deadLettered: decision.deadLetter,
-      }),
-    ],
-  };
 }

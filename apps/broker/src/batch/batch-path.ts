@@ -3,6 +3,7 @@ import { createBatchQueueBudget, type RetryPolicy } from '@sluice/limiter';
 import type { SluiceDb } from '../db/database';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { retryUntilDone } from '../retry-until-done';
 import type { PoolConfig } from '../upstream/pools';
 import { createBatchMetrics } from './batch-metrics';
 import { type BatchRouter, createBatchRouter } from './batch-router';
@@ -43,7 +44,7 @@ export function createBatchPath(deps: {
   const metrics = deps.metrics ? createBatchMetrics(deps.metrics.registry) : undefined;
   const router = createBatchRouter({
     store,
-    persist: (events) => persistUntilStored(deps.append, events, logger),
+    persist: (events) => retryUntilDone(() => deps.append(events), { what: 'event store append', logger }),
     log: deps.log,
     upstream: createBatchUpstream(deps.pools),
     budget,
@@ -61,21 +62,4 @@ export function createBatchPath(deps: {
     collecting: () => router.collecting(),
   });
   return router;
-}
-
-/** Appends to the event store, retrying until it succeeds: an outcome is never dropped. */
-async function persistUntilStored(
-  append: (events: SluiceEvent[]) => Promise<{ inserted: readonly SluiceEvent[] }>,
-  events: SluiceEvent[],
-  logger: Logger,
-): Promise<{ inserted: readonly SluiceEvent[] }> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await append(events);
-    } catch (error) {
-      const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-      logger.warn({ err: error, attempt, delayMs: delay }, 'event store unavailable; retrying');
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
 }

@@ -98,7 +98,7 @@ export function createBatchPoller(deps: BatchPathDeps): BatchPoller {
         await store.update(row.localId, { inputFileId });
       }
       try {
-        info = await upstream.create(row.pool, inputFileId, row.localId);
+        info = await upstream.create(row.pool, row.endpoint, inputFileId, row.localId);
       } catch (error) {
         // Refused (not unanswered): the batch ends here as failed; its requests take the retry path.
         if (!(error instanceof BatchApiError) || error.status === undefined || error.status >= 500)
@@ -197,7 +197,7 @@ export function createBatchPoller(deps: BatchPathDeps): BatchPoller {
         retries.push({ s, attempt: m.attempt });
       } else {
         counts.failed++;
-        if (o.deadLetter) deadLetters.push({ s, reason: `${o.kind}: ${o.message}` });
+        if (o.deadLetter) deadLetters.push({ s, reason: o.message });
       }
     }
     for (let i = 0; i < recorded.length; i += 500) await deps.persist(recorded.slice(i, i + 500));

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { eventIdFor, type RequestSubmitted, type SluiceEvent } from '@sluice/events';
+import { type Endpoint, eventIdFor, type RequestSubmitted, type SluiceEvent } from '@sluice/events';
 import { takeWithinAllowance } from '@sluice/limiter';
-import { outcome } from '../dispatcher/outcome-events';
+import { decide } from '../dispatcher/request-decider';
+import { retryUntilDone } from '../retry-until-done';
 import { batchInputLine, linesThatFit } from './batch-file';
 import { type BatchPathDeps, type BatchPoller, createBatchPoller } from './batch-poller';
 import type { UpstreamBatchRow } from './batch-schema';
@@ -25,6 +26,7 @@ interface Collected {
 interface Collector {
   pool: string;
   model: string;
+  endpoint: Endpoint;
   entries: Collected[];
   bytes: number;
   timer?: NodeJS.Timeout;
@@ -70,11 +72,12 @@ export function createBatchRouter(deps: BatchPathDeps): BatchRouter {
   const byId = new Map<string, Collected>();
   let stopped = false;
 
-  function collectorOf(pool: string, model: string): Collector {
-    const key = `${pool}\u0000${model}`;
+  /** One collector per pool, model and endpoint: a batch holds one model and one endpoint. */
+  function collectorOf(pool: string, model: string, endpoint: Endpoint): Collector {
+    const key = `${pool}\u0000${model}\u0000${endpoint}`;
     let c = collectors.get(key);
     if (!c) {
-      c = { pool, model, entries: [], bytes: 0 };
+      c = { pool, model, endpoint, entries: [], bytes: 0 };
       collectors.set(key, c);
     }
     return c;
@@ -156,13 +159,19 @@ export function createBatchRouter(deps: BatchPathDeps): BatchRouter {
   async function submitBatch(c: Collector, taken: Collected[]): Promise<void> {
     const localId = `sb_${randomBytes(12).toString('base64url')}`;
     const now = deps.clock();
-    const dispatched = taken.map((e) =>
-      outcome.dispatched(e.submitted, e.attempt, new Date(now), {
-        dispatcherId: deps.dispatcherId,
-        queueWaitMs: Math.max(0, now - e.firstQueuedAt),
-        reservedTokens: e.submitted.estimate.tpmCost,
-        batch: { localId },
-      }),
+    const dispatched = taken.flatMap(
+      (e) =>
+        decide(
+          { submitted: e.submitted, attempt: e.attempt, phase: 'waiting' },
+          {
+            type: 'sent',
+            at: now,
+            dispatcherId: deps.dispatcherId,
+            queueWaitMs: Math.max(0, now - e.firstQueuedAt),
+            reservedTokens: e.submitted.estimate.tpmCost,
+            batch: { localId },
+          },
+        ).events,
     );
     // (1) The attempt is this batch's only if its dispatch is new: a copy claimed elsewhere is left out.
     const { inserted } = await deps.persist([...taken.flatMap((e) => e.unstored), ...dispatched]);
@@ -183,6 +192,7 @@ export function createBatchRouter(deps: BatchPathDeps): BatchRouter {
       localId,
       pool: c.pool,
       model: c.model,
+      endpoint: c.endpoint,
       members: members.map((e) => ({
         requestId: e.submitted.requestId,
         attempt: e.attempt,
@@ -192,7 +202,7 @@ export function createBatchRouter(deps: BatchPathDeps): BatchRouter {
       leaseOwner: deps.dispatcherId,
       leaseUntil: new Date(now + settings.leaseMs),
     };
-    await retryUntilDone(() => deps.store.insert(row), logger);
+    await retryUntilDone(() => deps.store.insert(row), { what: 'storing the batch row', logger });
     budget.reserve(localId, c.pool, c.model, reservedTokens);
     // (3)
     for (const e of members) {
@@ -245,7 +255,7 @@ export function createBatchRouter(deps: BatchPathDeps): BatchRouter {
         done,
       };
       byId.set(submitted.requestId, entry);
-      const c = collectorOf(submitted.pool, submitted.model);
+      const c = collectorOf(submitted.pool, submitted.model, submitted.endpoint);
       c.entries.push(entry);
       c.bytes += entry.bytes;
       if (full(c)) void flush(c);
@@ -275,16 +285,4 @@ export function createBatchRouter(deps: BatchPathDeps): BatchRouter {
       await poller.stop();
     },
   };
-}
-
-async function retryUntilDone(fn: () => Promise<void>, logger: BatchPathDeps['logger']): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-      logger.warn({ err: error, attempt, delayMs: delay }, 'batches table unavailable; retrying');
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
 }

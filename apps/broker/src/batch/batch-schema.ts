@@ -1,3 +1,4 @@
+import { ENDPOINTS, type Endpoint, LEGACY_ENDPOINT } from '@sluice/events';
 import { index, pgTable } from 'drizzle-orm/pg-core';
 
 /** One request carried by a batch: its id, the attempt, and how long it queued before the batch. */
@@ -24,6 +25,8 @@ export const upstreamBatches = pgTable(
     upstreamBatchId: t.text(),
     pool: t.text().notNull(),
     model: t.text().notNull(),
+    /** One endpoint per batch (the Batch API's `endpoint`); every line's `url`. */
+    endpoint: t.text({ enum: ENDPOINTS }).$type<Endpoint>().notNull().default(LEGACY_ENDPOINT),
     inputFileId: t.text(),
     requestCount: t.integer().notNull(),
     /** Estimated tokens of the members: what the batch holds of the batch queue limit. */

@@ -1,4 +1,4 @@
-import { eventIdFor, type RequestSubmitted, upcastEvent } from '@sluice/events';
+import { type Endpoint, eventIdFor, type RequestSubmitted, upcastEvent } from '@sluice/events';
 import { and, eq, inArray, ne, sql } from 'drizzle-orm';
 import type { SluiceDb } from '../db/database';
 import { events } from '../db/schema';
@@ -16,6 +16,7 @@ export function createBatchStore(db: SluiceDb) {
       localId: string;
       pool: string;
       model: string;
+      endpoint: Endpoint;
       members: BatchMemberRef[];
       reservedTokens: number;
       leaseOwner: string;

@@ -1,9 +1,9 @@
+import type { Endpoint } from '@sluice/events';
 import OpenAI, { toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import { scrubSecrets } from '../logger';
 import type { PoolConfig } from '../upstream/pools';
 import { openaiClientsByPool } from '../upstream/upstream-client';
-import { BATCH_ENDPOINT } from './batch-file';
 import type { BatchFailure } from './batch-outcomes';
 
 /** What Sluice needs to know of an upstream batch. */
@@ -30,7 +30,7 @@ export class BatchApiError extends Error {
 
 export interface BatchUpstream {
   uploadInput(pool: string, jsonl: string, localId: string): Promise<string>;
-  create(pool: string, inputFileId: string, localId: string): Promise<UpstreamBatchInfo>;
+  create(pool: string, endpoint: Endpoint, inputFileId: string, localId: string): Promise<UpstreamBatchInfo>;
   retrieve(pool: string, batchId: string): Promise<UpstreamBatchInfo>;
   /** The batch created for `localId` (its `metadata.sluice_batch`), among the newest `scan` batches. */
   findByLocalId(pool: string, localId: string, scan?: number): Promise<UpstreamBatchInfo | undefined>;
@@ -75,12 +75,12 @@ export function createBatchUpstream(pools: readonly PoolConfig[]): BatchUpstream
         });
         return file.id;
       }),
-    create: (pool, inputFileId, localId) =>
+    create: (pool, endpoint, inputFileId, localId) =>
       call(async () =>
         infoOf(
           await client(pool).batches.create({
             input_file_id: inputFileId,
-            endpoint: BATCH_ENDPOINT,
+            endpoint,
             completion_window: '24h',
             metadata: { [LOCAL_ID_METADATA_KEY]: localId },
           }),

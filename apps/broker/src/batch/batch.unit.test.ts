@@ -99,7 +99,7 @@ describe('batch outcomes', () => {
 
   it('maps output and error lines back by custom_id', () => {
     const r = resultsByRequest({ requestIds: ids, status: 'completed', failure: null, output, errors });
-    expect(r.get('req_ok')).toEqual({ ok: true, completion, upstreamRequestId: 'rq1' });
+    expect(r.get('req_ok')).toEqual({ ok: true, result: completion, upstreamRequestId: 'rq1' });
     expect(r.get('req_err')).toMatchObject({ ok: false, facts: { status: 500 }, message: 'boom' });
     expect(r.get('req_missing')).toMatchObject({ ok: false, facts: { malformed: true } });
   });
@@ -146,7 +146,7 @@ describe('batch outcomes', () => {
     const s = makeSubmittedEvent({ requestId: 'req_ok' });
     const o = memberOutcome(
       { submitted: s, attempt: 2, queueWaitMs: 40 },
-      { ok: true, completion: completion as never, upstreamRequestId: 'rq1' },
+      { ok: true, result: completion, upstreamRequestId: 'rq1' },
       { at: new Date(NOW), upstreamLatencyMs: 1234, random: noJitter },
     );
     expect(o.action).toBe('completed');
@@ -174,5 +174,27 @@ describe('batch outcomes', () => {
     );
     expect(o).toMatchObject({ action: 'failed', deadLetter: true });
     expect(o.events[0]).toMatchObject({ type: 'request.failed', deadLettered: true });
+  });
+
+  it("a line answered with another endpoint's result is malformed, and retried like a synchronous one", () => {
+    const m = { submitted: makeSubmittedEvent(), attempt: 1, queueWaitMs: 0 };
+    const o = memberOutcome(
+      m,
+      { ok: true, result: { object: 'list', data: [] }, upstreamRequestId: null },
+      { at: new Date(NOW), upstreamLatencyMs: 0, random: noJitter },
+    );
+    expect(o).toMatchObject({ action: 'retry', kind: 'malformed_response' });
+  });
+
+  it('writes each line with its own endpoint as url', () => {
+    const s = makeSubmittedEvent({
+      endpoint: '/v1/embeddings',
+      model: 'text-embedding-3-small',
+      body: { model: 'text-embedding-3-small', input: ['a', 'b'] },
+    } as never);
+    expect(JSON.parse(batchInputLine(s))).toMatchObject({
+      url: '/v1/embeddings',
+      body: { input: ['a', 'b'] },
+    });
   });
 });

@@ -2,6 +2,7 @@ import type { CacheDirective, RequestSubmitted, SluiceEvent } from '@sluice/even
 import { databaseUnavailable } from '../db/database';
 import type { TenantSettings } from '../db/schema';
 import type { Metrics } from '../metrics';
+import type { AnyOperation } from '../operations/operation';
 import { cacheHitEvents } from './cache-hit';
 import { type CacheMode, decideCache } from './cache-key';
 import type { ResponseCache } from './response-cache';
@@ -38,11 +39,12 @@ export function createCacheAdmission(deps: CacheAdmissionDeps) {
   return {
     async directive(
       tenantId: string,
-      body: Parameters<typeof decideCache>[0]['body'],
+      operation: AnyOperation,
+      body: Record<string, unknown>,
       mode: CacheMode | undefined,
     ): Promise<CacheDirective | null> {
-      if (mode === 'bypass') return null;
-      return decideCache({ tenantId, settings: await tenantCache(tenantId), mode, body });
+      if (mode === 'bypass' || !operation.cache) return null;
+      return decideCache({ tenantId, operation, settings: await tenantCache(tenantId), mode, body });
     },
 
     /** Answers the request from the cache when it may read it and an answer is stored; true when it did. */

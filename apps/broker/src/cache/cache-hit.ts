@@ -1,4 +1,5 @@
 import { eventIdFor, type RequestCompleted, type RequestSubmitted, type UsageRecorded } from '@sluice/events';
+import { serviceTierOf } from '../operations/operation';
 import type { CachedAnswer } from './redis-front';
 
 /**
@@ -21,19 +22,21 @@ export function cacheHitEvents(
     pool: submitted.pool,
     model: submitted.model,
     priority: submitted.priority,
+    endpoint: submitted.endpoint,
     attempt: 0,
     occurredAt: at.toISOString(),
   };
   return [
     {
       type: 'request.completed',
-      version: 2,
+      version: 3,
       eventId: eventIdFor('request.completed', submitted.requestId, 0),
       ...envelope,
-      response: answer.response as RequestCompleted['response'],
+      response: answer.response,
       upstreamLatencyMs: 0,
       queueWaitMs: 0,
       upstreamRequestId: null,
+      upstreamProcessingMs: null,
       cache: {
         hit: true,
         scope: directive.scope,
@@ -41,10 +44,10 @@ export function cacheHitEvents(
         ttlSeconds: directive.ttlSeconds,
         sourceRequestId: answer.sourceRequestId,
       },
-    },
+    } as RequestCompleted,
     {
       type: 'usage.recorded',
-      version: 2,
+      version: 3,
       eventId: eventIdFor('usage.recorded', submitted.requestId, 0),
       ...envelope,
       promptTokens: answer.promptTokens,
@@ -54,6 +57,8 @@ export function cacheHitEvents(
       totalTokens: answer.promptTokens + answer.completionTokens,
       estimated: false,
       channel: 'cache',
+      serviceTier: serviceTierOf(answer.response),
+      units: {},
     },
   ];
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { CacheDirective } from '@sluice/events';
+import type { CacheDirective, Endpoint } from '@sluice/events';
 import type { TenantSettings } from '../db/schema';
+import type { AnyOperation } from '../operations/operation';
 import { canonicalJson } from '../store/audit-hash';
 
 /** How one request may use the exact response cache (SDK option `cache`, header `x-sluice-cache`). */
@@ -43,49 +44,39 @@ export function normaliseForCache(body: Record<string, unknown>): Record<string,
   return out;
 }
 
-/** sha256 (hex) of the canonical JSON (sorted keys) of the normalised request. */
-export function cacheKey(body: Record<string, unknown>): string {
+/**
+ * sha256 (hex) of the endpoint and the canonical JSON (sorted keys) of the normalised request: the
+ * same body sent to two endpoints never shares an answer.
+ */
+export function cacheKey(endpoint: Endpoint, body: Record<string, unknown>): string {
   return createHash('sha256')
+    .update(endpoint)
+    .update('\0')
     .update(canonicalJson(normaliseForCache(body)))
     .digest('hex');
 }
 
-/** Deterministic enough to share an answer: `temperature: 0` said explicitly, and one choice. */
-export function isDeterministic(body: { temperature?: number | null; n?: number | null }): boolean {
-  return body.temperature === 0 && (body.n === undefined || body.n === null || body.n === 1);
-}
-
 /**
  * Whether and how a request uses the cache, decided at admission and recorded in
- * `request.submitted.cache`. Eligible when the tenant opted in, the request does not `bypass`, and
- * it is deterministic — or it explicitly asked `use`/`refresh` (the opt-in for sampled requests).
- * `refresh` never reads the cache but stores the fresh answer (replacing the old one).
+ * `request.submitted.cache`. Eligible when its endpoint can be cached, the tenant opted in, the
+ * request does not `bypass`, and it is deterministic (the endpoint says what that means) — or it
+ * explicitly asked `use`/`refresh` (the opt-in for sampled requests). `refresh` never reads the
+ * cache but stores the fresh answer (replacing the old one).
  */
 export function decideCache(input: {
   tenantId: string;
+  operation: AnyOperation;
   settings: TenantCacheSettings | undefined;
   mode: CacheMode | undefined;
-  body: Record<string, unknown> & { temperature?: number | null; n?: number | null };
+  body: Record<string, unknown>;
 }): CacheDirective | null {
-  const { settings, mode, body } = input;
-  if (!settings?.enabled || mode === 'bypass') return null;
-  if (mode === undefined && !isDeterministic(body)) return null;
+  const { settings, mode, body, operation } = input;
+  if (!operation.cache || !settings?.enabled || mode === 'bypass') return null;
+  if (mode === undefined && !operation.cache.deterministic(body)) return null;
   return {
     mode: mode ?? 'use',
     scope: settings.scope ?? input.tenantId,
-    key: cacheKey(body),
+    key: cacheKey(operation.endpoint, body),
     ttlSeconds: settings.ttlSeconds ?? DEFAULT_CACHE_TTL_SECONDS,
   };
-}
-
-const CACHEABLE_FINISH_REASONS: ReadonlySet<unknown> = new Set(['stop', 'length', 'tool_calls']);
-
-/** Only whole answers are stored: every choice finished normally (never errors, filtered or partial output). */
-export function isCacheableResponse(response: { choices: readonly unknown[] }): boolean {
-  return (
-    response.choices.length > 0 &&
-    response.choices.every((c) =>
-      CACHEABLE_FINISH_REASONS.has((c as { finish_reason?: unknown } | null)?.finish_reason),
-    )
-  );
 }

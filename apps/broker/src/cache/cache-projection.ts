@@ -1,10 +1,8 @@
 import type { RequestCompleted, SluiceEvent } from '@sluice/events';
 import { and, eq, sql } from 'drizzle-orm';
-import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { SluiceDb } from '../db/database';
 import { type ResponseCacheRow, responseCache } from '../db/schema';
-import { reportedUsage } from '../dispatcher/outcome-events';
-import { isCacheableResponse } from './cache-key';
+import { operationFor } from '../operations/registry';
 
 export type CacheEntry = Omit<ResponseCacheRow, 'hitCount' | 'lastHitAt'>;
 
@@ -34,8 +32,9 @@ export function cacheChangesOf(batch: readonly SluiceEvent[]): CacheChange[] {
 
 function entryOf(e: RequestCompleted): CacheEntry | undefined {
   const cache = e.cache;
-  const usage = reportedUsage((e.response as Pick<ChatCompletion, 'usage'>).usage);
-  if (!cache || !usage || !isCacheableResponse(e.response)) return undefined;
+  const op = operationFor(e.endpoint);
+  const usage = op.usage(e.response);
+  if (!cache || !usage || !op.cache?.storable(e.response)) return undefined;
   const at = new Date(e.occurredAt);
   return {
     scope: cache.scope,

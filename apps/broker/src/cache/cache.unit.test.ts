@@ -3,8 +3,14 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parsePriceTable, priceAt } from '../billing/prices';
 import { ConfigError, loadConfig } from '../env';
+import { chatCompletions } from '../operations/chat-completions';
+import { embeddings } from '../operations/embeddings';
 import { cacheHitEvents } from './cache-hit';
-import { cacheKey, decideCache, isCacheableResponse, normaliseForCache } from './cache-key';
+import { decideCache, cacheKey as keyOf, normaliseForCache } from './cache-key';
+
+const cacheKey = (body: Record<string, unknown>) => keyOf('/v1/chat/completions', body);
+const isCacheableResponse = (r: { choices: unknown[] }) => chatCompletions.cache!.storable(r as never);
+
 import { cacheChangesOf } from './cache-projection';
 import { applyCacheInput } from './cache-settings';
 
@@ -78,7 +84,7 @@ describe('cache key', () => {
       { ...base, tools: [{ type: 'function', function: { name: 'f' } }] },
       { ...base, some_future_parameter: 1 },
     ];
-    const keys = new Set([cacheKey(base), ...variants.map(cacheKey)]);
+    const keys = new Set([cacheKey(base), ...variants.map((v) => cacheKey(v))]);
     expect(keys.size).toBe(variants.length + 1);
     fc.assert(
       fc.property(
@@ -97,12 +103,28 @@ describe('cache key', () => {
 describe('cache eligibility', () => {
   const settings = { enabled: true, ttlSeconds: 600 };
   const decide = (over: Partial<Parameters<typeof decideCache>[0]>) =>
-    decideCache({ tenantId: 'ten_a', settings, mode: undefined, body: base, ...over });
+    decideCache({
+      tenantId: 'ten_a',
+      operation: chatCompletions,
+      settings,
+      mode: undefined,
+      body: base,
+      ...over,
+    });
 
   it('caches a deterministic request of an opted-in tenant in its own scope', () => {
     expect(decide({})).toEqual({ mode: 'use', scope: 'ten_a', key: cacheKey(base), ttlSeconds: 600 });
     expect(decide({ body: { ...base, n: 1 } })?.mode).toBe('use');
     expect(decide({ settings: { ...settings, scope: 'shared:team' } })?.scope).toBe('shared:team');
+  });
+
+  it('keys every endpoint apart, and caches embeddings as deterministic without asking', () => {
+    const body = { model: 'text-embedding-3-small', input: 'hello' };
+    expect(keyOf('/v1/embeddings', body)).not.toBe(keyOf('/v1/moderations', body));
+    expect(decide({ operation: embeddings, body })).toMatchObject({
+      mode: 'use',
+      key: keyOf('/v1/embeddings', body),
+    });
   });
 
   it('never caches for a tenant that did not opt in, nor a bypass', () => {
@@ -137,7 +159,8 @@ describe('cache eligibility', () => {
 describe('cache facts', () => {
   const submitted: RequestSubmitted = {
     type: 'request.submitted',
-    version: 2,
+    version: 3,
+    endpoint: '/v1/chat/completions',
     eventId: 'req_new/0/request.submitted',
     requestId: 'req_new',
     tenantId: 'ten_a',
@@ -178,7 +201,7 @@ describe('cache facts', () => {
     );
     expect(completed).toMatchObject({
       type: 'request.completed',
-      version: 2,
+      version: 3,
       attempt: 0,
       requestId: 'req_new',
       response: { id: 'chatcmpl-1' },
@@ -195,7 +218,8 @@ describe('cache facts', () => {
     const completed = (over: Record<string, unknown>): SluiceEvent =>
       ({
         type: 'request.completed',
-        version: 2,
+        version: 3,
+        endpoint: '/v1/chat/completions',
         eventId: 'req_x/1/request.completed',
         requestId: 'req_x',
         tenantId: 'ten_a',
@@ -208,6 +232,7 @@ describe('cache facts', () => {
         upstreamLatencyMs: 5,
         queueWaitMs: 1,
         upstreamRequestId: null,
+        upstreamProcessingMs: null,
         cache: { hit: false, scope: 'ten_a', key: 'b'.repeat(64), ttlSeconds: 60, sourceRequestId: null },
         ...over,
       }) as SluiceEvent;

@@ -1,5 +1,5 @@
 import { and, eq, gt, lte, sql } from 'drizzle-orm';
-import type { SluiceDb } from '../db/database';
+import { rowsOf, type SluiceDb } from '../db/database';
 import { responseCache } from '../db/schema';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -168,7 +168,3 @@ export function createResponseCache(deps: {
 }
 
 export type ResponseCache = ReturnType<typeof createResponseCache>;
-
-function rowsOf<T>(result: unknown): T[] {
-  return ((result as { rows?: T[] }).rows ?? (result as T[])) as T[];
-}

@@ -42,7 +42,11 @@ export function registerReportCommand(program: Command): void {
       'end: a YYYY-MM-DD includes that day; an ISO time is exclusive (default now)',
       (v) => parseReportDate(v, 'to'),
     )
-    .addOption(new Option('--by <grouping>', 'one line per').choices(['day', 'hour', 'model']).default('day'))
+    .addOption(
+      new Option('--by <grouping>', 'one line per')
+        .choices(['day', 'hour', 'model', 'endpoint'])
+        .default('day'),
+    )
     .addOption(new Option('--format <format>', 'output').choices(REPORT_FORMATS).default('table'))
     .action((o: { tenant?: string; from?: Date; to?: Date; by: ReportGrouping; format: ReportFormat }) =>
       withBilling(async (s) => {

@@ -1,8 +1,9 @@
 import { PRIORITIES } from '@sluice/events';
 import { sql } from 'drizzle-orm';
 import type { SluiceDb } from '../db/database';
+import { rowsOf } from '../db/database';
 import { collectStatus } from '../observability/status-store';
-import { rowsOf, type UsageReports } from '../reports/usage-report';
+import type { UsageReports } from '../reports/usage-report';
 import { type PoolConfig, poolForModel } from '../upstream/pools';
 
 export interface DashboardQuery {

@@ -104,3 +104,8 @@ export function databaseUnavailable(cause: unknown): SluiceError {
     },
   );
 }
+
+/** The rows of a raw `db.execute`, whichever driver answered (node-postgres and PGlite shape them differently). */
+export function rowsOf<T>(result: unknown): T[] {
+  return ((result as { rows?: T[] }).rows ?? (result as T[])) as T[];
+}

@@ -1,3 +1,4 @@
+import { ENDPOINTS, type Endpoint, LEGACY_ENDPOINT, type UpstreamError } from '@sluice/events';
 import { sql } from 'drizzle-orm';
 import { index, pgTable, primaryKey, uniqueIndex } from 'drizzle-orm/pg-core';
 
@@ -66,6 +67,7 @@ export const requests = pgTable(
   (t) => ({
     requestId: t.text().primaryKey(),
     tenantId: t.text().notNull(),
+    endpoint: t.text({ enum: ENDPOINTS }).$type<Endpoint>().notNull().default(LEGACY_ENDPOINT),
     pool: t.text().notNull(),
     model: t.text().notNull(),
     priority: t.text().notNull(),
@@ -78,12 +80,19 @@ export const requests = pgTable(
     upstreamLatencyMs: t.integer(),
     estimatedTokens: t.integer().notNull().default(0),
     idempotencyKey: t.text(),
+    /** sha256 of the endpoint and body (`requestFingerprint`): a reused idempotency key must match it. */
+    fingerprint: t.text(),
     source: t.text().notNull(),
     stream: t.boolean().notNull().default(false),
     errorReason: t.text(),
     errorMessage: t.text(),
     errorStatus: t.integer(),
     deadLettered: t.boolean().notNull().default(false),
+    /** The upstream's own error of the failing attempt, relayed to the caller as it was sent. */
+    upstreamError: t.jsonb().$type<UpstreamError>(),
+    /** The upstream's `x-request-id` and `openai-processing-ms` of the answering attempt. */
+    upstreamRequestId: t.text(),
+    upstreamProcessingMs: t.integer(),
     response: t.jsonb(),
     /** `hit` = answered from the exact response cache, `miss` = eligible but went upstream; null = not eligible. */
     cache: t.text({ enum: ['hit', 'miss'] }),
@@ -107,6 +116,7 @@ export const usageRollup = pgTable(
     tenantId: t.text().notNull(),
     bucketStart: t.timestamp({ withTimezone: true }).notNull(),
     model: t.text().notNull(),
+    endpoint: t.text({ enum: ENDPOINTS }).$type<Endpoint>().notNull().default(LEGACY_ENDPOINT),
     /** How the tokens were bought (`usage.recorded`'s channel): it picks the price. Request counters sit under `sync`. */
     channel: t
       .text({ enum: ['sync', 'batch', 'cache'] })
@@ -133,7 +143,7 @@ export const usageRollup = pgTable(
     queueWaitHist: t.bigint({ mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
     upstreamLatencyHist: t.bigint({ mode: 'number' }).array().notNull().default(sql`'{}'::bigint[]`),
   }),
-  (tbl) => [primaryKey({ columns: [tbl.tenantId, tbl.bucketStart, tbl.model, tbl.channel] })],
+  (tbl) => [primaryKey({ columns: [tbl.tenantId, tbl.bucketStart, tbl.model, tbl.endpoint, tbl.channel] })],
 );
 
 /**

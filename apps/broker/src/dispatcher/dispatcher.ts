@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   type ConsumedMessage,
   type EventLog,
@@ -14,21 +15,15 @@ import {
   TOPICS,
   type TopicPartition,
 } from '@sluice/events';
-import {
-  classifyUpstreamFailure,
-  type Dispatch,
-  decideRetry,
-  type Limiter,
-  parseRateLimitHeaders,
-  type RetryPolicy,
-} from '@sluice/limiter';
+import { type Dispatch, type Limiter, parseRateLimitHeaders, type RetryPolicy } from '@sluice/limiter';
 import type { BatchRouter } from '../batch/batch-router';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { retryUntilDone } from '../retry-until-done';
 import type { UpstreamClient } from '../upstream/upstream-client';
 import { UpstreamFailure } from '../upstream/upstream-client';
 import { DISPATCHER_DEFAULTS } from './defaults';
-import { outcome, usageFromCompletion } from './outcome-events';
+import { type DispatchState, decide, evolveAll, initialState, type Next } from './request-decider';
 
 /** What the dispatcher needs of the event store. */
 export interface DispatcherStore {
@@ -58,8 +53,8 @@ export interface DispatcherDeps {
 
 /** A request this dispatcher holds: queued in the limiter, or in flight upstream. */
 interface Held {
-  submitted: RequestSubmitted;
-  attempt: number;
+  /** The decider's state of the request (its submission, the attempt to make, where it is). */
+  state: DispatchState;
   firstQueuedAt: number;
   source: TopicPartition;
   inFlight: boolean;
@@ -98,7 +93,6 @@ export interface Dispatcher {
   ready(timeoutMs?: number): Promise<void>;
 }
 
-const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const RECENT_CANCELS = 10_000;
 
 /**
@@ -119,9 +113,10 @@ export function isUnseen(
 }
 
 /**
- * The limiter consumer: reads the priority topics, asks the limiter when each request may go,
- * sends it upstream, and records every outcome before the log offset is committed.
- * Decisions live in `@sluice/limiter`; this file only moves facts between ports.
+ * The limiter consumer, a thin shell: it consumes the priority topics, asks the limiter when each
+ * request may go (pacing), calls the upstream, and records what the decider (`request-decider.ts`)
+ * says each fact means before the log offset is committed. Decisions live in the decider and in
+ * `@sluice/limiter`; this file only moves facts between ports.
  */
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { log, store, limiter, upstream, logger, metrics } = deps;
@@ -193,7 +188,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   function queueDepthByPriority(): Record<Priority, number> {
     const depth: Record<Priority, number> = { interactive: 0, standard: 0, batch: 0 };
-    for (const h of held.values()) if (!h.inFlight) depth[h.submitted.priority]++;
+    for (const h of held.values()) if (!h.inFlight) depth[h.state.submitted.priority]++;
     return depth;
   }
 
@@ -206,19 +201,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   /** Writes to the event store, retrying until it succeeds: an outcome is never dropped. */
   async function persist(events: SluiceEvent[]): Promise<void> {
     const started = clock();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        // Nobody waits on this write (the caller has its result from the notification), so the
-        // store may hold it briefly to commit it with others; a retry is written at once.
-        await store.append(events, { together: attempt === 1 });
-        break;
-      } catch (error) {
-        const delay = Math.min(settings.recordRetryMaxMs, 100 * 2 ** Math.min(attempt, 8));
-        logger.warn({ err: error, attempt, delayMs: delay }, 'event store unavailable; retrying');
-        metrics?.storeErrors.inc();
-        await sleep(delay);
-      }
-    }
+    let tries = 0;
+    // Nobody waits on this write (the caller has its result from the notification), so the store
+    // may hold it briefly to commit it with others; a retry is written at once.
+    await retryUntilDone(() => store.append(events, { together: tries++ === 0 }), {
+      what: 'event store append',
+      logger,
+      maxDelayMs: settings.recordRetryMaxMs,
+      onError: () => metrics?.storeErrors.inc(),
+    });
     metrics?.storeAppendSeconds.observe((clock() - started) / 1000);
   }
 
@@ -264,7 +255,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   async function handle(message: ConsumedMessage): Promise<void> {
     const event = message.event;
     if (event.type !== 'request.submitted') return;
-    const reqLog = logger.child({ requestId: event.requestId, tenantId: event.tenantId });
     // A duplicate copy (producer retry, idempotent resubmit, redelivery after a rebalance) waits for
     // the original, so its offset is never committed while the original is still unanswered.
     const original = held.get(event.requestId);
@@ -272,46 +262,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
     // A redelivered request has a recorded state; a new one has none yet (one read, no write: the
     // request is stored below, off the caller's path). An unseen one is not even read.
-    const state = isUnseen(message, event, cancelledEarly)
+    const recorded = isUnseen(message, event, cancelledEarly)
       ? undefined
       : await store.requestState(event.requestId);
-    if (state && TERMINAL.has(state.status)) return; // redelivered after its outcome was recorded
-    // Its attempt is in a batch: the batch's poller records the outcome (not a lost synchronous call).
-    if (state?.status === 'dispatched' && (await deps.batches?.owns(event.requestId, state.attempts))) return;
-
+    const carriedByBatch =
+      recorded?.status === 'dispatched' && deps.batches !== undefined
+        ? await deps.batches.owns(event.requestId, recorded.attempts)
+        : false;
     const now = clock();
-    const attempt = (state?.attempts ?? 0) + 1;
-    const unstored = state ? [] : [event];
-    if (state?.status === 'dispatched') {
-      // A previous dispatcher sent this attempt and died before recording the outcome.
-      // It is never re-sent as the same attempt: the next attempt starts, so nothing is billed twice.
-      const lost = attempt - 1;
-      reqLog.warn({ attempt: lost }, 'attempt lost with a previous dispatcher; retrying as a new attempt');
-      await record([
-        outcome.retryScheduled(event, lost, new Date(now), {
-          reason: 'dispatcher_lost',
-          status: null,
-          message: 'the dispatcher that sent this attempt stopped before its outcome was recorded',
-          delayMs: 0,
-          retryAt: new Date(now).toISOString(),
-        }),
-      ]);
-    }
-    if (event.deadline && Date.parse(event.deadline) <= now) {
-      await record(
-        [
-          outcome.cancelled(event, attempt - 1, new Date(now), {
-            reason: 'deadline passed before dispatch',
-            cancelledBy: 'deadline',
-          }),
-        ],
-        unstored,
-      );
-      return;
-    }
-    // Batch API requests bypass the synchronous queue: the batch queue limit paces them.
-    if (event.route === 'batch_api' && deps.batches)
-      return deps.batches.collect(event, attempt, unstored, message.timestamp || now);
+    const state = initialState(event, recorded);
     const admission = limiter.admit(
       {
         tenantId: event.tenantId,
@@ -322,25 +281,48 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       },
       now,
     );
-    if (!admission.ok) {
-      metrics?.failed.inc({
-        pool: event.pool,
-        model: event.model,
-        tenant: event.tenantId,
-        reason: admission.reason,
-      });
-      await record(
-        [
-          outcome.failed(event, attempt - 1, new Date(now), {
-            reason: admission.reason,
-            status: 400,
-            message: admission.message,
-            deadLettered: false,
-          }),
-        ],
-        unstored,
+    const { events, next } = decide(state, {
+      type: 'delivered',
+      recorded,
+      carriedByBatch,
+      admission,
+      at: now,
+    });
+    const unstored = recorded ? [] : [event];
+    if (recorded?.status === 'dispatched' && !carriedByBatch)
+      logger.warn(
+        { requestId: event.requestId, tenantId: event.tenantId, attempt: state.attempt - 1 },
+        'attempt lost with a previous dispatcher; retrying as a new attempt',
       );
-      return;
+    const after = evolveAll(state, events);
+    switch (next.kind) {
+      case 'ignore':
+        return;
+      case 'done':
+        if (!admission.ok)
+          metrics?.failed.inc({
+            pool: event.pool,
+            model: event.model,
+            tenant: event.tenantId,
+            reason: admission.reason,
+          });
+        await record(events, unstored);
+        return;
+      case 'batch':
+        if (events.length) await record(events);
+        if (deps.batches)
+          return deps.batches.collect(event, after.attempt, unstored, message.timestamp || now);
+        break; // no Batch API path in this process: sent synchronously
+      case 'queue':
+        if (events.length) await record(events);
+        break;
+      case 'in_flight':
+      case 'retry':
+        throw new Error(`a delivery cannot decide ${next.kind}`);
+      default: {
+        const never: never = next;
+        throw new Error(`unknown decision ${String(never)}`);
+      }
     }
 
     let settle!: () => void;
@@ -349,9 +331,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       settle = resolve;
       abandon = reject;
     });
-    held.set(event.requestId, {
-      submitted: event,
-      attempt,
+    const h: Held = {
+      state: after,
       firstQueuedAt: message.timestamp || now,
       source: { topic: message.topic, partition: message.partition },
       inFlight: false,
@@ -359,9 +340,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       abandon,
       done,
       persisted: Promise.resolve(),
-    });
-    if (!state) {
-      const h = held.get(event.requestId)!;
+    };
+    held.set(event.requestId, h);
+    if (!recorded) {
       const timer = setTimeout(() => storeSubmissionNow(h), settings.storeSubmissionAfterMs);
       timer.unref();
       h.unstoredSubmission = { event, timer };
@@ -386,11 +367,55 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   }
 
   function finish(h: Held): void {
-    held.delete(h.submitted.requestId);
+    held.delete(h.state.submitted.requestId);
     // Committed only once everything recorded for the request is in the store.
     storeSubmissionNow(h);
     void h.persisted.then(h.settle);
     applyBackpressure();
+  }
+
+  /** Records a decision about a held request, then does what it says. */
+  async function apply(h: Held, events: SluiceEvent[], next: Next, now: number): Promise<void> {
+    const s = h.state.submitted;
+    h.state = evolveAll(h.state, events);
+    await recordHeld(h, events);
+    switch (next.kind) {
+      case 'retry':
+        h.inFlight = false;
+        limiter.enqueue(queued(s, now, next.notBefore), now);
+        schedule(next.notBefore);
+        return;
+      case 'done':
+        if (next.deadLetter) {
+          await log
+            .deadLetter({
+              reason: next.deadLetter.reason,
+              sourceTopic: h.source.topic,
+              sourcePartition: h.source.partition,
+              sourceOffset: null,
+              failedAt: new Date(now).toISOString(),
+              requestId: s.requestId,
+              tenantId: s.tenantId,
+              raw: null,
+              event: s,
+            })
+            .catch((e) =>
+              logger.error({ err: e, requestId: s.requestId }, 'could not write to the dead-letter topic'),
+            );
+          metrics?.deadLettered.inc({ pool: s.pool, model: s.model });
+        }
+        finish(h);
+        return;
+      case 'ignore':
+      case 'queue':
+      case 'batch':
+      case 'in_flight':
+        throw new Error(`an attempt cannot decide ${next.kind}`);
+      default: {
+        const never: never = next;
+        throw new Error(`unknown decision ${String(never)}`);
+      }
+    }
   }
 
   // ---- one upstream attempt ----
@@ -401,141 +426,109 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       return;
     }
     h.inFlight = true;
-    const s = h.submitted;
-    const attempt = h.attempt;
-    const reqLog = logger.child({ requestId: s.requestId, tenantId: s.tenantId, attempt });
+    const s = h.state.submitted;
+    const reqLog = logger.child({ requestId: s.requestId, tenantId: s.tenantId, attempt: h.state.attempt });
     const dispatchedAt = clock();
     const queueWaitMs = Math.max(0, dispatchedAt - h.firstQueuedAt);
     // Recorded while the call is in flight, and always stored before its outcome is: a call that
     // answers within `recordDispatchAfterMs` has it recorded with its outcome, in one transaction.
-    const dispatched = outcome.dispatched(s, attempt, new Date(dispatchedAt), {
+    const sent = decide(h.state, {
+      type: 'sent',
+      at: dispatchedAt,
       dispatcherId,
       queueWaitMs,
       reservedTokens: d.reservation.tokens,
       batch: null,
     });
+    h.state = evolveAll(h.state, sent.events);
     let dispatchedRecorded: Promise<void> = Promise.resolve();
     const timer = setTimeout(() => {
       dispatchedRecorded = recordHeld(h, []);
     }, settings.recordDispatchAfterMs);
     timer.unref();
-    h.unrecordedDispatch = { event: dispatched, timer };
-    metrics?.dispatched.inc({ pool: s.pool, model: s.model, priority: s.priority, tenant: s.tenantId });
-    metrics?.tokens.inc(
-      { pool: s.pool, model: s.model, tenant: s.tenantId, kind: 'estimated' },
-      d.reservation.tokens,
-    );
+    h.unrecordedDispatch = { event: sent.events[0]!, timer };
+    const labels = { pool: s.pool, model: s.model, tenant: s.tenantId };
+    metrics?.dispatched.inc({ ...labels, priority: s.priority });
+    metrics?.tokens.inc({ ...labels, kind: 'estimated' }, d.reservation.tokens);
     metrics?.queueWaitSeconds.observe({ priority: s.priority }, queueWaitMs / 1000);
 
+    // Buffered: the whole answer is taken at once and replayed as chunks to a streaming caller.
     const { stream: _stream, stream_options: _streamOptions, ...body } = s.body as Record<string, unknown>;
+    let decision: ReturnType<typeof decide>;
+    let now: number;
     try {
-      const r = await upstream.chat(s.pool, body);
-      const now = clock();
-      const usage = usageFromCompletion(r.completion, s.estimate);
+      const r = await upstream.call(s.pool, s.endpoint, body);
+      now = clock();
+      decision = decide(h.state, {
+        type: 'answered',
+        at: now,
+        result: r.result,
+        upstreamLatencyMs: now - dispatchedAt,
+        queueWaitMs,
+        upstreamRequestId: r.upstreamRequestId,
+        upstreamProcessingMs: r.processingMs,
+        channel: 'sync',
+      });
+      const usage = decision.events.find((e) => e.type === 'usage.recorded');
       limiter.onResponse(
         d.reservation,
-        { status: r.status, headers: parseRateLimitHeaders(r.headers, now), actualTokens: usage.totalTokens },
+        {
+          status: r.status,
+          headers: parseRateLimitHeaders(r.headers, now),
+          ...(usage ? { actualTokens: usage.totalTokens } : {}),
+        },
         now,
       );
-      schedule(now); // capacity or limits may have changed
-      await recordHeld(h, [
-        outcome.completed(s, attempt, new Date(now), {
-          response: r.completion as unknown as { id: string; choices: unknown[] },
-          upstreamLatencyMs: Math.max(0, now - dispatchedAt),
-          queueWaitMs,
-          upstreamRequestId: r.upstreamRequestId,
-        }),
-        outcome.usage(s, attempt, new Date(now), usage),
-      ]);
-      const labels = { pool: s.pool, model: s.model, tenant: s.tenantId };
-      metrics?.completed.inc(labels);
-      metrics?.tokens.inc({ ...labels, kind: 'prompt' }, usage.promptTokens);
-      metrics?.tokens.inc({ ...labels, kind: 'cached' }, usage.cachedTokens);
-      metrics?.tokens.inc({ ...labels, kind: 'completion' }, usage.completionTokens);
-      metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, usage.reasoningTokens);
-      metrics?.upstreamLatencySeconds.observe({ pool: s.pool, model: s.model }, (now - dispatchedAt) / 1000);
-      reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
-      await dispatchedRecorded;
-      finish(h);
+      if (usage) {
+        metrics?.completed.inc(labels);
+        metrics?.tokens.inc({ ...labels, kind: 'prompt' }, usage.promptTokens);
+        metrics?.tokens.inc({ ...labels, kind: 'cached' }, usage.cachedTokens);
+        metrics?.tokens.inc({ ...labels, kind: 'completion' }, usage.completionTokens);
+        metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, usage.reasoningTokens);
+        metrics?.upstreamLatencySeconds.observe(
+          { pool: s.pool, model: s.model },
+          (now - dispatchedAt) / 1000,
+        );
+        reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
+      }
     } catch (error) {
-      await dispatchedRecorded;
-      await onFailure(h, d, error, dispatchedAt, reqLog);
-    }
-  }
-
-  async function onFailure(h: Held, d: Dispatch, error: unknown, dispatchedAt: number, reqLog: Logger) {
-    const s = h.submitted;
-    const attempt = h.attempt;
-    const now = clock();
-    const facts = error instanceof UpstreamFailure ? error.facts : { connectionError: true };
-    const headers = facts.headers ? parseRateLimitHeaders(facts.headers, now) : undefined;
-    if (facts.status !== undefined && headers)
-      limiter.onResponse(d.reservation, { status: facts.status, headers }, now);
-    else limiter.onNoResponse(d.reservation, now);
-
-    schedule(now);
-    const kind = classifyUpstreamFailure(facts);
-    const labels = { pool: s.pool, model: s.model, tenant: s.tenantId };
-    metrics?.upstreamErrors.inc({ ...labels, kind });
-    if (facts.status === 429) metrics?.upstream429.inc(labels);
-    const decision = decideRetry({
-      attempt,
-      kind,
-      ...(headers?.retryAfterMs !== undefined ? { retryAfterMs: headers.retryAfterMs } : {}),
-      ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}),
-      random,
-    });
-    const message = error instanceof Error ? error.message : String(error);
-    if (decision.action === 'retry') {
-      reqLog.info(
-        { kind, status: facts.status, delayMs: decision.delayMs },
-        'upstream attempt failed; retry scheduled',
+      now = clock();
+      const facts = error instanceof UpstreamFailure ? error.facts : { connectionError: true };
+      const headers = facts.headers ? parseRateLimitHeaders(facts.headers, now) : undefined;
+      if (facts.status !== undefined && headers)
+        limiter.onResponse(d.reservation, { status: facts.status, headers }, now);
+      else limiter.onNoResponse(d.reservation, now);
+      decision = decide(h.state, {
+        type: 'attempt_failed',
+        at: now,
+        failure: facts,
+        message: error instanceof Error ? error.message : String(error),
+        upstreamError: facts.upstreamError ?? null,
+        upstreamRequestId: facts.upstreamRequestId ?? null,
+        ...(headers?.retryAfterMs !== undefined ? { retryAfterMs: headers.retryAfterMs } : {}),
+        channel: 'sync',
+        jitter: random(),
+        ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}),
+      });
+      const failure = decision.events.find(
+        (e) => e.type === 'request.failed' || e.type === 'request.retry_scheduled',
       );
-      await recordHeld(h, [
-        outcome.retryScheduled(s, attempt, new Date(now), {
-          reason: kind,
-          status: facts.status ?? null,
-          message: message.slice(0, 2_000),
-          delayMs: decision.delayMs,
-          retryAt: new Date(now + decision.delayMs).toISOString(),
-        }),
-      ]);
-      h.attempt = attempt + 1;
-      h.inFlight = false;
-      limiter.enqueue(queued(s, now, now + decision.delayMs), now);
-      schedule(now + decision.delayMs);
-      return;
+      const kind = failure && 'reason' in failure ? failure.reason : 'connection';
+      metrics?.upstreamErrors.inc({ ...labels, kind });
+      if (facts.status === 429) metrics?.upstream429.inc(labels);
+      if (decision.next.kind === 'retry')
+        reqLog.info(
+          { kind, status: facts.status, retryAt: decision.next.notBefore },
+          'upstream attempt failed; retry scheduled',
+        );
+      else {
+        reqLog.warn({ kind, status: facts.status, upstreamMs: now - dispatchedAt }, 'request failed');
+        metrics?.failed.inc({ ...labels, reason: kind });
+      }
     }
-    reqLog.warn(
-      { kind, status: facts.status, deadLetter: decision.deadLetter, upstreamMs: now - dispatchedAt },
-      'request failed',
-    );
-    await recordHeld(h, [
-      outcome.failed(s, attempt, new Date(now), {
-        reason: kind,
-        status: facts.status ?? null,
-        message: decision.message.slice(0, 2_000),
-        deadLettered: decision.deadLetter,
-      }),
-    ]);
-    metrics?.failed.inc({ ...labels, reason: kind });
-    if (decision.deadLetter) {
-      await log
-        .deadLetter({
-          reason: `${kind}: ${decision.message}`.slice(0, 2_000),
-          sourceTopic: h.source.topic,
-          sourcePartition: h.source.partition,
-          sourceOffset: null,
-          failedAt: new Date(now).toISOString(),
-          requestId: s.requestId,
-          tenantId: s.tenantId,
-          raw: null,
-          event: s,
-        })
-        .catch((e) => reqLog.error({ err: e }, 'could not write to the dead-letter topic'));
-      metrics?.deadLettered.inc({ pool: s.pool, model: s.model });
-    }
-    finish(h);
+    schedule(now); // capacity or limits may have changed
+    await dispatchedRecorded;
+    await apply(h, decision.events, decision.next, now);
   }
 
   // ---- cancellations and rebalances ----
@@ -549,7 +542,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       return;
     }
     if (h.inFlight) return; // in flight: the upstream call completes and is billed
-    if (limiter.cancel(h.submitted.requestId)) finish(h);
+    if (limiter.cancel(h.state.submitted.requestId)) finish(h);
   }
 
   function onAssignment(assigned: readonly TopicPartition[]): void {
@@ -557,8 +550,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     for (const h of [...held.values()]) {
       if (h.inFlight || owned.has(`${h.source.topic}:${h.source.partition}`)) continue;
       // Another dispatcher owns this pool now; it will receive the uncommitted message again.
-      limiter.cancel(h.submitted.requestId);
-      held.delete(h.submitted.requestId);
+      limiter.cancel(h.state.submitted.requestId);
+      held.delete(h.state.submitted.requestId);
       takeDeferred(h, 'unstoredSubmission'); // the new owner stores it
       h.abandon(new AbandonedError('partition reassigned'));
     }
@@ -602,8 +595,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       await Promise.race([Promise.allSettled([...inFlightCalls]), sleep(settings.drainTimeoutMs)]);
       for (const h of [...held.values()]) {
         if (h.inFlight) continue;
-        limiter.cancel(h.submitted.requestId);
-        held.delete(h.submitted.requestId);
+        limiter.cancel(h.state.submitted.requestId);
+        held.delete(h.state.submitted.requestId);
         takeDeferred(h, 'unstoredSubmission');
         h.abandon(new AbandonedError('dispatcher stopping'));
       }
@@ -627,8 +620,4 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 /** A held message given up on purpose; the log must not commit it. */
 export class AbandonedError extends Error {
   override readonly name = 'AbandonedError';
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

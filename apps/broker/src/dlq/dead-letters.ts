@@ -10,7 +10,7 @@ import {
 import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { SluiceDb } from '../db/database';
 import { deadLetterActions, requests } from '../db/schema';
-import { idempotentRequestId } from '../intake/request-intake';
+import { idempotentRequestId } from '../intake/idempotency';
 import type { EventStore } from '../store/event-store';
 
 export interface DeadLetterEntry {

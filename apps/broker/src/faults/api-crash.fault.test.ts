@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { idempotentRequestId } from '../intake/request-intake';
+import { idempotentRequestId } from '../intake/idempotency';
 import {
   billingViolations,
   type ProductionStack,

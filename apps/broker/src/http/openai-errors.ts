@@ -1,29 +1,11 @@
-import { isSluiceError, type SluiceError, type SluiceErrorCode } from '@sluice/events';
+import { isSluiceError, type SluiceError } from '@sluice/events';
 import { databaseUnavailable, isDatabaseUnavailable } from '../db/database';
+import { httpStatusOf, openaiTypeOf } from '../error-table';
 
 /** OpenAI's error body: what every OpenAI SDK knows how to read. */
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };
 }
-
-const STATUS: Record<SluiceErrorCode, number> = {
-  invalid_event: 400,
-  invalid_request: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  payload_too_large: 413,
-  request_too_large: 400,
-  budget_exceeded: 429,
-  rate_limited: 429,
-  log_unavailable: 503,
-  database_unavailable: 503,
-  upstream_error: 502,
-  timeout: 504,
-  cancelled: 499,
-  internal: 500,
-};
 
 export function openAIError(
   status: number,
@@ -36,27 +18,35 @@ export function openAIError(
 
 export function sluiceErrorToOpenAI(error: SluiceError): { status: number; body: OpenAIErrorBody } {
   const param = typeof error.details.param === 'string' ? error.details.param : null;
-  const code = typeof error.details.openaiCode === 'string' ? error.details.openaiCode : error.code;
-  const type =
-    error.code === 'rate_limited'
-      ? 'requests'
-      : error.code === 'budget_exceeded'
-        ? 'insufficient_quota'
-        : undefined;
-  return openAIError(STATUS[error.code], error.message, { param, code, ...(type ? { type } : {}) });
+  const openaiCode = error.details.openaiCode;
+  // A relayed upstream error keeps the upstream's own code (null included).
+  const code =
+    typeof openaiCode === 'string' || openaiCode === null
+      ? (openaiCode as string | null)
+      : error.code === 'upstream_refused'
+        ? null
+        : error.code;
+  return openAIError(httpStatusOf(error), error.message, { param, code, type: openaiTypeOf(error) });
+}
+
+/** Headers an error answer carries: when to retry, and which request (Sluice's and the upstream's). */
+export interface ErrorHeaders {
+  retryAfterMs?: number;
+  requestId?: string;
+  upstreamRequestId?: string;
 }
 
 /** Anything thrown at the edge becomes an OpenAI-shaped error; unknown errors never leak their text. */
-export function toOpenAIError(error: unknown): {
-  status: number;
-  body: OpenAIErrorBody;
-  retryAfterMs?: number;
-} {
+export function toOpenAIError(error: unknown): { status: number; body: OpenAIErrorBody } & ErrorHeaders {
   if (isDatabaseUnavailable(error)) return toOpenAIError(databaseUnavailable(error));
   if (isSluiceError(error)) {
-    const retryAfterMs =
-      typeof error.details.retryAfterMs === 'number' ? error.details.retryAfterMs : undefined;
-    return { ...sluiceErrorToOpenAI(error), ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    const d = error.details;
+    return {
+      ...sluiceErrorToOpenAI(error),
+      ...(typeof d.retryAfterMs === 'number' ? { retryAfterMs: d.retryAfterMs } : {}),
+      ...(typeof d.requestId === 'string' ? { requestId: d.requestId } : {}),
+      ...(typeof d.upstreamRequestId === 'string' ? { upstreamRequestId: d.upstreamRequestId } : {}),
+    };
   }
   return openAIError(
     500,

@@ -1,15 +1,18 @@
-import { describeZodError, type RequestSubmitted, SluiceError } from '@sluice/events';
+import { describeZodError, SluiceError } from '@sluice/events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
-import { ChatCompletionRequestSchema, SubmitOptionsSchema } from '../intake/chat-request';
-import { findUnsafeJson } from '../intake/json-guard';
+import type { Submission } from '../intake/submit';
+import { SubmitOptionsSchema } from '../intake/submit-options';
+import type { AnyOperation } from '../operations/operation';
+import { OPERATIONS } from '../operations/registry';
+import { answerOf } from '../outcomes/outcome-answer';
 import type { RequestView } from '../outcomes/request-view';
 import type { AuthResult, Services } from '../services';
-import { openAIError, toOpenAIError } from './openai-errors';
+import { openAIError } from './openai-errors';
 
 /**
- * The OpenAI-compatible surface: point any OpenAI SDK at `<sluice>/v1` with a tenant key.
- * Priority from `x-sluice-priority`, idempotency from `Idempotency-Key`.
+ * The OpenAI-compatible surface: point any OpenAI SDK at `<sluice>/v1` with a tenant key. Every
+ * brokered endpoint is one route from the operation registry. Priority from `x-sluice-priority`,
+ * idempotency from `Idempotency-Key`, deadline from `x-sluice-timeout-ms`, cache from `x-sluice-cache`.
  */
 export function registerOpenAIRoutes(app: FastifyInstance, services: Services): void {
   async function requireTenant(req: FastifyRequest): Promise<AuthResult & { tenantId: string }> {
@@ -56,210 +59,101 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
     return reply.send({ id: m.id, object: 'model', created: m.created, owned_by: m.ownedBy });
   });
 
-  app.post('/v1/chat/completions', async (req, reply) => {
-    const auth = await requireTenant(req);
-    if (
-      req.body === undefined ||
-      req.body === null ||
-      typeof req.body !== 'object' ||
-      Array.isArray(req.body)
-    ) {
-      throw new SluiceError('invalid_request', 'The request body must be a JSON object.', {
-        details: { param: null },
+  for (const operation of OPERATIONS) {
+    app.post(operation.endpoint, async (req, reply) => {
+      const auth = await requireTenant(req);
+      const command = {
+        tenantId: auth.tenantId,
+        operation: operation as AnyOperation,
+        body: req.body,
+        options: sluiceOptionsFromHeaders(req),
+        source: 'openai' as const,
+      };
+      const abort = new AbortController();
+      req.raw.on('close', () => {
+        if (!reply.raw.writableEnded) abort.abort();
       });
-    }
-    // Before the schema, which would strip unknown keys and walk hostile nesting.
-    const unsafe = findUnsafeJson(req.body);
-    if (unsafe) {
-      throw new SluiceError(
-        'invalid_request',
-        `Invalid request: ${unsafe.path || '(root)'}: ${unsafe.message}`,
-        {
-          details: { param: unsafe.path || null },
-        },
-      );
-    }
-    const parsed = ChatCompletionRequestSchema.safeParse(req.body);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      throw new SluiceError('invalid_request', `Invalid request: ${describeZodError(parsed.error)}`, {
-        details: { param: first?.path.join('.') || null },
-      });
-    }
-    const options = SubmitOptionsSchema.safeParse({
-      priority: header(req, 'x-sluice-priority') ?? 'standard',
-      ...(header(req, 'idempotency-key') ? { idempotencyKey: header(req, 'idempotency-key') } : {}),
-      ...(header(req, 'x-sluice-timeout-ms')
-        ? { timeoutMs: Number(header(req, 'x-sluice-timeout-ms')) }
-        : {}),
-      ...(header(req, CACHE_HEADER) !== undefined ? { cache: header(req, CACHE_HEADER) } : {}),
-    });
-    if (!options.success) {
-      const field = options.error.issues[0]?.path.join('.') ?? null;
-      const param = field === 'cache' ? CACHE_HEADER : field;
-      throw new SluiceError(
-        'invalid_request',
-        field === 'cache'
-          ? `Invalid Sluice header: ${CACHE_HEADER} must be one of use, refresh, bypass`
-          : `Invalid Sluice header: ${describeZodError(options.error)}`,
-        { details: { param } },
-      );
-    }
-    const body = parsed.data;
-    // Counted only once the request is well formed: malformed input never reaches the log anyway.
-    await services.checkSubmitRate?.(auth.tenantId);
-    const { requestId, cache, submitted } = await services.intake.submit(
-      auth.tenantId,
-      body,
-      options.data,
-      'openai',
-      services.hub.expect,
-    );
-    reply.header('x-sluice-request-id', requestId);
-    if (cache) reply.header(CACHE_HEADER, cache);
-    const abort = new AbortController();
-    req.raw.on('close', () => {
-      if (!reply.raw.writableEnded) abort.abort();
-    });
-    const timeoutMs = options.data.timeoutMs ?? services.syncWaitTimeoutMs;
-
-    if (!body.stream) {
-      const view = await services.hub.waitForOutcome(auth.tenantId, requestId, {
-        submitted,
-        timeoutMs,
+      const { submission, view } = await services.submissions.submitAndWait(command, {
         signal: abort.signal,
       });
-      return sendOutcome(reply, view);
-    }
-    return streamOutcome(reply, services, auth.tenantId, requestId, {
-      submitted,
-      cache,
-      timeoutMs,
-      signal: abort.signal,
-      includeUsage: body.stream_options?.include_usage === true,
+      setAnswerHeaders(reply, submission, view);
+      // Throws the relayed or Sluice error before any byte of a stream: an HTTP error, never a 200.
+      const result = answerOf(view);
+      const stream = operation.stream as AnyOperation['stream'];
+      if (stream?.requested(submission.body))
+        return sendChunks(reply, stream.chunks(result, stream.includeUsage(submission.body)));
+      return reply.send(result);
     });
-  });
+  }
 }
 
 /** Request: how to use the exact response cache (use|refresh|bypass). Response: hit or miss. */
-const CACHE_HEADER = 'x-sluice-cache';
+export const CACHE_HEADER = 'x-sluice-cache';
 
-function sendOutcome(reply: FastifyReply, view: RequestView) {
-  if (view.status === 'completed' && view.result) return reply.send(view.result);
-  const e = outcomeError(view);
-  return reply.code(e.status).send(e.body);
+/** Sluice's request id, and the upstream's `x-request-id` and `openai-processing-ms` passed through. */
+function setAnswerHeaders(reply: FastifyReply, submission: Submission, view: RequestView): void {
+  reply.header('x-sluice-request-id', submission.requestId);
+  // The SDK reads `x-request-id` as `request_id`: the upstream's when there was one (OpenAI support
+  // asks for it), else Sluice's (a cache hit never reached the upstream).
+  reply.header('x-request-id', view.upstreamRequestId ?? submission.requestId);
+  if (submission.cache) reply.header(CACHE_HEADER, submission.cache);
 }
 
-function outcomeError(view: RequestView) {
-  if (view.status === 'cancelled')
-    return openAIError(499, `Request ${view.id} was cancelled.`, { code: 'cancelled' });
-  const err = view.error;
-  const status =
-    err?.status && err.status >= 400 && err.status < 500 && err.status !== 429 ? err.status : 502;
-  return openAIError(
-    status,
-    `Request ${view.id} failed upstream (${err?.reason ?? 'unknown'}): ${err?.message ?? ''}`,
-    {
-      code: err?.reason ?? 'upstream_error',
-      type: status >= 500 ? 'server_error' : 'invalid_request_error',
-    },
-  );
-}
+/** Sluice's own headers and the option each one sets. */
+const OPTION_HEADERS = {
+  priority: 'x-sluice-priority',
+  idempotencyKey: 'idempotency-key',
+  timeoutMs: 'x-sluice-timeout-ms',
+  cache: CACHE_HEADER,
+} as const;
 
 /**
- * SSE in OpenAI's chunk format. The dispatcher calls upstream once per attempt and records the
- * whole completion, so the chunks are produced from it when it arrives; keep-alive comments flow meanwhile.
+ * Sluice's options as its headers carry them, checked here so a bad one is refused naming the
+ * header: a timeout is a decimal integer, the others are checked by the options schema.
  */
-async function streamOutcome(
-  reply: FastifyReply,
-  services: Services,
-  tenantId: string,
-  requestId: string,
-  opts: {
-    timeoutMs: number;
-    signal: AbortSignal;
-    includeUsage: boolean;
-    cache: 'hit' | 'miss' | null;
-    submitted: RequestSubmitted | undefined;
-  },
-) {
+function sluiceOptionsFromHeaders(req: FastifyRequest): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [option, name] of Object.entries(OPTION_HEADERS)) {
+    const value = header(req, name);
+    if (value === undefined) continue;
+    if (option === 'timeoutMs' && !/^[0-9]{1,12}$/.test(value))
+      throw new SluiceError(
+        'invalid_request',
+        `Invalid Sluice header: ${name} must be a decimal number of milliseconds`,
+        {
+          details: { param: name },
+        },
+      );
+    options[option] = option === 'timeoutMs' ? Number(value) : value;
+  }
+  const parsed = SubmitOptionsSchema.safeParse(options);
+  if (!parsed.success) {
+    const option = parsed.error.issues[0]?.path[0] as keyof typeof OPTION_HEADERS | undefined;
+    const name = option ? OPTION_HEADERS[option] : null;
+    throw new SluiceError(
+      'invalid_request',
+      option === 'cache'
+        ? `Invalid Sluice header: ${CACHE_HEADER} must be one of use, refresh, bypass`
+        : `Invalid Sluice header: ${name ?? ''}: ${describeZodError(parsed.error)}`,
+      { details: { param: name } },
+    );
+  }
+  return parsed.data;
+}
+
+/** A whole answer as server-sent events, as the upstream would have streamed it. */
+function sendChunks(reply: FastifyReply, chunks: unknown[]) {
   reply.hijack();
   const res = reply.raw;
+  const headers = reply.getHeaders() as Record<string, string>;
   res.writeHead(200, {
+    ...headers,
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     connection: 'keep-alive',
-    'x-sluice-request-id': requestId,
-    ...(opts.cache ? { [CACHE_HEADER]: opts.cache } : {}),
   });
-  const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
-  const write = (data: unknown) => res.write(`data: ${JSON.stringify(data)}\n\n`);
-  try {
-    const view = await services.hub.waitForOutcome(tenantId, requestId, opts);
-    if (view.status === 'completed' && view.result) {
-      for (const chunk of completionToChunks(view.result, opts.includeUsage)) write(chunk);
-    } else {
-      write(outcomeError(view).body);
-    }
-  } catch (error) {
-    write(toOpenAIError(error).body);
-  } finally {
-    clearInterval(keepAlive);
-    res.end('data: [DONE]\n\n');
-  }
-}
-
-export function completionToChunks(c: ChatCompletion, includeUsage: boolean): ChatCompletionChunk[] {
-  const base = { id: c.id, object: 'chat.completion.chunk' as const, created: c.created, model: c.model };
-  const chunks: ChatCompletionChunk[] = [];
-  for (const choice of c.choices) {
-    chunks.push({
-      ...base,
-      choices: [
-        {
-          index: choice.index,
-          delta: { role: 'assistant', content: '' },
-          finish_reason: null,
-          logprobs: null,
-        },
-      ],
-    });
-    const msg = choice.message;
-    if (msg.content) {
-      chunks.push({
-        ...base,
-        choices: [
-          { index: choice.index, delta: { content: msg.content }, finish_reason: null, logprobs: null },
-        ],
-      });
-    }
-    if (msg.tool_calls?.length) {
-      chunks.push({
-        ...base,
-        choices: [
-          {
-            index: choice.index,
-            delta: {
-              tool_calls: msg.tool_calls.map((tc, index) => ({
-                index,
-                id: tc.id,
-                type: 'function' as const,
-                function: 'function' in tc ? tc.function : { name: '', arguments: '' },
-              })),
-            },
-            finish_reason: null,
-            logprobs: null,
-          },
-        ],
-      });
-    }
-    chunks.push({
-      ...base,
-      choices: [{ index: choice.index, delta: {}, finish_reason: choice.finish_reason, logprobs: null }],
-    });
-  }
-  if (includeUsage && c.usage) chunks.push({ ...base, choices: [], usage: c.usage });
-  return chunks;
+  for (const chunk of chunks) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+  res.end('data: [DONE]\n\n');
 }
 
 function bearerOf(req: FastifyRequest): string | undefined {

@@ -64,6 +64,10 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     }
     if (e.retryAfterMs !== undefined)
       reply.header('retry-after', Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
+    if (e.requestId) {
+      reply.header('x-sluice-request-id', e.requestId);
+      reply.header('x-request-id', e.upstreamRequestId ?? e.requestId);
+    }
     metrics.rejected.inc({ reason: e.body.error.code ?? String(e.status) });
     return reply.code(e.status).send(e.body);
   });

@@ -60,6 +60,7 @@ const completedOf = (submitted: ReturnType<typeof makeSubmittedEvent>) =>
     upstreamLatencyMs: 1,
     queueWaitMs: 0,
     upstreamRequestId: null,
+    upstreamProcessingMs: null,
   });
 
 const fromThisProcess = ['this process', (l: Logs) => l.api] as const;

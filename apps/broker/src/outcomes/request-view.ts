@@ -1,9 +1,11 @@
-import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type { Endpoint, UpstreamError } from '@sluice/events';
 import type { RequestRow } from '../db/schema';
+import type { OperationResult } from '../operations/registry';
 
 /** What a tenant sees of one of its requests (tRPC `requests.get`, `watch`, SDK `wait`). */
 export interface RequestView {
   id: string;
+  endpoint: Endpoint;
   status: 'queued' | 'dispatched' | 'retrying' | 'completed' | 'failed' | 'cancelled';
   model: string;
   priority: 'interactive' | 'standard' | 'batch';
@@ -11,8 +13,18 @@ export interface RequestView {
   submittedAt: string;
   completedAt: string | null;
   queueWaitMs: number | null;
-  result: ChatCompletion | null;
-  error: { reason: string; message: string; status: number | null; deadLettered: boolean } | null;
+  /** The endpoint's answer, as the upstream sent it. */
+  result: OperationResult | null;
+  error: {
+    reason: string;
+    message: string;
+    status: number | null;
+    deadLettered: boolean;
+    /** The upstream's own error, when the upstream refused the request. */
+    upstream: UpstreamError | null;
+  } | null;
+  /** The upstream's `x-request-id` of the answering (or failing) attempt: what OpenAI support asks for. */
+  upstreamRequestId: string | null;
   /** `hit` = answered from the exact response cache; `miss` = eligible, answered upstream (and stored); null = not cached. */
   cache: 'hit' | 'miss' | null;
 }
@@ -31,6 +43,7 @@ export function isTerminal(view: Pick<RequestView, 'status'>): boolean {
 export function toRequestView(row: RequestRow): RequestView {
   return {
     id: row.requestId,
+    endpoint: row.endpoint,
     status: row.status as RequestView['status'],
     model: row.model,
     priority: row.priority as RequestView['priority'],
@@ -46,8 +59,10 @@ export function toRequestView(row: RequestRow): RequestView {
             message: row.errorMessage ?? '',
             status: row.errorStatus ?? null,
             deadLettered: row.deadLettered,
+            upstream: row.upstreamError ?? null,
           }
         : null,
+    upstreamRequestId: row.upstreamRequestId ?? null,
     cache: (row.cache as RequestView['cache']) ?? null,
   };
 }

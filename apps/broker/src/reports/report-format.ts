@@ -31,6 +31,8 @@ const COLUMNS: ReadonlyArray<[string, (r: UsageReportRow) => string | number | n
   ['cache_misses', (r) => r.cacheMisses],
   ['saved_usd', (r) => r.savedUsd],
   ['saved_micros', (r) => r.savedMicros],
+  // The endpoint (added last, for the same reason).
+  ['endpoint', (r) => r.endpoint],
 ];
 
 /** RFC 4180: quote a field holding a comma, quote or line break; double the quotes. */
@@ -79,7 +81,7 @@ export function reportToTable(rows: readonly UsageReportRow[]): string {
   });
   const all = [head, ...cells, total];
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const numeric = (i: number) => i >= 3;
+  const numeric = (i: number) => i >= 3 && head[i] !== 'endpoint';
   const line = (r: string[]) =>
     r
       .map((c, i) => (numeric(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))

@@ -8,6 +8,7 @@ const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
   tenantName: 'acme',
   period: '2025-07-01',
   model: 'gpt-4o-mini',
+  endpoint: '/v1/chat/completions',
   requests: 10,
   completed: 8,
   failed: 1,
@@ -50,8 +51,10 @@ describe('report formats', () => {
       'acme,ten_1,2025-07-01,gpt-4o-mini,10,8,1,1,3,2,1000,100,500,0,0.001234,1234,40,90,200,,0',
     );
     expect(lines[2]!.startsWith('"evil, ""inc""",ten_1')).toBe(true);
-    expect(lines[0]?.endsWith(',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros')).toBe(true);
-    expect(lines[1]?.endsWith(',0,2,3,0.000500,500')).toBe(true);
+    expect(
+      lines[0]?.endsWith(',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros,endpoint'),
+    ).toBe(true);
+    expect(lines[1]?.endsWith(',0,2,3,0.000500,500,/v1/chat/completions')).toBe(true);
     expect(csvField('a\nb')).toBe('"a\nb"');
   });
 

@@ -1,10 +1,10 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { formatUsd, roundToMicros } from '../billing/cost';
 import { type PriceTable, priceIntervals } from '../billing/prices';
-import type { SluiceDb } from '../db/database';
+import { rowsOf, type SluiceDb } from '../db/database';
 import { histogramPercentile, USAGE_COUNTERS } from '../store/projections';
 
-export type ReportGrouping = 'hour' | 'day' | 'model';
+export type ReportGrouping = 'hour' | 'day' | 'model' | 'endpoint';
 
 export interface ReportQuery {
   /** Absent = every tenant (operators only). */
@@ -18,9 +18,12 @@ export interface ReportQuery {
 export interface UsageReportRow {
   tenantId: string;
   tenantName: string | null;
-  /** `YYYY-MM-DD` (by day), `YYYY-MM-DDTHH:00:00Z` (by hour), `all` (by model). */
+  /** `YYYY-MM-DD` (by day), `YYYY-MM-DDTHH:00:00Z` (by hour), `all` (by model or endpoint). */
   period: string;
+  /** The model; `all` in a report by endpoint. */
   model: string;
+  /** The endpoint, e.g. `/v1/embeddings`. */
+  endpoint: string;
   requests: number;
   completed: number;
   failed: number;
@@ -59,10 +62,6 @@ function snake(name: string): string {
   return name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 }
 
-export function rowsOf<T>(result: unknown): T[] {
-  return ((result as { rows?: T[] }).rows ?? (result as T[])) as T[];
-}
-
 function hourFloor(d: Date): Date {
   const x = new Date(d);
   x.setUTCMinutes(0, 0, 0);
@@ -89,6 +88,7 @@ function periodExpr(by: ReportGrouping | 'total'): SQL {
     case 'day':
       return sql`to_char(r.bucket_start AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
     case 'model':
+    case 'endpoint':
     case 'total':
       return sql`'all'`;
     default: {
@@ -131,6 +131,8 @@ const UNPRICED_SQL = sql`coalesce(sum(CASE WHEN r.channel <> 'cache' AND p.model
 export function createUsageReports(db: SluiceDb, prices: PriceTable) {
   async function report(q: ReportQuery): Promise<UsageReportRow[]> {
     const period = periodExpr(q.by);
+    // Cost is priced per model and then summed, so a report by endpoint is exact across models.
+    const model = q.by === 'endpoint' ? sql`'all'` : sql`r.model`;
     const counters = sql.join(
       COUNTERS.map(
         (c) => sql`coalesce(sum(r.${sql.identifier(snake(c))}), 0)::float8 AS ${sql.identifier(c)}`,
@@ -140,33 +142,34 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
     const where = whereOf(q);
     const [main, hist] = await Promise.all([
       db.execute(sql`WITH ${priceRelation(prices)}
-        SELECT r.tenant_id AS "tenantId", min(t.name) AS "tenantName", ${period} AS period, r.model AS model,
-          ${counters}, ${COST_SQL} AS "costMicroMicros", ${SAVED_SQL} AS "savedMicroMicros",
+        SELECT r.tenant_id AS "tenantId", min(t.name) AS "tenantName", ${period} AS period, ${model} AS model,
+          r.endpoint AS endpoint, ${counters}, ${COST_SQL} AS "costMicroMicros", ${SAVED_SQL} AS "savedMicroMicros",
           ${UNPRICED_SQL} AS "unpricedTokens"
         FROM usage_rollup r
         LEFT JOIN price p ON p.model = r.model AND p.channel = r.channel
           AND r.bucket_start >= p.valid_from AND (p.valid_to IS NULL OR r.bucket_start < p.valid_to)
         LEFT JOIN tenants t ON t.id = r.tenant_id
         WHERE ${where}
-        GROUP BY r.tenant_id, 3, r.model
-        ORDER BY r.tenant_id, 3, r.model`),
-      db.execute(sql`SELECT r.tenant_id AS "tenantId", ${period} AS period, r.model AS model, u.i::int AS i,
+        GROUP BY r.tenant_id, 3, 4, r.endpoint
+        ORDER BY r.tenant_id, 3, 4, r.endpoint`),
+      db.execute(sql`SELECT r.tenant_id AS "tenantId", ${period} AS period, ${model} AS model, r.endpoint AS endpoint, u.i::int AS i,
           sum(u.w)::float8 AS w, sum(u.l)::float8 AS l
         FROM usage_rollup r
         CROSS JOIN LATERAL unnest(r.queue_wait_hist, r.upstream_latency_hist) WITH ORDINALITY AS u(w, l, i)
         WHERE ${where}
-        GROUP BY r.tenant_id, 2, r.model, u.i`),
+        GROUP BY r.tenant_id, 2, 3, r.endpoint, u.i`),
     ]);
     const hists = new Map<string, { wait: number[]; latency: number[] }>();
     for (const h of rowsOf<{
       tenantId: string;
       period: string;
       model: string;
+      endpoint: string;
       i: number;
       w: number | null;
       l: number | null;
     }>(hist)) {
-      const key = `${h.tenantId}|${h.period}|${h.model}`;
+      const key = `${h.tenantId}|${h.period}|${h.model}|${h.endpoint}`;
       const cur = hists.get(key) ?? { wait: [], latency: [] };
       cur.wait[h.i - 1] = h.w ?? 0;
       cur.latency[h.i - 1] = h.l ?? 0;
@@ -177,12 +180,13 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       tenantName: string | null;
       period: string;
       model: string;
+      endpoint: string;
       costMicroMicros: string;
       savedMicroMicros: string;
       unpricedTokens: number;
     };
     return rowsOf<Raw>(main).map((r) => {
-      const h = hists.get(`${r.tenantId}|${r.period}|${r.model}`);
+      const h = hists.get(`${r.tenantId}|${r.period}|${r.model}|${r.endpoint}`);
       const wait = Array.from(h?.wait ?? [], (v) => v ?? 0);
       const latency = Array.from(h?.latency ?? [], (v) => v ?? 0);
       const costMicros = roundToMicros(BigInt(r.costMicroMicros));
@@ -192,6 +196,7 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
         tenantName: r.tenantName,
         period: r.period,
         model: r.model,
+        endpoint: r.endpoint,
         requests: r.requests,
         completed: r.completed,
         failed: r.failed,

@@ -1,19 +1,12 @@
 import { isSluiceError, SluiceError } from '@sluice/events';
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
-import { ChatCompletionRequestSchema, SubmitOptionsSchema } from '../intake/chat-request';
-import { submitProcedure, tenantProcedure, toTRPCError } from '../trpc';
+import { chatCompletions } from '../operations/chat-completions';
+import { tenantProcedure, toTRPCError } from '../trpc';
+import { operationRouter } from './operations';
+import { RequestIdSchema } from './request-id';
 
-export const RequestIdSchema = z
-  .string()
-  .min(5)
-  .max(64)
-  .regex(/^req_[A-Za-z0-9_-]+$/, 'must be a request id such as req_…');
-
-export const SubmitInputSchema = z.object({
-  params: ChatCompletionRequestSchema,
-  options: SubmitOptionsSchema.optional(),
-});
+export { RequestIdSchema };
 
 /** Errors thrown while a stream is read bypass the middlewares; map them to typed tRPC errors too. */
 async function* typedErrors<T>(source: AsyncIterable<T>): AsyncGenerator<T, void> {
@@ -25,13 +18,8 @@ async function* typedErrors<T>(source: AsyncIterable<T>): AsyncGenerator<T, void
 }
 
 export const requestsRouter = {
-  /** Accepts a request; returns its id only once the log holds it durably. */
-  submit: submitProcedure.input(SubmitInputSchema).mutation(async ({ ctx, input }) => {
-    const options = SubmitOptionsSchema.parse(input.options ?? {});
-    await ctx.services.checkSubmitRate?.(ctx.tenantId);
-    const r = await ctx.services.intake.submit(ctx.tenantId, input.params, options, 'trpc');
-    return { id: r.requestId, duplicate: r.duplicate, priority: r.priority, cache: r.cache };
-  }),
+  /** Accepts a chat completion request (other endpoints: `<operation>.submit`); returns its id once the log holds it. */
+  submit: operationRouter(chatCompletions).submit,
 
   get: tenantProcedure.input(z.object({ id: RequestIdSchema })).query(async ({ ctx, input }) => {
     const view = await ctx.services.requests.get(ctx.tenantId, input.id);

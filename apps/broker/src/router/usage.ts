@@ -6,7 +6,7 @@ export const UsageQueryInput = z
   .object({
     from: z.iso.datetime({ offset: true }).optional(),
     to: z.iso.datetime({ offset: true }).optional(),
-    by: z.enum(['hour', 'day', 'model']).default('day'),
+    by: z.enum(['hour', 'day', 'model', 'endpoint']).default('day'),
   })
   .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), {
     message: '`from` must be before `to`',

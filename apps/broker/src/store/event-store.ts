@@ -1,8 +1,8 @@
-import { createGroupCommit, type SluiceEvent, validateEvent } from '@sluice/events';
+import { createGroupCommit, type SluiceEvent, upcastEvent, validateEvent } from '@sluice/events';
 import { and, asc, desc, eq, getTableColumns, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import { toSnakeCase } from 'drizzle-orm/casing';
 import { type CacheEntry, projectResponseCache } from '../cache/cache-projection';
-import type { SluiceDb } from '../db/database';
+import { rowsOf, type SluiceDb } from '../db/database';
 import { events, type RequestRow, requests, responseCache, usageRollup } from '../db/schema';
 import { chainHash, GENESIS_HASH } from './audit-hash';
 import {
@@ -214,11 +214,14 @@ export function createEventStore(
         .limit(q.limit);
     },
 
-    async findByIdempotencyKey(tenantId: string, key: string): Promise<{ requestId: string } | undefined> {
+    async findByIdempotencyKey(
+      tenantId: string,
+      key: string,
+    ): Promise<{ requestId: string; fingerprint: string | null } | undefined> {
       await flush();
       return (
         await db
-          .select({ requestId: requests.requestId })
+          .select({ requestId: requests.requestId, fingerprint: requests.fingerprint })
           .from(requests)
           .where(and(eq(requests.tenantId, tenantId), eq(requests.idempotencyKey, key)))
           .limit(1)
@@ -233,7 +236,8 @@ export function createEventStore(
         .from(events)
         .where(eq(events.requestId, requestId))
         .orderBy(asc(events.seq));
-      return rows.map((r) => r.payload as SluiceEvent);
+      // Stored as they were written: older versions are upcast to the current one.
+      return rows.map((r) => upcastEvent(r.payload));
     },
 
     /**
@@ -314,7 +318,7 @@ export function createEventStore(
           if (rows.length === 0) return done;
           await project(
             tx as unknown as SluiceDb,
-            rows.map((r) => r.payload as SluiceEvent),
+            rows.map((r) => upcastEvent(r.payload)),
           );
           after = rows[rows.length - 1]!.seq;
           done += rows.length;
@@ -342,7 +346,7 @@ const upsertRequests = recordsetInsert(requests, {
 // histograms add element-wise (either side may be shorter, e.g. the empty default).
 const upsertRollups = recordsetInsert(usageRollup, {
   conflict: () =>
-    `ON CONFLICT (tenant_id, bucket_start, model, channel) DO UPDATE SET ${[
+    `ON CONFLICT (tenant_id, bucket_start, model, endpoint, channel) DO UPDATE SET ${[
       ...USAGE_COUNTERS.map(
         (c) => `"${toSnakeCase(c)}" = usage_rollup."${toSnakeCase(c)}" + excluded."${toSnakeCase(c)}"`,
       ),
@@ -411,12 +415,8 @@ function pgTextArray(values: readonly string[]): string {
   return `{${values.map((v) => JSON.stringify(v)).join(',')}}`;
 }
 
-function rowsOf<T>(result: unknown): T[] {
-  return ((result as { rows?: T[] }).rows ?? (result as T[])) as T[];
-}
-
 function mergeDelta(into: Map<string, UsageDelta>, d: UsageDelta): void {
-  const k = `${d.tenantId}|${d.bucketStart.toISOString()}|${d.model}|${d.channel}`;
+  const k = `${d.tenantId}|${d.bucketStart.toISOString()}|${d.model}|${d.endpoint}|${d.channel}`;
   const cur = into.get(k);
   if (!cur) {
     into.set(k, { ...d });

@@ -1,5 +1,6 @@
 import type { SluiceEvent } from '@sluice/events';
 import type { RequestRow, UsageRollupRow } from '../db/schema';
+import { requestFingerprint } from '../intake/idempotency';
 
 /**
  * Projections as pure functions (emmett's evolve): live updates and `sluice replay` share them,
@@ -18,6 +19,7 @@ function blank(e: SluiceEvent): RequestState {
   return {
     requestId: e.requestId,
     tenantId: e.tenantId,
+    endpoint: e.endpoint,
     pool: e.pool,
     model: e.model,
     priority: e.priority,
@@ -30,12 +32,16 @@ function blank(e: SluiceEvent): RequestState {
     upstreamLatencyMs: null,
     estimatedTokens: 0,
     idempotencyKey: null,
+    fingerprint: null,
     source: 'trpc',
     stream: false,
     errorReason: null,
     errorMessage: null,
     errorStatus: null,
     deadLettered: false,
+    upstreamError: null,
+    upstreamRequestId: null,
+    upstreamProcessingMs: null,
     response: null,
     cache: null,
   };
@@ -50,6 +56,8 @@ export function evolveRequest(state: RequestState | undefined, e: SluiceEvent): 
       s.submittedAt = at;
       s.estimatedTokens = e.estimate.tpmCost;
       s.idempotencyKey = e.idempotencyKey;
+      // Only a request that can be named again needs its fingerprint.
+      s.fingerprint = e.idempotencyKey ? requestFingerprint(e.endpoint, e.body) : null;
       s.source = e.source;
       s.stream = e.stream;
       return s;
@@ -70,6 +78,8 @@ export function evolveRequest(state: RequestState | undefined, e: SluiceEvent): 
       s.response = e.response;
       s.upstreamLatencyMs = e.upstreamLatencyMs;
       s.queueWaitMs = e.queueWaitMs;
+      s.upstreamRequestId = e.upstreamRequestId;
+      s.upstreamProcessingMs = e.upstreamProcessingMs;
       s.cache = e.cache ? (e.cache.hit ? 'hit' : 'miss') : null;
       return s;
     case 'request.failed':
@@ -80,6 +90,8 @@ export function evolveRequest(state: RequestState | undefined, e: SluiceEvent): 
       s.errorMessage = e.message;
       s.errorStatus = e.status;
       s.deadLettered = e.deadLettered;
+      s.upstreamError = e.upstreamError;
+      s.upstreamRequestId = e.upstreamRequestId;
       return s;
     case 'request.cancelled':
       if (isTerminalStatus(s.status)) return s;
@@ -99,13 +111,14 @@ export function evolveRequest(state: RequestState | undefined, e: SluiceEvent): 
 
 export type UsageCounters = Omit<
   UsageRollupRow,
-  'tenantId' | 'bucketStart' | 'model' | 'channel' | UsageHistogram
+  'tenantId' | 'bucketStart' | 'model' | 'endpoint' | 'channel' | UsageHistogram
 >;
 export type UsageHistogram = 'queueWaitHist' | 'upstreamLatencyHist';
 export type UsageDelta = {
   tenantId: string;
   bucketStart: Date;
   model: string;
+  endpoint: UsageRollupRow['endpoint'];
   channel: UsageRollupRow['channel'];
 } & Partial<UsageCounters> &
   Partial<Record<UsageHistogram, number[]>>;
@@ -171,6 +184,7 @@ export function usageDelta(e: SluiceEvent, before: RequestState | undefined): Us
     tenantId: e.tenantId,
     bucketStart: hourOf(e.occurredAt),
     model: e.model,
+    endpoint: e.endpoint,
     channel: 'sync' as UsageRollupRow['channel'],
   };
   switch (e.type) {

@@ -15,6 +15,12 @@ const FALLBACK_MODELS = [
   'o4-mini',
   'gpt-4',
   'gpt-3.5-turbo',
+  'gpt-3.5-turbo-instruct',
+  'text-embedding-3-small',
+  'text-embedding-3-large',
+  'text-embedding-ada-002',
+  'omni-moderation-latest',
+  'text-moderation-latest',
 ];
 
 export interface ModelEntry {

@@ -1,13 +1,16 @@
+import type { Endpoint, UpstreamError } from '@sluice/events';
 import OpenAI from 'openai';
-import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { scrubSecrets } from '../logger';
 import type { PoolConfig } from './pools';
 
 export interface UpstreamSuccess {
-  completion: ChatCompletion;
+  /** The answer as the upstream sent it (validated against the endpoint's result shape by the caller). */
+  result: unknown;
   status: number;
   headers: Headers;
   upstreamRequestId: string | null;
+  /** `openai-processing-ms`, when the upstream sent it. */
+  processingMs: number | null;
 }
 
 /** A failed upstream call, with what the limiter needs to classify it and learn from it. */
@@ -23,6 +26,9 @@ export class UpstreamFailure extends Error {
       timedOut?: boolean;
       connectionError?: boolean;
       malformed?: boolean;
+      /** The upstream's error body, as sent, when it answered one. */
+      upstreamError?: UpstreamError;
+      upstreamRequestId?: string | null;
     },
   ) {
     super(message);
@@ -30,42 +36,57 @@ export class UpstreamFailure extends Error {
 }
 
 export interface UpstreamClient {
-  chat(pool: string, body: Record<string, unknown>, signal?: AbortSignal): Promise<UpstreamSuccess>;
+  /** One attempt at `endpoint` with the body as the tenant sent it. */
+  call(
+    pool: string,
+    endpoint: Endpoint,
+    body: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<UpstreamSuccess>;
 }
 
 /**
- * Sends chat completions with the official openai SDK, one client per pool. The SDK's own retries
- * are off (`maxRetries: 0`): the limiter owns retries, so a 429 is never retried blindly.
+ * Calls any endpoint with the official openai SDK's generic `post`, one client per pool: the body
+ * goes as the tenant sent it and the answer comes back as the upstream sent it (the SDK's typed
+ * methods would rewrite both, e.g. embeddings' `encoding_format`). The SDK's own retries are off
+ * (`maxRetries: 0`): the limiter owns retries, so a 429 is never retried blindly.
  */
 export function createUpstreamClient(pools: readonly PoolConfig[]): UpstreamClient {
   const clients = openaiClientsByPool(pools);
   return {
-    async chat(pool, body, signal) {
+    async call(pool, endpoint, body, signal) {
       const client = clients.get(pool);
       if (!client) throw new UpstreamFailure(`no upstream pool named ${pool}`, { status: 404 });
       try {
-        const { data, response } = await client.chat.completions
-          .create({ ...body, stream: false } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, {
-            ...(signal ? { signal } : {}),
-          })
+        const { data, response } = await client
+          .post<unknown>(endpoint.replace(/^\/v1/, ''), { body, ...(signal ? { signal } : {}) })
           .withResponse();
-        if (!data || typeof data !== 'object' || !Array.isArray((data as ChatCompletion).choices)) {
-          throw new UpstreamFailure('upstream returned a body that is not a chat completion', {
-            status: response.status,
-            headers: response.headers,
-            malformed: true,
-          });
-        }
+        const processing = Number(response.headers.get('openai-processing-ms'));
         return {
-          completion: data,
+          result: data,
           status: response.status,
           headers: response.headers,
           upstreamRequestId: response.headers.get('x-request-id'),
+          processingMs: Number.isFinite(processing) && processing >= 0 ? Math.round(processing) : null,
         };
       } catch (error) {
         throw toUpstreamFailure(error);
       }
     },
+  };
+}
+
+/** The `{ error: { message, type, param, code } }` an upstream answered, read defensively. */
+export function upstreamErrorOf(body: unknown, fallbackMessage: string): UpstreamError {
+  const e = (
+    body && typeof body === 'object' && 'error' in body ? (body as { error: unknown }).error : body
+  ) as Record<string, unknown> | null | undefined;
+  const text = (v: unknown, max: number) => (typeof v === 'string' ? v.slice(0, max) : null);
+  return {
+    message: text(e?.message, 4_000) ?? fallbackMessage.slice(0, 4_000),
+    type: text(e?.type, 128),
+    param: text(e?.param, 256),
+    code: typeof e?.code === 'number' ? String(e.code) : text(e?.code, 128),
   };
 }
 
@@ -87,6 +108,10 @@ function toUpstreamFailure(error: unknown): UpstreamFailure {
       ...(error.headers ? { headers: error.headers } : {}),
       body: error.error,
       ...(code ? { errorCode: code } : {}),
+      ...(error.status !== undefined
+        ? { upstreamError: upstreamErrorOf({ error: error.error }, scrubSecrets(error.message)) }
+        : {}),
+      upstreamRequestId: error.requestID ?? null,
     });
   }
   if (error instanceof SyntaxError) {

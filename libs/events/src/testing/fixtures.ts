@@ -8,7 +8,8 @@ export function makeSubmittedEvent(overrides: Partial<RequestSubmitted> = {}): R
   const requestId = overrides.requestId ?? `req_fixture${Date.now().toString(36)}${(counter++).toString(36)}`;
   return {
     type: 'request.submitted',
-    version: 2,
+    version: 3,
+    endpoint: '/v1/chat/completions',
     eventId: eventIdFor('request.submitted', requestId, 0),
     requestId,
     tenantId: 'ten_fixture',
@@ -26,7 +27,7 @@ export function makeSubmittedEvent(overrides: Partial<RequestSubmitted> = {}): R
     cache: null,
     route: 'sync',
     ...overrides,
-  };
+  } as RequestSubmitted;
 }
 
 /** A valid `usage.recorded` for a submitted request. */
@@ -37,7 +38,8 @@ export function makeUsageEvent(
 ): UsageRecorded {
   return {
     type: 'usage.recorded',
-    version: 2,
+    version: 3,
+    endpoint: submitted.endpoint,
     eventId: eventIdFor('usage.recorded', submitted.requestId, attempt),
     requestId: submitted.requestId,
     tenantId: submitted.tenantId,
@@ -53,6 +55,8 @@ export function makeUsageEvent(
     totalTokens: 16,
     estimated: false,
     channel: 'sync',
+    serviceTier: 'default',
+    units: {},
     ...overrides,
   };
 }
@@ -75,6 +79,7 @@ export function makeEvent<T extends SluiceEvent['type']>(
     pool: s.pool,
     model: s.model,
     priority: s.priority,
+    endpoint: s.endpoint,
     attempt,
     occurredAt: s.occurredAt,
     eventId: eventIdFor(type, s.requestId, attempt),
@@ -85,7 +90,7 @@ export function makeEvent<T extends SluiceEvent['type']>(
     'request.submitted': { ...s, type: 'request.submitted' },
     'request.dispatched': {
       type: 'request.dispatched',
-      version: 2,
+      version: 3,
       dispatcherId: 'dsp_fixture',
       queueWaitMs: 3,
       reservedTokens: 25,
@@ -93,7 +98,7 @@ export function makeEvent<T extends SluiceEvent['type']>(
     },
     'request.retry_scheduled': {
       type: 'request.retry_scheduled',
-      version: 1,
+      version: 2,
       reason: 'rate_limited',
       status: 429,
       message: 'Rate limit reached',
@@ -102,7 +107,7 @@ export function makeEvent<T extends SluiceEvent['type']>(
     },
     'request.completed': {
       type: 'request.completed',
-      version: 2,
+      version: 3,
       response: {
         id: 'chatcmpl-fixture',
         choices: [{ index: 0, message: { role: 'assistant', content: 'hi' } }],
@@ -110,25 +115,33 @@ export function makeEvent<T extends SluiceEvent['type']>(
       upstreamLatencyMs: 120,
       queueWaitMs: 3,
       upstreamRequestId: 'req_upstream_fixture',
+      upstreamProcessingMs: 95,
       cache: null,
     },
     'request.failed': {
       type: 'request.failed',
-      version: 1,
+      version: 2,
       reason: 'server_error',
       status: 500,
       message: 'upstream failed',
       deadLettered: false,
+      upstreamError: {
+        message: 'The server had an error while processing your request.',
+        type: 'server_error',
+        param: null,
+        code: null,
+      },
+      upstreamRequestId: 'req_upstream_fixture',
     },
     'request.cancelled': {
       type: 'request.cancelled',
-      version: 1,
+      version: 2,
       reason: 'no longer needed',
       cancelledBy: 'tenant',
     },
     'usage.recorded': {
       type: 'usage.recorded',
-      version: 2,
+      version: 3,
       promptTokens: 9,
       cachedTokens: 0,
       completionTokens: 7,
@@ -136,6 +149,8 @@ export function makeEvent<T extends SluiceEvent['type']>(
       totalTokens: 16,
       estimated: false,
       channel: 'sync',
+      serviceTier: 'default',
+      units: {},
     },
   };
   // Validated, so a fixture that drifts from the schema fails loudly where it is made.

@@ -1,0 +1,98 @@
+import type { Endpoint, TokenEstimate } from '@sluice/events';
+import type { z } from 'zod';
+
+/** Tokens and units the upstream reported for one answer, in the kinds billing prices. */
+export interface Usage {
+  promptTokens: number;
+  /** Part of promptTokens served from OpenAI's prompt cache (cached-input price). */
+  cachedTokens: number;
+  completionTokens: number;
+  /** Part of completionTokens spent on reasoning (billed as output). */
+  reasoningTokens: number;
+  totalTokens: number;
+  /** The tier the upstream says it served (`service_tier`), when it says. */
+  serviceTier: string | null;
+  /** Counted units that are not tokens (e.g. built-in tool calls), by kind. */
+  units: Record<string, number>;
+}
+
+/** The exact response cache's view of an endpoint. */
+export interface CachePolicy<Body, Result> {
+  /** Deterministic enough that two equal requests may share one answer without asking for it. */
+  deterministic(body: Body): boolean;
+  /** A whole, normal answer (never an error, a filtered or a partial one). */
+  storable(result: Result): boolean;
+}
+
+/** How an endpoint's answer is replayed as server-sent events when the caller asked `stream: true`. */
+export interface StreamPolicy<Body, Result> {
+  /** The request asked for a stream. */
+  requested(body: Body): boolean;
+  /** The caller asked for the usage chunk (`stream_options.include_usage`). */
+  includeUsage(body: Body): boolean;
+  /** The answer as the chunks the upstream would have streamed. */
+  chunks(result: Result, includeUsage: boolean): unknown[];
+}
+
+/**
+ * One OpenAI endpoint as Sluice brokers it: everything that differs between endpoints. Intake,
+ * the dispatcher, the Batch API path, the cache, billing, reports and the SDK are generic over
+ * operations; adding an endpoint is a folder with its descriptor and one line in `registry.ts`.
+ */
+export interface Operation<
+  E extends Endpoint = Endpoint,
+  Body extends Record<string, unknown> = Record<string, unknown>,
+  Result = unknown,
+> {
+  endpoint: E;
+  /** What Sluice reads from a request, validated at the edge; every other field passes through unchanged. */
+  request: z.ZodType<Body>;
+  models: {
+    /** Model ids known to be served by this endpoint (a known id on the wrong endpoint is refused). */
+    known: RegExp;
+    /** The model used when the request names none (moderations). */
+    default?: string;
+    /** OpenAI's refusal of a model that another endpoint serves, naming that endpoint. */
+    refuse(model: string, rightEndpoint: Endpoint): { status: 400 | 404; message: string };
+  };
+  /** Prompt tokens, output allowance and the TPM charge the upstream will make at dispatch. */
+  estimate(body: Body, model: string): TokenEstimate;
+  /** Refusals past the schema that need the estimate (context window, per-request limits); throws. */
+  fit(body: Body, model: string, estimate: TokenEstimate): void;
+  /** Billable usage of an answer; undefined when the upstream reported none (the estimate is billed). */
+  usage(result: Result): Usage | undefined;
+  /** Null: never cached. */
+  cache: CachePolicy<Body, Result> | null;
+  /** The Batch API's `url` for this endpoint; null: always synchronous. */
+  batch: { url: E } | null;
+  /** Null: the endpoint does not stream. */
+  stream: StreamPolicy<Body, Result> | null;
+  /** Which price table bills it: per-token prices, or nothing (moderations are free). */
+  priceTable: 'tokens' | 'free';
+}
+
+/** Any operation, whatever its body and result types (the registry's element type). */
+// biome-ignore lint/suspicious/noExplicitAny: the registry holds operations of every body and result type
+export type AnyOperation = Operation<Endpoint, any, any>;
+
+export type BodyOf<O> = O extends Operation<Endpoint, infer B, unknown> ? B : never;
+export type ResultOf<O> = O extends Operation<Endpoint, Record<string, unknown>, infer R> ? R : never;
+
+/** The usage of an answer that reported none: what was estimated, marked so by the caller. */
+export function estimatedUsage(estimate: TokenEstimate): Usage {
+  return {
+    promptTokens: estimate.promptTokens,
+    cachedTokens: 0,
+    completionTokens: estimate.maxOutputTokens,
+    reasoningTokens: 0,
+    totalTokens: estimate.promptTokens + estimate.maxOutputTokens,
+    serviceTier: null,
+    units: {},
+  };
+}
+
+/** `service_tier` of an answer, when it names one. */
+export function serviceTierOf(result: unknown): string | null {
+  const tier = (result as { service_tier?: unknown } | null)?.service_tier;
+  return typeof tier === 'string' && tier.length > 0 && tier.length <= 32 ? tier : null;
+}
