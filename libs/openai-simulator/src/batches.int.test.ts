@@ -223,7 +223,11 @@ describe('Files and Batches API over HTTP, driven by the official openai SDK', (
     expect(windowError).toBeInstanceOf(OpenAI.BadRequestError);
     expect((windowError as InstanceType<typeof OpenAI.APIError>).param).toBe('completion_window');
     const endpointError = await client.batches
-      .create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })
+      .create({
+        input_file_id: file.id,
+        endpoint: '/v1/images/generations' as '/v1/embeddings',
+        completion_window: '24h',
+      })
       .catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
     expect(endpointError).toBeInstanceOf(OpenAI.BadRequestError);
     expect((endpointError as InstanceType<typeof OpenAI.APIError>).param).toBe('endpoint');
