@@ -66,13 +66,9 @@ export function missingParameter(param: string): RequestError {
 
 /** OpenAI's wording for an enumerated field given a value outside it. */
 export function unsupportedValue(param: string, value: unknown, supported: readonly string[]): RequestError {
+  const quoted = supported.map((v) => `'${v}'`);
   const list =
-    supported.length > 1
-      ? `${supported
-          .slice(0, -1)
-          .map((v) => `'${v}'`)
-          .join(', ')}, and '${supported.at(-1)}'`
-      : `'${supported[0]}'`;
+    quoted.length > 2 ? `${quoted.slice(0, -1).join(', ')}, and ${quoted.at(-1)}` : quoted.join(' and ');
   return badRequest(
     `Invalid value: '${String(value)}'. Supported values are: ${list}.`,
     param,
@@ -195,3 +191,10 @@ export function missingModel(body: RequestBody): RequestError | null {
     ? badRequest('You must provide a model parameter.', 'model', 'missing_required_parameter')
     : null;
 }
+
+export const isJsonObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A non-empty array of token ids (non-negative integers), as prompts and embedding inputs may be given. */
+export const isTokenArray = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'number' && Number.isInteger(t) && t >= 0);

@@ -608,17 +608,24 @@ async function streamChunks(
   const { connection } = opts;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
   let tokens = 0;
+  let flushed: Promise<void> = Promise.resolve();
   for (let i = 0; i < chunks.length; i++) {
     if (i === opts.cutAfter) break;
     const chunk = chunks[i]!;
     if (chunk.tokens > 0 && tokens > 0 && opts.perTokenMs > 0)
       await connection.pause(opts.perTokenMs * chunk.tokens);
     if (connection.closed) return { ended: 'aborted', tokens };
-    if (!res.write(`data: ${JSON.stringify(chunk.data)}\n\n`)) await connection.drained();
+    let fits = true;
+    flushed = new Promise((resolve) => {
+      fits = res.write(`data: ${JSON.stringify(chunk.data)}\n\n`, () => resolve());
+    });
+    if (!fits) await connection.drained();
     if (connection.closed) return { ended: 'aborted', tokens };
     tokens += chunk.tokens;
   }
   if (opts.cutAfter !== undefined) {
+    // The chunks written reach the client; then the connection dies without the stream's end.
+    await Promise.race([flushed, connection.pause(1_000)]);
     res.destroy();
     return { ended: 'cut', tokens };
   }

@@ -1,6 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { SIMULATED_ANSWER_TEXT, simulatedAnswer } from '../completion';
-import { cutAtStop, outputLimit, type RequestBody, stopSequences } from '../endpoint';
+import {
+  cutAtStop,
+  isJsonObject as isObject,
+  outputLimit,
+  type RequestBody,
+  stopSequences,
+} from '../endpoint';
 import { cutToTokens } from '../internal/tokenizer';
 import { jsonSchemaInstance } from '../json-schema-instance';
 
@@ -40,7 +46,6 @@ export interface CustomToolCall {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A tool's name, whatever its shape: `{type:'function', function:{name}}`, `{type:'custom', custom:{name}}`, `{name}`. */
 export function toolName(tool: unknown): string | undefined {

@@ -8,6 +8,7 @@ import {
   includeUsage,
   integerOutOfRange,
   interleave,
+  isTokenArray,
   missingModel,
   missingParameter,
   modelRefusal,
@@ -24,9 +25,6 @@ import { SYSTEM_FINGERPRINT } from './chat-completions';
 
 /** OpenAI's default `max_tokens` on the legacy endpoint. */
 const DEFAULT_MAX_TOKENS = 16;
-
-const isTokenArray = (v: unknown): v is number[] =>
-  Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'number' && Number.isInteger(t) && t >= 0);
 
 /** A prompt as the model reads it: its text, and its tokens when it was given as token ids. */
 interface Prompt {

@@ -1,5 +1,6 @@
 import {
   badRequest,
+  isTokenArray,
   missingModel,
   modelRefusal,
   type RequestBody,
@@ -27,9 +28,6 @@ interface EmbeddingInput {
   text: string;
   tokens: number;
 }
-
-const isTokenArray = (v: unknown): v is number[] =>
-  Array.isArray(v) && v.length > 0 && v.every((t) => typeof t === 'number' && Number.isInteger(t) && t >= 0);
 
 /** Inputs of one body, read once: refuse, charge and answer all need them, and a big body takes a while to tokenise. */
 const inputsOfBody = new WeakMap<RequestBody, EmbeddingInput[] | RequestError>();

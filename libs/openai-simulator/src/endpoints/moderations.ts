@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   badRequest,
+  isJsonObject as isObject,
   missingParameter,
   modelRefusal,
   type RequestBody,
@@ -45,9 +46,6 @@ interface ModerationInput {
   hasText: boolean;
   hasImage: boolean;
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A string (one result), strings (one each), or a multimodal array of text / image_url parts (one result). */
 function inputsOf(input: unknown): ModerationInput[] | undefined {
