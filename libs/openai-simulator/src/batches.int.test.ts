@@ -223,7 +223,11 @@ describe('Files and Batches API over HTTP, driven by the official openai SDK', (
     expect(windowError).toBeInstanceOf(OpenAI.BadRequestError);
     expect((windowError as InstanceType<typeof OpenAI.APIError>).param).toBe('completion_window');
     const endpointError = await client.batches
-      .create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' })
+      .create({
+        input_file_id: file.id,
+        endpoint: '/v1/images/generations' as '/v1/embeddings',
+        completion_window: '24h',
+      })
       .catch((e: unknown) => e as InstanceType<typeof OpenAI.APIError>);
     expect(endpointError).toBeInstanceOf(OpenAI.BadRequestError);
     expect((endpointError as InstanceType<typeof OpenAI.APIError>).param).toBe('endpoint');
@@ -318,6 +322,112 @@ describe('Files and Batches API over HTTP, driven by the official openai SDK', (
       expect(stats.requests).toBe(0);
     } finally {
       sim.configure({ batch: {} });
+    }
+  });
+
+  it('runs an embeddings batch through the embeddings endpoint: same vectors, refusals in the error file', async () => {
+    sim.reset();
+    const row = (i: number, input: unknown, url = '/v1/embeddings') => ({
+      custom_id: `emb-${i}`,
+      method: 'POST',
+      url,
+      body: { model: 'text-embedding-3-small', input, encoding_format: 'float' },
+    });
+    const texts = ['alpha', 'beta gamma', 'delta'];
+    const rows = [...texts.map((t, i) => row(i, t)), row(3, '')];
+    const file = await upload(client, rows);
+    const created = await client.batches.create({
+      input_file_id: file.id,
+      endpoint: '/v1/embeddings',
+      completion_window: '24h',
+    });
+    const batch = await pollUntil(client, created.id);
+    expect(batch).toMatchObject({
+      status: 'completed',
+      endpoint: '/v1/embeddings',
+      model: 'text-embedding-3-small',
+    });
+    const output = await download(client, batch.output_file_id);
+    const direct = await client.embeddings.create({ model: 'text-embedding-3-small', input: 'beta gamma' });
+    const line = output.find((o) => o.custom_id === 'emb-1')!;
+    expect(line.response?.body).toMatchObject({ object: 'list', model: 'text-embedding-3-small' });
+    const data = (line.response!.body as { data: Array<{ embedding: number[] }> }).data;
+    expect(data[0]!.embedding).toEqual(direct.data[0]!.embedding);
+    const errors = await download(client, batch.error_file_id);
+    expect(errors.map((e) => e.custom_id)).toEqual(['emb-3']);
+    expect(errors[0]!.response?.body).toMatchObject({ error: { param: 'input' } });
+    expect(batch.usage?.output_tokens).toBe(0);
+    expect(batch.usage?.input_tokens).toBeGreaterThan(0);
+
+    // A line whose url is another endpoint fails validation, as on OpenAI.
+    const mixed = await upload(client, [row(0, 'a'), row(1, 'b', '/v1/chat/completions')]);
+    const refused = await pollUntil(
+      client,
+      (
+        await client.batches.create({
+          input_file_id: mixed.id,
+          endpoint: '/v1/embeddings',
+          completion_window: '24h',
+        })
+      ).id,
+    );
+    expect(refused.status).toBe('failed');
+    expect(refused.errors?.data?.[0]).toMatchObject({ code: 'invalid_url', line: 2 });
+  });
+
+  it('charges an embeddings batch its input tokens against the enqueued-token limit', async () => {
+    sim.reset();
+    // "hello world" is 2 cl100k tokens: three lines enqueue 6 (a chat line would enqueue thousands).
+    const rows = [0, 1, 2].map((i) => ({
+      custom_id: `e${i}`,
+      method: 'POST',
+      url: '/v1/embeddings',
+      body: { model: 'text-embedding-3-small', input: 'hello world' },
+    }));
+    const run = async (limit: number) => {
+      sim.configure({ batch: { enqueuedTokenLimit: { 'text-embedding-3-small': limit } } });
+      const file = await upload(client, rows);
+      const created = await client.batches.create({
+        input_file_id: file.id,
+        endpoint: '/v1/embeddings',
+        completion_window: '24h',
+      });
+      return pollUntil(client, created.id);
+    };
+    try {
+      const over = await run(5);
+      expect(over.status).toBe('failed');
+      expect(over.errors?.data?.[0]?.message).toContain('Requested: 6');
+      expect((await run(6)).status).toBe('completed');
+    } finally {
+      sim.configure({ batch: {} });
+    }
+  });
+
+  it('runs completions and moderations batches through their endpoints', async () => {
+    sim.reset();
+    for (const [endpoint, body, object] of [
+      [
+        '/v1/completions',
+        { model: 'gpt-3.5-turbo-instruct', prompt: 'Say hi', max_tokens: 3 },
+        'text_completion',
+      ],
+      ['/v1/moderations', { model: 'omni-moderation-latest', input: 'I hate this' }, undefined],
+    ] as const) {
+      const file = await upload(client, [{ custom_id: 'x', method: 'POST', url: endpoint, body }]);
+      const created = await client.batches.create({
+        input_file_id: file.id,
+        endpoint,
+        completion_window: '24h',
+      });
+      const batch = await pollUntil(client, created.id);
+      expect(batch.status).toBe('completed');
+      const [line] = await download(client, batch.output_file_id);
+      if (object) expect(line!.response?.body.object).toBe(object);
+      else
+        expect((line!.response!.body as { results: Array<{ flagged: boolean }> }).results[0]!.flagged).toBe(
+          true,
+        );
     }
   });
 

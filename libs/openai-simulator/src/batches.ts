@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { type BatchError, type BatchInputLine, validateBatchInput } from './batch-validation';
-import { answerChat, chatCompletionObject, chatRequestError, newCompletionId } from './chat-completion';
+import type { SimulatedEndpoint } from './endpoint';
 import type { FileStore } from './files';
 import { seededRandom, shuffledIndices } from './internal/seeded-random';
-import { chargedTokens } from './rate-limits';
 
 export interface BatchOptions {
   /** Creation → `completed` for a batch that runs to the end (default 200 ms), on the simulator's clock. */
@@ -105,8 +104,6 @@ export class BatchRequestError extends Error {
   }
 }
 
-export const SUPPORTED_BATCH_ENDPOINTS: readonly string[] = ['/v1/chat/completions'];
-
 const DEFAULTS = {
   completionDelayMs: 200,
   expireAfterMs: 24 * 3600 * 1000,
@@ -159,6 +156,8 @@ const PUMP_INTERVAL_MS = 20;
  * `request_counts`, without background timers to leak.
  */
 export function createBatchEngine(deps: {
+  /** The endpoints a batch may name; each line runs through its endpoint's refusals and answer. */
+  endpoints: readonly SimulatedEndpoint[];
   files: FileStore;
   now: () => number;
   seed: number;
@@ -172,6 +171,8 @@ export function createBatchEngine(deps: {
   const records = new Map<string, BatchRecord>();
   const active = new Set<BatchRecord>();
   let seq = 0;
+  const endpointByPath = new Map(deps.endpoints.map((e) => [e.path, e]));
+  const supported = deps.endpoints.map((e) => `'${e.path}'`).join(', ');
 
   const opt = <K extends keyof typeof DEFAULTS>(k: K): number => options[k] ?? DEFAULTS[k];
 
@@ -207,10 +208,11 @@ export function createBatchEngine(deps: {
         'input_file_id',
       );
     }
-    if (typeof params.endpoint !== 'string' || !SUPPORTED_BATCH_ENDPOINTS.includes(params.endpoint)) {
+    const endpoint = typeof params.endpoint === 'string' ? endpointByPath.get(params.endpoint) : undefined;
+    if (!endpoint) {
       throw new BatchRequestError(
         400,
-        `Invalid value for 'endpoint': ${JSON.stringify(params.endpoint ?? null)}. Supported values are: ${SUPPORTED_BATCH_ENDPOINTS.map((e) => `'${e}'`).join(', ')}.`,
+        `Invalid value for 'endpoint': ${JSON.stringify(params.endpoint ?? null)}. Supported values are: ${supported}.`,
         'invalid_value',
         'endpoint',
       );
@@ -246,7 +248,7 @@ export function createBatchEngine(deps: {
     const nowMs = deps.now();
     const verdict = validateBatchInput(
       { text: content.toString('utf8'), bytes: content.length },
-      params.endpoint,
+      endpoint.path,
       {
         maxLines: opt('maxLinesPerBatch'),
         maxBytes: opt('maxInputBytes'),
@@ -255,8 +257,9 @@ export function createBatchEngine(deps: {
     let failure: BatchError[] | null = verdict.ok ? null : verdict.errors;
     const lines = verdict.ok ? verdict.lines : [];
     const model = verdict.ok ? verdict.model : null;
-    // Charged like the synchronous limiter charges: prompt estimate + max_tokens × n.
-    const enqueuedTokens = lines.reduce((sum, l) => sum + chargedTokens(l.body, deps.defaultMaxTokens), 0);
+    // Charged as the endpoint charges TPM at admission (chat: prompt estimate + max_tokens × n).
+    const charge = { defaultMaxTokens: deps.defaultMaxTokens, createdSeconds: sec(nowMs) };
+    const enqueuedTokens = lines.reduce((sum, l) => sum + endpoint.charge(l.body, charge), 0);
     if (verdict.ok && model) {
       const limit = enqueuedTokenLimit(model);
       const enqueued = currentlyEnqueued(owner, model);
@@ -284,7 +287,7 @@ export function createBatchEngine(deps: {
     const batch: BatchObject = {
       id: `batch_${randomBytes(12).toString('hex')}`,
       object: 'batch',
-      endpoint: params.endpoint,
+      endpoint: endpoint.path,
       model: model || null,
       errors: null,
       input_file_id: file.id,
@@ -347,7 +350,8 @@ export function createBatchEngine(deps: {
     const line = r.lines[r.order[k]!]!;
     const ids = lineIds(r, k);
     const stats = deps.stats();
-    const refusal = chatRequestError(line.body);
+    const endpoint = endpointByPath.get(r.batch.endpoint)!;
+    const refusal = endpoint.refuse(line.body);
     const failWith = (status: number, error: Record<string, unknown>) => {
       r.errorLines.push(
         JSON.stringify({
@@ -373,30 +377,25 @@ export function createBatchEngine(deps: {
         code: null,
       });
     }
-    const model = String(line.body.model);
-    const { answer, usage } = answerChat(model, line.body);
-    const completion = chatCompletionObject({
-      id: newCompletionId(),
-      model,
+    const answer = endpoint.answer(line.body, {
+      defaultMaxTokens: deps.defaultMaxTokens,
       createdSeconds: sec(lineDueMs(r, k)),
-      answer,
-      usage,
     });
     r.outputLines.push(
       JSON.stringify({
         id: ids.id,
         custom_id: line.customId,
-        response: { status_code: 200, request_id: ids.requestId, body: completion },
+        response: { status_code: 200, request_id: ids.requestId, body: answer.body() },
         error: null,
       }),
     );
     r.batch.request_counts.completed++;
-    r.batch.usage.input_tokens += usage.prompt_tokens;
-    r.batch.usage.output_tokens += usage.completion_tokens;
-    r.batch.usage.total_tokens += usage.total_tokens;
+    r.batch.usage.input_tokens += answer.promptTokens;
+    r.batch.usage.output_tokens += answer.outputTokens;
+    r.batch.usage.total_tokens += answer.promptTokens + answer.outputTokens;
     stats.linesOk++;
-    stats.promptTokens += usage.prompt_tokens;
-    stats.completionTokens += usage.completion_tokens;
+    stats.promptTokens += answer.promptTokens;
+    stats.completionTokens += answer.outputTokens;
   }
 
   /** Ends a batch: lines never run go to the error file with `code`, then the files are written. */

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { type BatchOptions, createBatchEngine, emptyBatchStats } from './batches';
+import { SIMULATED_ENDPOINTS } from './endpoints';
 import { createFileStore } from './files';
 import { chargedTokens } from './rate-limits';
 
@@ -16,6 +17,7 @@ function setup(options: BatchOptions = {}, seed = 1, realClock = false) {
   const files = createFileStore({ maxStoredBytes: 10 * 1024 * 1024 });
   const stats = emptyBatchStats();
   const engine = createBatchEngine({
+    endpoints: SIMULATED_ENDPOINTS,
     files,
     now: realClock ? Date.now : () => clock,
     seed,

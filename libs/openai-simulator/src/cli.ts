@@ -1,4 +1,4 @@
-// tsx src/cli.ts --port 8787 --rpm 600 --tpm 60000 --enforcement quantized --latency-ms 50 --batch-delay-ms 5000
+// tsx src/cli.ts --port 8787 --rpm 600 --tpm 60000 --enforcement quantized --latency-ms 50 --per-token-ms 20 --batch-delay-ms 5000
 import { parseArgs } from 'node:util';
 import { startOpenAISimulator } from './simulator';
 
@@ -10,6 +10,8 @@ const { values } = parseArgs({
     tpm: { type: 'string', default: '200000' },
     enforcement: { type: 'string', default: 'continuous' },
     'latency-ms': { type: 'string', default: '0' },
+    'first-token-ms': { type: 'string' },
+    'per-token-ms': { type: 'string', default: '0' },
     'batch-delay-ms': { type: 'string', default: '200' },
   },
 });
@@ -19,7 +21,11 @@ const sim = await startOpenAISimulator({
   host: values.host,
   limits: { default: { rpm: Number(values.rpm), tpm: Number(values.tpm) } },
   enforcement,
-  latency: { baseMs: Number(values['latency-ms']) },
+  latency: {
+    baseMs: Number(values['latency-ms']),
+    firstTokenMs: values['first-token-ms'] === undefined ? undefined : Number(values['first-token-ms']),
+    perTokenMs: Number(values['per-token-ms']),
+  },
   batch: { completionDelayMs: Number(values['batch-delay-ms']) },
 });
 process.stdout.write(

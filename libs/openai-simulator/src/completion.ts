@@ -1,15 +1,4 @@
-import { getEncoding, type Tiktoken } from 'js-tiktoken';
-
-const encoders = new Map<string, Tiktoken>();
-function encoderFor(model: string): Tiktoken {
-  const name = /^(gpt-4-|gpt-4$|gpt-3\.5|text-embedding)/.test(model) ? 'cl100k_base' : 'o200k_base';
-  let enc = encoders.get(name);
-  if (!enc) {
-    enc = getEncoding(name);
-    encoders.set(name, enc);
-  }
-  return enc;
-}
+import { encoderFor, encodeText } from './internal/tokenizer';
 
 interface Message {
   role?: unknown;
@@ -27,16 +16,15 @@ function textOf(content: unknown): string {
 
 /** prompt_tokens as OpenAI reports them: the model's tokenizer, 3 per message (+1 with name), +3 priming. */
 export function promptTokens(model: string, messages: Message[]): number {
-  const enc = encoderFor(model);
   let n = 3;
   for (const m of messages) {
-    n += 3 + enc.encode(textOf(m.content)).length + enc.encode(String(m.role ?? '')).length;
-    if (m.name) n += 1 + enc.encode(String(m.name)).length;
+    n += 3 + encodeText(model, textOf(m.content)).length + encodeText(model, String(m.role ?? '')).length;
+    if (m.name) n += 1 + encodeText(model, String(m.name)).length;
   }
   return n;
 }
 
-const ANSWER =
+export const SIMULATED_ANSWER_TEXT =
   "This is a simulated answer from Sluice's OpenAI simulator. It echoes nothing real, and counts its tokens exactly like the model would.";
 
 type Answer = { content: string; tokens: number; finish: 'stop' | 'length' };
@@ -50,7 +38,7 @@ export function simulatedAnswer(model: string, maxTokens: number): Answer {
   const cached = answers.get(key);
   if (cached) return { ...cached };
   const enc = encoderFor(model);
-  const all = enc.encode(ANSWER);
+  const all = enc.encode(SIMULATED_ANSWER_TEXT);
   const limit = Math.max(1, maxTokens);
   const kept = all.slice(0, limit);
   const answer: Answer = {

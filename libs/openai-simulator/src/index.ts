@@ -1,8 +1,27 @@
 export type { BatchError } from './batch-validation';
 export type { BatchObject, BatchOptions, BatchStats, BatchStatus } from './batches';
 export { promptTokens, simulatedAnswer } from './completion';
+export type {
+  EndpointAnswer,
+  EndpointContext,
+  RequestBody,
+  RequestError,
+  SimulatedEndpoint,
+  StreamChunk,
+} from './endpoint';
+export { SIMULATED_ENDPOINTS, simulatedEndpoints } from './endpoints';
+export { EMBEDDING_LIMITS, embeddingToBase64, embeddingVector } from './endpoints/embeddings';
 export type { FileObject } from './files';
-export { SIMULATED_MODELS } from './models';
+export { type InstanceOptions, jsonSchemaInstance } from './json-schema-instance';
+export {
+  SIMULATED_MODEL_CATALOG,
+  SIMULATED_MODELS,
+  type SimulatedModel,
+  type SimulatedModelInfo,
+  type SimulatedModelKind,
+  simulatedModelEndpoint,
+  simulatedModelInfo,
+} from './models';
 export {
   chargedTokens,
   createRateLimitEngine,
@@ -14,6 +33,7 @@ export {
 } from './rate-limits';
 export {
   createSimulatorHandler,
+  type EndpointStats,
   type FaultOptions,
   type LatencyOptions,
   type RunningSimulator,

@@ -1,15 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { createFilesAndBatchesRoutes, isFilesOrBatchesPath } from './batch-api-routes';
 import { type BatchOptions, type BatchStats, createBatchEngine, emptyBatchStats } from './batches';
-import { answerChat, chatCompletionObject, chatRequestError, newCompletionId } from './chat-completion';
+import type { RequestBody, SimulatedEndpoint, StreamChunk } from './endpoint';
+import { SIMULATED_ENDPOINTS } from './endpoints';
 import { createFileStore } from './files';
 import { readBody, readJsonObject, sendError, sendJson } from './internal/http';
 import { seededRandom } from './internal/seeded-random';
 import { SIMULATED_MODELS } from './models';
 import {
-  chargedTokens,
   createRateLimitEngine,
   type Enforcement,
   formatGoDuration,
@@ -19,11 +20,16 @@ import {
 } from './rate-limits';
 
 export interface LatencyOptions {
-  /** Fixed latency of every answer. */
+  /** Fixed latency of every answer; also the time to first token unless `firstTokenMs` is given. */
   baseMs?: number;
-  /** Added per completion token (a model "generating"). */
+  /** Time to the first streamed chunk (default `baseMs`); a non-streamed answer waits it too. */
+  firstTokenMs?: number;
+  /**
+   * A model "generating": the gap before each further output token's chunk when streaming, and
+   * added per output token (of all choices) to a non-streamed answer.
+   */
   perTokenMs?: number;
-  /** Uniform random extra in [0, jitterMs). */
+  /** Uniform random extra in [0, jitterMs), added to the time to first token. */
   jitterMs?: number;
 }
 
@@ -34,8 +40,10 @@ export interface FaultOptions {
   /** Probability of holding the request without answering for `timeoutMs` (then dropping it). */
   timeoutRate?: number;
   timeoutMs?: number;
-  /** Probability of destroying the connection (mid-stream for streaming requests). */
+  /** Probability of destroying the connection (mid-stream for streaming requests: after half the chunks). */
   dropRate?: number;
+  /** Every stream is cut (connection destroyed, no `[DONE]`) after this many chunks; streams with fewer end normally. */
+  dropAfterChunks?: number;
   /** Probability of a 200 with a body that is not JSON. */
   malformedRate?: number;
   /** Until this epoch ms, every request gets 429 with `retry-after` = stormRetryAfterMs. */
@@ -71,6 +79,17 @@ export interface SimulatorOptions {
    * limits; a key not listed is its own owner (in organisation `org-sim` for messages).
    */
   organizations?: Record<string, string>;
+  /** The endpoints served (default `SIMULATED_ENDPOINTS`, all); any other path is a 404 `unknown_url`. */
+  endpoints?: readonly SimulatedEndpoint[];
+}
+
+/** Traffic of one endpoint, in `stats().byEndpoint[name]`. */
+export interface EndpointStats {
+  requests: number;
+  ok: number;
+  rateLimited: number;
+  clientErrors: number;
+  aborted: number;
 }
 
 export interface SimulatorStats {
@@ -89,11 +108,22 @@ export interface SimulatorStats {
   malformed: number;
   clientErrors: number;
   tokensCharged: number;
+  /** Output tokens of answers delivered whole. */
   completionTokens: number;
+  /** `usage.prompt_tokens` of answers delivered whole (0 for moderations, which report no usage). */
+  promptTokens: number;
+  /** Admitted requests whose client closed the connection before the answer ended (mid-stream, or while waiting). */
+  aborted: number;
+  /** Output tokens already streamed to those clients when they closed. */
+  abortedAfterTokens: number;
   /** Per second since start: ok answers, 429s and tokens charged. */
   timeline: Array<{ second: number; ok: number; rateLimited: number; tokens: number }>;
   byKey: Record<string, { ok: number; rateLimited: number }>;
-  /** Files and Batches API traffic; the fields above count only synchronous chat calls. */
+  /** Per endpoint name (`chat.completions`, `embeddings`, …). */
+  byEndpoint: Record<string, EndpointStats>;
+  /** The last JSON body each endpoint received, as it arrived (one per endpoint): what the upstream saw. */
+  lastBodies: Record<string, RequestBody>;
+  /** Files and Batches API traffic; the fields above count only synchronous calls. */
   batch: BatchStats;
 }
 
@@ -126,8 +156,13 @@ function emptyStats(): SimulatorStats {
     clientErrors: 0,
     tokensCharged: 0,
     completionTokens: 0,
+    promptTokens: 0,
+    aborted: 0,
+    abortedAfterTokens: 0,
     timeline: [],
     byKey: {},
+    byEndpoint: {},
+    lastBodies: {},
     batch: emptyBatchStats(),
   };
 }
@@ -147,7 +182,10 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   const defaultMaxTokens = options.defaultMaxTokens ?? 4096;
   let stats = emptyStats();
   const files = createFileStore({ maxStoredBytes: options.files?.maxStoredBytes ?? 1024 * 1024 * 1024 });
+  const endpoints = options.endpoints ?? SIMULATED_ENDPOINTS;
+  const routes = new Map(endpoints.map((e) => [`${e.method} ${e.path}`, e]));
   const batches = createBatchEngine({
+    endpoints,
     files,
     now,
     seed: options.seed ?? 42,
@@ -188,6 +226,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     if (url.startsWith('/_sim/')) return control(url, req, res);
     if (!url.startsWith('/v1/'))
       return sendError(res, 404, `Unknown endpoint ${url}`, 'invalid_request_error', 'unknown_url');
+    res.setHeader('x-request-id', `req_${randomBytes(16).toString('hex')}`);
 
     const key = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1]?.trim();
     if (!key || (options.apiKeys && !options.apiKeys.includes(key))) {
@@ -227,7 +266,8 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
         owned_by: 'openai-simulator',
       });
     }
-    if (req.method !== 'POST' || url !== '/v1/chat/completions') {
+    const endpoint = routes.get(`${req.method} ${url}`);
+    if (!endpoint) {
       return sendError(
         res,
         404,
@@ -236,26 +276,45 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
         'unknown_url',
       );
     }
-    return chat(req, res, key);
+    return serve(endpoint, req, res, key);
   }
 
-  async function chat(req: IncomingMessage, res: ServerResponse, key: string) {
-    stats.requests++;
-    const body = await readJsonObject(req, res);
-    if (!body) {
-      stats.clientErrors++;
-      return;
+  function endpointStats(name: string): EndpointStats {
+    let counts = stats.byEndpoint[name];
+    if (!counts) {
+      counts = { requests: 0, ok: 0, rateLimited: 0, clientErrors: 0, aborted: 0 };
+      stats.byEndpoint[name] = counts;
     }
-    const model = String(body.model ?? '');
-    const refusal = chatRequestError(body);
-    if (refusal) {
+    return counts;
+  }
+
+  /** The shared path of every endpoint: body, refusal, faults, limits and headers, latency, answer, stats. */
+  async function serve(endpoint: SimulatedEndpoint, req: IncomingMessage, res: ServerResponse, key: string) {
+    const startedAt = performance.now();
+    const stamp = () =>
+      res.setHeader('openai-processing-ms', String(Math.round(performance.now() - startedAt)));
+    const counts = endpointStats(endpoint.name);
+    const clientError = () => {
       stats.clientErrors++;
+      counts.clientErrors++;
+    };
+    stats.requests++;
+    counts.requests++;
+    const body = await readJsonObject(req, res);
+    if (!body) return clientError();
+    stats.lastBodies[endpoint.name] = body;
+    stamp();
+    const connection = watchConnection(res);
+    const refusal = endpoint.refuse(body);
+    if (refusal) {
+      clientError();
+      stamp();
       return sendError(res, refusal.status, refusal.message, refusal.type, refusal.code, refusal.param);
     }
 
     // Faults that happen before the limits are consulted, as a broken upstream would.
     if (faults.forceStatus) {
-      stats.clientErrors++;
+      clientError();
       const code =
         faults.forceStatus === 401
           ? 'invalid_api_key'
@@ -272,6 +331,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     }
     if (faults.insufficientQuota) {
       stats.rateLimited.insufficientQuota++;
+      counts.rateLimited++;
       return sendError(
         res,
         429,
@@ -282,6 +342,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     }
     if (faults.rateLimitStormUntil && now() < faults.rateLimitStormUntil) {
       stats.rateLimited.storm++;
+      counts.rateLimited++;
       tick('rateLimited');
       const wait = faults.stormRetryAfterMs ?? 1000;
       res.setHeader('retry-after', String(Math.ceil(wait / 1000)));
@@ -296,7 +357,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     }
     if (faults.timeoutRate && random() < faults.timeoutRate) {
       stats.timeouts++;
-      await sleep(faults.timeoutMs ?? 600_000);
+      await connection.pause(faults.timeoutMs ?? 600_000);
       req.socket.destroy();
       return;
     }
@@ -311,34 +372,49 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       );
     }
 
-    const charge = chargedTokens(body, defaultMaxTokens);
-    const lim = limitsFor(model);
-    const verdict = engine.check(`${key}\u0000${model}`, lim, charge, now());
+    const model = endpoint.model(body);
+    const ctx = { defaultMaxTokens, createdSeconds: Math.floor(now() / 1000) };
+    const charge = endpoint.charge(body, ctx);
+    const verdict = engine.check(`${key}\u0000${model}`, limitsFor(model), charge, now());
     setRateLimitHeaders(res, verdict.headers);
     const keyLabel = key.slice(0, 12);
     const perKey = stats.byKey[keyLabel] ?? { ok: 0, rateLimited: 0 };
     stats.byKey[keyLabel] = perKey;
     if (!verdict.ok) {
       perKey.rateLimited++;
+      counts.rateLimited++;
       tick('rateLimited');
       return rateLimited(res, model, verdict);
     }
     stats.tokensCharged += charge;
 
-    const { answer, usage } = answerChat(model, body);
-    const wait =
-      (latency.baseMs ?? 0) +
-      (latency.perTokenMs ?? 0) * answer.tokens +
-      (latency.jitterMs ? random() * latency.jitterMs : 0);
-    if (wait > 0) await sleep(wait);
+    const answer = endpoint.answer(body, ctx);
+    const chunks = answer.stream?.();
+    const firstTokenMs =
+      (latency.firstTokenMs ?? latency.baseMs ?? 0) + (latency.jitterMs ? random() * latency.jitterMs : 0);
+    const perTokenMs = latency.perTokenMs ?? 0;
+    const wait = chunks ? firstTokenMs : firstTokenMs + perTokenMs * answer.outputTokens;
+    if (wait > 0) await connection.pause(wait);
+    if (connection.closed) return aborted(counts, 0);
 
+    const delivered = () => {
+      stats.ok++;
+      perKey.ok++;
+      counts.ok++;
+      stats.completionTokens += answer.outputTokens;
+      stats.promptTokens += answer.promptTokens;
+      tick('ok', charge);
+    };
     if (faults.dropRate && random() < faults.dropRate) {
       stats.drops++;
-      if (body.stream) {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        res.write(
-          `data: ${JSON.stringify(chunk(model, { role: 'assistant', content: answer.content.slice(0, 8) }, null))}\n\n`,
-        );
+      if (chunks) {
+        stamp();
+        await streamChunks(res, chunks, {
+          perTokenMs,
+          connection,
+          cutAfter: Math.max(1, Math.floor(chunks.length / 2)),
+        });
+        return;
       }
       req.socket.destroy();
       return;
@@ -349,30 +425,27 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       res.end('{"id": "chatcmpl-broken", "choices": [ {"message": ');
       return;
     }
-
-    stats.ok++;
-    perKey.ok++;
-    stats.completionTokens += answer.tokens;
-    tick('ok', charge);
-    const id = newCompletionId();
-    res.setHeader('x-request-id', `req_${randomBytes(8).toString('hex')}`);
-    if (body.stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-      const words = answer.content.match(/\S+\s*/g) ?? [answer.content];
-      res.write(`data: ${JSON.stringify(chunk(model, { role: 'assistant', content: '' }, null, id))}\n\n`);
-      for (const w of words) res.write(`data: ${JSON.stringify(chunk(model, { content: w }, null, id))}\n\n`);
-      res.write(`data: ${JSON.stringify(chunk(model, {}, answer.finish, id))}\n\n`);
-      const so = body.stream_options as { include_usage?: boolean } | undefined;
-      if (so?.include_usage)
-        res.write(`data: ${JSON.stringify({ ...chunk(model, {}, null, id), choices: [], usage })}\n\n`);
-      res.end('data: [DONE]\n\n');
-      return;
+    stamp();
+    if (!chunks) {
+      delivered();
+      return sendJson(res, 200, answer.body());
     }
-    return sendJson(
-      res,
-      200,
-      chatCompletionObject({ id, model, createdSeconds: Math.floor(now() / 1000), answer, usage }),
-    );
+    const cutAfter = faults.dropAfterChunks;
+    const cut = cutAfter !== undefined && cutAfter <= chunks.length;
+    if (cut) stats.drops++;
+    const outcome = await streamChunks(res, chunks, {
+      perTokenMs,
+      connection,
+      cutAfter: cut ? cutAfter : undefined,
+    });
+    if (outcome.ended === 'aborted') return aborted(counts, outcome.tokens);
+    if (outcome.ended === 'done') delivered();
+  }
+
+  function aborted(counts: EndpointStats, tokens: number) {
+    stats.aborted++;
+    stats.abortedAfterTokens += tokens;
+    counts.aborted++;
   }
 
   function rateLimited(res: ServerResponse, model: string, v: Extract<LimitVerdict, { ok: false }>) {
@@ -468,17 +541,6 @@ export async function startOpenAISimulator(options: SimulatorOptions = {}): Prom
   };
 }
 
-function chunk(model: string, delta: Record<string, unknown>, finish: string | null, id = 'chatcmpl-sim') {
-  return {
-    id,
-    object: 'chat.completion.chunk',
-    created: Math.floor(Date.now() / 1000),
-    model,
-    system_fingerprint: 'fp_sluice_sim',
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-  };
-}
-
 function setRateLimitHeaders(res: ServerResponse, h: RateLimitHeaderValues) {
   res.setHeader('x-ratelimit-limit-requests', String(h.limitRequests));
   res.setHeader('x-ratelimit-limit-tokens', String(h.limitTokens));
@@ -488,6 +550,85 @@ function setRateLimitHeaders(res: ServerResponse, h: RateLimitHeaderValues) {
   res.setHeader('x-ratelimit-reset-tokens', formatGoDuration(h.resetTokensMs));
 }
 
-function sleep(ms: number) {
-  return new Promise((r) => setTimeout(r, ms));
+/** A response's connection: whether the client has gone, and waits that end early (timers cleared) when it goes. */
+interface WatchedConnection {
+  readonly closed: boolean;
+  pause(ms: number): Promise<void>;
+  /** Resolves when the socket can take more (or the client is gone). */
+  drained(): Promise<void>;
+}
+
+function watchConnection(res: ServerResponse): WatchedConnection {
+  let closed = false;
+  const waking = new Set<() => void>();
+  res.once('close', () => {
+    closed = true;
+    for (const wake of [...waking]) wake();
+  });
+  const until = (arm: (done: () => void) => () => void) =>
+    new Promise<void>((resolve) => {
+      if (closed) return resolve();
+      let disarm = () => {};
+      const done = () => {
+        disarm();
+        waking.delete(done);
+        resolve();
+      };
+      waking.add(done);
+      disarm = arm(done);
+    });
+  return {
+    get closed() {
+      return closed;
+    },
+    pause: (ms) =>
+      until((done) => {
+        const timer = setTimeout(done, ms);
+        return () => clearTimeout(timer);
+      }),
+    drained: () =>
+      until((done) => {
+        res.once('drain', done);
+        return () => res.off('drain', done);
+      }),
+  };
+}
+
+/**
+ * Writes a stream as OpenAI paces it: the first chunks at once (the caller waited the time to first
+ * token), then `perTokenMs` per output token before each chunk that carries tokens; `[DONE]` last.
+ * Stops writing the moment the client goes (`aborted`), or destroys the connection after `cutAfter`
+ * chunks (`cut`: a drop mid-stream).
+ */
+async function streamChunks(
+  res: ServerResponse,
+  chunks: readonly StreamChunk[],
+  opts: { perTokenMs: number; connection: WatchedConnection; cutAfter: number | undefined },
+): Promise<{ ended: 'done' | 'aborted' | 'cut'; tokens: number }> {
+  const { connection } = opts;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+  let tokens = 0;
+  let flushed: Promise<void> = Promise.resolve();
+  for (let i = 0; i < chunks.length; i++) {
+    if (i === opts.cutAfter) break;
+    const chunk = chunks[i]!;
+    if (chunk.tokens > 0 && tokens > 0 && opts.perTokenMs > 0)
+      await connection.pause(opts.perTokenMs * chunk.tokens);
+    if (connection.closed) return { ended: 'aborted', tokens };
+    let fits = true;
+    flushed = new Promise((resolve) => {
+      fits = res.write(`data: ${JSON.stringify(chunk.data)}\n\n`, () => resolve());
+    });
+    if (!fits) await connection.drained();
+    if (connection.closed) return { ended: 'aborted', tokens };
+    tokens += chunk.tokens;
+  }
+  if (opts.cutAfter !== undefined) {
+    // The chunks written reach the client; then the connection dies without the stream's end.
+    await Promise.race([flushed, connection.pause(1_000)]);
+    res.destroy();
+    return { ended: 'cut', tokens };
+  }
+  res.end('data: [DONE]\n\n');
+  return { ended: 'done', tokens };
 }
