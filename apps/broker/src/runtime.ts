@@ -21,6 +21,7 @@ import { createMetrics, type Metrics } from './metrics';
 import { checkReadiness } from './observability/health';
 import { summarizeDispatcher } from './observability/status';
 import { startDispatcherHeartbeat } from './observability/status-store';
+import { OPERATIONS } from './operations/registry';
 import { createOutcomeHub, type OutcomeHub } from './outcomes/outcome-hub';
 import { createServices } from './service-impl';
 import { createEventStore, type EventStore } from './store/event-store';
@@ -122,6 +123,8 @@ export async function createRuntime(
     if ('simulator' in config.upstream) {
       simulator = await startOpenAISimulator({
         port: 0,
+        // The demo's upstream answers exactly the endpoints Sluice brokers.
+        endpoints: OPERATIONS.map((o) => o.simulator),
         limits: { default: { rpm: config.upstream.simulator.rpm, tpm: config.upstream.simulator.tpm } },
         latency: { baseMs: config.upstream.simulator.latencyMs },
       });

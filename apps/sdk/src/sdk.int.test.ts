@@ -23,6 +23,31 @@ describe('@sluice/sdk', () => {
     expect(c.usage?.completion_tokens).toBeGreaterThan(0);
   });
 
+  it('creates, submits and waits for embeddings, completions and moderations, typed like the openai SDK', async () => {
+    const sluice = createSluiceClient({ url: s.url, apiKey: s.tenant.apiKey });
+    const vectors = await sluice.embeddings.create({
+      model: 'text-embedding-3-small',
+      input: ['a', 'b'],
+      dimensions: 64,
+    });
+    expect(vectors.data.map((d) => d.embedding.length)).toEqual([64, 64]);
+    // Concurrent submits of different endpoints still share HTTP requests.
+    const [e, c, m] = await Promise.all([
+      sluice.embeddings.submit({ model: 'text-embedding-3-small', input: 'later' }, { priority: 'batch' }),
+      sluice.completions.submit({ model: 'gpt-3.5-turbo-instruct', prompt: 'Hi', max_tokens: 4 }),
+      sluice.moderations.submit({ input: 'fine words' }),
+    ]);
+    expect((await sluice.embeddings.wait(e.id)).usage.prompt_tokens).toBeGreaterThan(0);
+    expect((await sluice.completions.wait(c.id)).choices[0]?.text).toBeTruthy();
+    expect((await sluice.moderations.wait(m.id)).results[0]?.flagged).toBe(false);
+    const wrong = await sluice.embeddings
+      .create({ model: 'gpt-4o-mini', input: 'x' })
+      .catch((x: unknown) => x);
+    expect(wrong).toBeInstanceOf(SluiceClientError);
+    expect((wrong as SluiceClientError).httpStatus).toBe(400);
+    expect((wrong as Error).message).toMatch(/embeddings/);
+  });
+
   it('submits durably, then waits and watches the same request to its outcome', async () => {
     const sluice = createSluiceClient({ url: s.url, apiKey: s.tenant.apiKey });
     const { id } = await sluice.submit(
@@ -119,11 +144,11 @@ describe('@sluice/sdk', () => {
   it('rejects invalid parameters with a message naming the field', async () => {
     const sluice = createSluiceClient({ url: s.url, apiKey: s.tenant.apiKey });
     const error = await sluice
-      .submit({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], temperature: 7 })
+      .submit({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], max_tokens: 0 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SluiceClientError);
     expect((error as SluiceClientError).code).toBe('BAD_REQUEST');
-    expect((error as Error).message).toContain('temperature');
+    expect((error as Error).message).toContain('max_tokens');
   });
 
   it('sends concurrent submits together, each with its own id or its own error', async () => {
@@ -141,7 +166,7 @@ describe('@sluice/sdk', () => {
       messages: [{ role: 'user' as const, content: `bulk ${i}` }],
       max_tokens: 5,
       // One invalid submit among them fails alone.
-      ...(i === 7 ? { temperature: 7 } : {}),
+      ...(i === 7 ? { max_tokens: -1 } : {}),
     });
     const n = SUBMIT_BATCH.maxItems + 8;
     const settled = await Promise.allSettled(
@@ -153,7 +178,7 @@ describe('@sluice/sdk', () => {
     expect(rejected.map((r) => r.i)).toEqual([7]);
     const invalid = rejected[0]?.e as SluiceClientError;
     expect(invalid).toBeInstanceOf(SluiceClientError);
-    expect(invalid.message).toContain('temperature');
+    expect(invalid.message).toContain('max_tokens');
 
     const ids = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value.id] : []));
     expect(new Set(ids).size).toBe(n - 1);

@@ -1,4 +1,5 @@
 import type { Endpoint, TokenEstimate } from '@sluice/events';
+import type { SimulatedEndpoint } from '@sluice/openai-simulator';
 import type { z } from 'zod';
 
 /** Tokens and units the upstream reported for one answer, in the kinds billing prices. */
@@ -69,6 +70,8 @@ export interface Operation<
   stream: StreamPolicy<Body, Result> | null;
   /** Which price table bills it: per-token prices, or nothing (moderations are free). */
   priceTable: 'tokens' | 'free';
+  /** How the project's OpenAI simulator answers it (the embedded demo serves exactly what Sluice brokers). */
+  simulator: SimulatedEndpoint;
 }
 
 /** Any operation, whatever its body and result types (the registry's element type). */

@@ -23,6 +23,8 @@ describe('the operation registry', () => {
     for (const o of OPERATIONS) {
       expect(operationFor(o.endpoint)).toBe(o);
       if (o.batch) expect(o.batch.url).toBe(o.endpoint);
+      // The demo's simulator answers each brokered endpoint at its own path.
+      expect(o.simulator.path).toBe(o.endpoint);
     }
   });
 

@@ -25,6 +25,8 @@ export interface RequestView {
   } | null;
   /** The upstream's `x-request-id` of the answering (or failing) attempt: what OpenAI support asks for. */
   upstreamRequestId: string | null;
+  /** The upstream's `openai-processing-ms` of the answering attempt. */
+  upstreamProcessingMs: number | null;
   /** `hit` = answered from the exact response cache; `miss` = eligible, answered upstream (and stored); null = not cached. */
   cache: 'hit' | 'miss' | null;
 }
@@ -63,6 +65,7 @@ export function toRequestView(row: RequestRow): RequestView {
           }
         : null,
     upstreamRequestId: row.upstreamRequestId ?? null,
+    upstreamProcessingMs: row.upstreamProcessingMs ?? null,
     cache: (row.cache as RequestView['cache']) ?? null,
   };
 }

@@ -1,5 +1,6 @@
 import { SluiceError } from '@sluice/events';
 import { estimateChatTokens, modelInfo } from '@sluice/limiter';
+import { simulatedEndpoints } from '@sluice/openai-simulator';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Operation } from '../operation';
 import { finishedNormally, reportedTokenUsage } from '../usage';
@@ -51,4 +52,5 @@ export const chatCompletions: Operation<'/v1/chat/completions', ChatCompletionRe
     chunks: completionToChunks,
   },
   priceTable: 'tokens',
+  simulator: simulatedEndpoints.chatCompletions,
 };

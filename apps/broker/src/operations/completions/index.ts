@@ -1,5 +1,6 @@
 import { SluiceError } from '@sluice/events';
 import { countTextTokens } from '@sluice/limiter';
+import { simulatedEndpoints } from '@sluice/openai-simulator';
 import type { Completion } from 'openai/resources/completions';
 import type { Operation } from '../operation';
 import { finishedNormally, reportedTokenUsage } from '../usage';
@@ -72,4 +73,5 @@ export const completions: Operation<'/v1/completions', CompletionRequest, Comple
     chunks: completionToTextChunks,
   },
   priceTable: 'tokens',
+  simulator: simulatedEndpoints.completions,
 };

@@ -1,5 +1,6 @@
 import { SluiceError } from '@sluice/events';
 import { countTextTokens } from '@sluice/limiter';
+import { simulatedEndpoints } from '@sluice/openai-simulator';
 import type { CreateEmbeddingResponse } from 'openai/resources/embeddings';
 import type { Operation } from '../operation';
 import { reportedTokenUsage } from '../usage';
@@ -64,4 +65,5 @@ export const embeddings: Operation<'/v1/embeddings', EmbeddingsRequest, CreateEm
   batch: { url: '/v1/embeddings' },
   stream: null,
   priceTable: 'tokens',
+  simulator: simulatedEndpoints.embeddings,
 };

@@ -1,4 +1,5 @@
 import { countTextTokens } from '@sluice/limiter';
+import { simulatedEndpoints } from '@sluice/openai-simulator';
 import type { ModerationCreateResponse } from 'openai/resources/moderations';
 import type { Operation, Usage } from '../operation';
 import { type ModerationRequest, ModerationRequestSchema, moderationTexts } from './request';
@@ -36,4 +37,5 @@ export const moderations: Operation<'/v1/moderations', ModerationRequest, Modera
   batch: { url: '/v1/moderations' },
   stream: null,
   priceTable: 'free',
+  simulator: simulatedEndpoints.moderations,
 };
