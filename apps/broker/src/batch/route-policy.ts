@@ -1,5 +1,6 @@
 import type { Priority, UpstreamRoute } from '@sluice/events';
 import type { TenantSettings } from '../db/schema';
+import { ttlCache } from '../ttl-cache';
 import { decideRoute } from './route-decision';
 
 export interface RouteQuestion {
@@ -25,13 +26,13 @@ export function createRoutePolicy(deps: {
 }): RouteRequest {
   const clock = deps.clock ?? Date.now;
   const cacheMs = deps.cacheMs ?? 2_000;
-  const allows = new Map<string, { at: number; allowed: boolean }>();
+  const allows = ttlCache<{ allowed: boolean }>(cacheMs, clock);
 
-  async function tenantAllows(tenantId: string, now: number): Promise<boolean> {
+  async function tenantAllows(tenantId: string): Promise<boolean> {
     const hit = allows.get(tenantId);
-    if (hit && now - hit.at < cacheMs) return hit.allowed;
+    if (hit) return hit.allowed;
     const allowed = (await deps.tenantSettings(tenantId))?.batchApi === true;
-    allows.set(tenantId, { at: now, allowed });
+    allows.set(tenantId, { allowed });
     return allowed;
   }
 
@@ -42,7 +43,7 @@ export function createRoutePolicy(deps: {
       ...q,
       now,
       batchApiEnabled: deps.enabled,
-      tenantAllowsBatchApi: await tenantAllows(q.tenantId, now),
+      tenantAllowsBatchApi: await tenantAllows(q.tenantId),
     });
   };
 }

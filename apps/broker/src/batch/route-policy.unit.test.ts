@@ -36,7 +36,7 @@ describe('route policy', () => {
     await p.route({ tenantId: 'on', ...batch });
     await p.route({ tenantId: 'on', ...batch });
     expect(p.reads).toEqual(['on']);
-    p.advance(1_000);
+    p.advance(1_001);
     await p.route({ tenantId: 'on', ...batch });
     expect(p.reads).toEqual(['on', 'on']);
   });

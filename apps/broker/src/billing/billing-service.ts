@@ -4,6 +4,7 @@ import type { SluiceDb } from '../db/database';
 import { createUsageReports, type ReportGrouping, type UsageReportRow } from '../reports/usage-report';
 import type { ChainVerdict, EventStore } from '../store/event-store';
 import type { TenantService } from '../tenants/tenant-service';
+import { ttlCache } from '../ttl-cache';
 import type { PoolConfig } from '../upstream/pools';
 import { admitWithinBudget, type Budget, type BudgetStatus, budgetPeriod, budgetStatus } from './budgets';
 import type { PriceTable } from './prices';
@@ -45,7 +46,7 @@ export function createBillingService(deps: BillingDeps) {
   const reports = createUsageReports(deps.db, deps.prices);
   const clock = deps.clock ?? Date.now;
   const cacheMs = deps.admissionCacheMs ?? 2_000;
-  const admission = new Map<string, { at: number; status: BudgetStatus | undefined }>();
+  const admission = ttlCache<{ status: BudgetStatus | undefined }>(cacheMs, clock);
 
   async function resolveTenant(idOrName: string): Promise<{ id: string; name: string; budget?: Budget }> {
     const t = await deps.tenants.getTenant(idOrName);
@@ -124,12 +125,11 @@ export function createBillingService(deps: BillingDeps) {
      * submits in that window (and by what is in flight: usage counts once it is recorded).
      */
     async admit(tenantId: string, priority: Priority): Promise<Priority> {
-      const now = clock();
       let cached = admission.get(tenantId);
-      if (!cached || now - cached.at > cacheMs) {
+      if (!cached) {
         const budget = (await deps.tenants.getTenant(tenantId))?.settings.budget;
         // Without a budget nothing is summed: one cached settings read per tenant and window.
-        cached = { at: now, status: budget ? await statusOf(tenantId, budget) : undefined };
+        cached = { status: budget ? await statusOf(tenantId, budget) : undefined };
         admission.set(tenantId, cached);
       }
       return cached.status ? admitWithinBudget(cached.status, priority) : priority;

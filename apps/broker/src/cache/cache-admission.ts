@@ -3,6 +3,7 @@ import { databaseUnavailable } from '../db/database';
 import type { TenantSettings } from '../db/schema';
 import type { Metrics } from '../metrics';
 import type { AnyOperation } from '../operations/operation';
+import { ttlCache } from '../ttl-cache';
 import { cacheHitEvents } from './cache-hit';
 import { type CacheMode, decideCache } from './cache-key';
 import type { ResponseCache } from './response-cache';
@@ -26,13 +27,13 @@ export interface CacheAdmissionDeps {
 export function createCacheAdmission(deps: CacheAdmissionDeps) {
   const clock = deps.clock ?? Date.now;
   const ttlMs = deps.settingsTtlMs ?? 2_000;
-  const settings = new Map<string, { at: number; cache: TenantSettings['cache'] }>();
+  const settings = ttlCache<{ cache: TenantSettings['cache'] }>(ttlMs, clock);
 
   async function tenantCache(tenantId: string): Promise<TenantSettings['cache']> {
     const known = settings.get(tenantId);
-    if (known && clock() - known.at <= ttlMs) return known.cache;
+    if (known) return known.cache;
     const cache = (await deps.tenants.getTenant(tenantId))?.settings.cache;
-    settings.set(tenantId, { at: clock(), cache });
+    settings.set(tenantId, { cache });
     return cache;
   }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { EventLog } from '@sluice/events';
 import type { Command } from 'commander';
 import type { Database } from '../db/database';
@@ -25,7 +26,7 @@ export function registerStatusCommand(program: Command): void {
             const text = o.json ? JSON.stringify(report, null, 2) : renderStatus(report);
             if (interval && !o.json) process.stdout.write('\x1b[2J\x1b[H');
             process.stdout.write(`${text}\n`);
-            if (interval) await new Promise((r) => setTimeout(r, interval * 1000));
+            if (interval) await sleep(interval * 1000);
           } while (interval);
         } finally {
           await source.close();

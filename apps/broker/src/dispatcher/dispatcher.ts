@@ -16,6 +16,7 @@ import {
   type TopicPartition,
 } from '@sluice/events';
 import { type Dispatch, type Limiter, parseRateLimitHeaders, type RetryPolicy } from '@sluice/limiter';
+import { LRUCache } from 'lru-cache';
 import type { BatchRouter } from '../batch/batch-router';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -102,7 +103,7 @@ const RECENT_CANCELS = 10_000;
 export function isUnseen(
   message: ConsumedMessage,
   event: RequestSubmitted,
-  cancelledEarly: Set<string>,
+  cancelledEarly: { has(requestId: string): boolean },
 ): boolean {
   return (
     message.firstDelivery === true &&
@@ -125,7 +126,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const random = deps.random ?? Math.random;
   const dispatcherId = deps.dispatcherId ?? `dispatcher-${randomUUID().slice(0, 8)}`;
   const held = new Map<string, Held>();
-  const cancelledEarly = new Set<string>();
+  const cancelledEarly = new LRUCache<string, true>({ max: RECENT_CANCELS });
   const inFlightCalls = new Set<Promise<void>>();
   let requestConsumer: LogConsumer | undefined;
   let outcomeConsumer: LogConsumer | undefined;
@@ -537,8 +538,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const h = held.get(message.event.requestId);
     if (!h) {
       // Cancelled before it reached this dispatcher: its delivery must read the recorded state.
-      cancelledEarly.add(message.event.requestId);
-      if (cancelledEarly.size > RECENT_CANCELS) cancelledEarly.delete(cancelledEarly.values().next().value!);
+      cancelledEarly.set(message.event.requestId, true);
       return;
     }
     if (h.inFlight) return; // in flight: the upstream call completes and is billed

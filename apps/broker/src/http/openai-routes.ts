@@ -96,7 +96,8 @@ function setAnswerHeaders(reply: FastifyReply, submission: Submission, view: Req
   // The SDK reads `x-request-id` as `request_id`: the upstream's when there was one (OpenAI support
   // asks for it), else Sluice's (a cache hit never reached the upstream).
   reply.header('x-request-id', view.upstreamRequestId ?? submission.requestId);
-  if (view.upstreamProcessingMs !== null) reply.header('openai-processing-ms', String(view.upstreamProcessingMs));
+  if (view.upstreamProcessingMs !== null)
+    reply.header('openai-processing-ms', String(view.upstreamProcessingMs));
   if (submission.cache) reply.header(CACHE_HEADER, submission.cache);
 }
 

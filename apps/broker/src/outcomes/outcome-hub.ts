@@ -8,6 +8,7 @@ import {
   type SluiceEvent,
   TOPICS,
 } from '@sluice/events';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from '../logger';
 import { evolveRequest, type RequestState } from '../store/projections';
 import { isTerminal, type RequestView, toRequestView } from './request-view';
@@ -39,18 +40,12 @@ export function createOutcomeHub(deps: {
   let consumer: LogConsumer | undefined;
   // A dispatcher can answer before the submit's own log acknowledgement has returned, so before
   // its caller listens. Events of a request a caller is about to wait for are held until it does.
-  const early = new Map<string, { events: SluiceEvent[]; since: number }>();
-  const EARLY_TTL_MS = 10_000;
-  const EARLY_LIMIT = 10_000;
+  // Bounded in time and size: the append failed, or the caller went away before it listened.
+  const early = new LRUCache<string, { events: SluiceEvent[] }>({ max: 10_000, ttl: 10_000 });
 
   /** Called before a request a caller will wait for is appended: its events are kept until the caller listens. */
   function expect(requestId: string): void {
-    const now = Date.now();
-    for (const [id, e] of early) {
-      if (now - e.since < EARLY_TTL_MS && early.size < EARLY_LIMIT) break;
-      early.delete(id); // the append failed, or the caller went away before it listened
-    }
-    early.set(requestId, { events: [], since: now });
+    early.set(requestId, { events: [] });
   }
 
   function listen(requestId: string, onEvent: (event: SluiceEvent) => void): () => void {

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { SluiceDb } from '../db/database';
 
 /** The channel on which a revocation is announced to every API process. */
@@ -17,7 +18,7 @@ type Listener = {
  */
 export function createAuthCache<T>(db: SluiceDb, opts: { ttlMs?: number; retryMs?: number } = {}) {
   const ttlMs = opts.ttlMs ?? 60_000;
-  const entries = new Map<string, { value: T; at: number }>();
+  const entries = new LRUCache<string, { value: T }>({ max: 100_000, ttl: ttlMs });
   const client = (db as unknown as { $client: { listen?: unknown; connect?: () => Promise<Listener> } })
     .$client;
   // PGlite is held by this process alone: every revocation happens here and clears the cache.
@@ -59,16 +60,11 @@ export function createAuthCache<T>(db: SluiceDb, opts: { ttlMs?: number; retryMs
   return {
     /** Starts hearing revocations from other processes (a Postgres server); PGlite needs nothing. */
     start: () => listen(),
-    get(hash: string, now = Date.now()): T | undefined {
-      if (!hearing) return undefined;
-      const e = entries.get(hash);
-      if (!e || now - e.at > ttlMs) return undefined;
-      return e.value;
+    get(hash: string): T | undefined {
+      return hearing ? entries.get(hash)?.value : undefined;
     },
-    set(hash: string, value: T, now = Date.now()): void {
-      if (!hearing) return;
-      if (entries.size >= 100_000) entries.clear();
-      entries.set(hash, { value, at: now });
+    set(hash: string, value: T): void {
+      if (hearing) entries.set(hash, { value });
     },
     clear: () => entries.clear(),
     async stop(): Promise<void> {

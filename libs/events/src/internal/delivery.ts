@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeEvent } from '../codec';
 import type { DeadLetter } from '../dead-letter';
 import type { ConsumedMessage, ConsumerOptions, TopicPartition } from '../event-log';
@@ -53,8 +54,6 @@ export interface DeliveryTuning {
 function isAbandon(error: unknown): boolean {
   return error instanceof Error && error.name === 'AbandonedError';
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 interface PartitionState {
   topic: string;

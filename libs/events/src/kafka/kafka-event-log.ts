@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Kafka, type KafkaConfig, logLevel, type Producer } from 'kafkajs';
 import { encodeEvent } from '../codec';
 import { DeadLetterSchema } from '../dead-letter';
@@ -478,7 +479,7 @@ async function untilSettled<T>(step: () => Promise<T>, deadlineMs = 30_000): Pro
     } catch (error) {
       const retriable = (error as { retriable?: boolean }).retriable === true || isRetriableCause(error);
       if (!retriable || Date.now() + wait > until) throw error;
-      await new Promise((r) => setTimeout(r, wait));
+      await sleep(wait);
     }
   }
 }
