@@ -330,3 +330,72 @@ describe('audit chain, replay and the CLI (Postgres)', () => {
     expect(await snapshot()).toEqual(live);
   }, 60_000);
 });
+
+describe('replay of a store written before the operation seam (Postgres)', () => {
+  let db: TestDatabase;
+  let database: Database;
+  const current = history('ten_old', 1, Date.now() - 3_600_000);
+
+  beforeAll(async () => {
+    db = await createTestDatabase('sluice_replay_v2');
+    database = await openDatabase({ url: db.url });
+    await migrateDatabase(database.db);
+    // Events exactly as the chat-only versions wrote them (no endpoint, older versions), stored
+    // behind the store's back as an upgraded installation has them.
+    let prevHash = '0'.repeat(64);
+    for (const e of current) {
+      const old: Record<string, unknown> = { ...e, version: e.version - 1 };
+      delete old.endpoint;
+      if (e.type === 'usage.recorded') {
+        delete old.serviceTier;
+        delete old.units;
+      }
+      if (e.type === 'request.failed') {
+        old.version = 1;
+        delete old.upstreamError;
+        delete old.upstreamRequestId;
+      }
+      if (e.type === 'request.completed') delete old.upstreamProcessingMs;
+      if (e.type === 'request.cancelled' || e.type === 'request.retry_scheduled') old.version = 1;
+      const hash = `${prevHash.slice(1)}${e.type.length % 10}`;
+      await database.db.insert(events).values({
+        eventId: e.eventId,
+        type: e.type,
+        version: old.version as number,
+        requestId: e.requestId,
+        tenantId: e.tenantId,
+        attempt: e.attempt,
+        occurredAt: new Date(e.occurredAt),
+        payload: old,
+        prevHash,
+        hash,
+      });
+      prevHash = hash;
+    }
+  }, 60_000);
+  afterAll(async () => {
+    await database?.close();
+    await db?.drop();
+  });
+
+  it('rebuilds every projection from the old events, as chat completions', async () => {
+    const cli = await sluice(db, ['replay']);
+    expect(cli.code).toBe(0);
+    const [row] = await database.db.select().from(requests);
+    expect(row).toMatchObject({
+      requestId: 'req_ten_old_1',
+      endpoint: '/v1/chat/completions',
+      status: 'completed',
+    });
+    const rollup = await database.db.select().from(usageRollup);
+    expect(rollup.length).toBeGreaterThan(0);
+    expect(rollup.every((r) => r.endpoint === '/v1/chat/completions')).toBe(true);
+    expect(rollup.reduce((n, r) => n + r.promptTokens, 0)).toBe(1_001);
+    // Reading them back upcasts them to the current versions.
+    const store = createEventStore(database.db);
+    const read = await store.eventsOf('req_ten_old_1');
+    expect(read.map((e) => [e.type, e.version, e.endpoint])).toEqual(
+      current.map((e) => [e.type, e.version, '/v1/chat/completions']),
+    );
+  }, 60_000);
+});
