@@ -107,6 +107,8 @@ export interface SluiceUnderTest extends SluiceEndpoint {
 export async function startSluice(opts: {
   mode: HarnessMode;
   limits: Limits;
+  /** Limits of other models (each model has its own); `limits` is every other model's. */
+  perModelLimits?: Record<string, Limits>;
   enforcement: Enforcement;
   latency: LatencyOptions;
   tenants: readonly string[];
@@ -116,7 +118,7 @@ export async function startSluice(opts: {
   const sluice = await startTestSluice({
     mode: opts.mode,
     simulator: {
-      limits: { default: opts.limits },
+      limits: { default: opts.limits, ...opts.perModelLimits },
       enforcement: opts.enforcement,
       latency: opts.latency,
       ...(opts.batch ? { batch: { completionDelayMs: opts.batch.completionDelayMs } } : {}),

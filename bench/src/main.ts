@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out,cost] [--publish]
+// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out,cost,embeddings,mixed] [--publish]
 // (--publish also writes the reference report to docs/benchmark-report.md; --render only re-renders out/summary.json)
 // One run, one machine: Sluice against the official openai SDK called directly, on the project's simulator.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,12 +10,22 @@ import { PROFILES } from './profile';
 import { charts, goals, markdown, type Summary, tables } from './report';
 import { cost, deployCost } from './scenarios/cost';
 import { fairness } from './scenarios/fairness';
+import { embeddingsSaturation, mixed } from './scenarios/operations';
 import { overhead } from './scenarios/overhead';
 import { priority } from './scenarios/priority';
 import { saturation } from './scenarios/saturation';
 import { deployScaleOut, scaleOut } from './scenarios/scale-out';
 
-const SCENARIOS = ['saturation', 'priority', 'fairness', 'overhead', 'scale-out', 'cost'] as const;
+const SCENARIOS = [
+  'saturation',
+  'priority',
+  'fairness',
+  'overhead',
+  'scale-out',
+  'cost',
+  'embeddings',
+  'mixed',
+] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const args = process.argv.slice(2);
@@ -97,6 +107,12 @@ async function runScenarios(): Promise<Summary> {
     },
     cost: async () => {
       summary.cost = await cost(profile, log, deployCostOnce());
+    },
+    embeddings: async () => {
+      summary.operations = [...(summary.operations ?? []), ...(await embeddingsSaturation(profile, log))];
+    },
+    mixed: async () => {
+      summary.operations = [...(summary.operations ?? []), ...(await mixed(profile, log))];
     },
   };
   for (const s of selected) {

@@ -19,6 +19,13 @@ export interface Profile {
   scaleOut: { requests: number; warmUp: number };
   /** Cost levers: `requests` batch-class requests in `waves` nights, `repeatShare` of a later night's repeats. */
   cost: { requests: number; waves: number; repeatShare: number; batchCompletionMs: number };
+  /** Other endpoints: an embeddings backlog (TPM-bound), and chat plus embeddings at once. */
+  operations: {
+    embeddingLimits: Limits;
+    tenants: number;
+    requestsPerTraffic: number;
+    directConcurrencyPerTenant: number;
+  };
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -34,6 +41,13 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     overhead: { sequential: 400, warmUp: 2_000, seconds: 10, concurrency: 64 },
     scaleOut: { requests: 800, warmUp: 80 },
     cost: { requests: 1_000, waves: 4, repeatShare: 0.3, batchCompletionMs: 2_000 },
+    // 400-token requests: TPM binds at 10 requests/s (RPM would allow 100).
+    operations: {
+      embeddingLimits: { rpm: 6_000, tpm: 240_000 },
+      tenants: 4,
+      requestsPerTraffic: 1_600,
+      directConcurrencyPerTenant: 4,
+    },
   },
   quick: {
     name: 'quick',
@@ -47,5 +61,11 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     overhead: { sequential: 50, warmUp: 300, seconds: 1.5, concurrency: 64 },
     scaleOut: { requests: 192, warmUp: 64 },
     cost: { requests: 150, waves: 3, repeatShare: 0.3, batchCompletionMs: 500 },
+    operations: {
+      embeddingLimits: { rpm: 24_000, tpm: 960_000 },
+      tenants: 4,
+      requestsPerTraffic: 400,
+      directConcurrencyPerTenant: 8,
+    },
   },
 };

@@ -2,6 +2,7 @@ import { lineChart } from './chart';
 import type { Profile } from './profile';
 import type { CostRow } from './scenarios/cost';
 import type { FairnessRow } from './scenarios/fairness';
+import { INPUTS_PER_REQUEST, type OperationsRow } from './scenarios/operations';
 import type { OverheadRow } from './scenarios/overhead';
 import type { PriorityRow } from './scenarios/priority';
 import type { SaturationRow } from './scenarios/saturation';
@@ -19,6 +20,8 @@ export interface Summary {
   overhead?: OverheadRow[];
   scaleOut?: ScaleOutRow[];
   cost?: CostRow[];
+  /** Other endpoints: embeddings saturation, and chat with embeddings at once. */
+  operations?: OperationsRow[];
   errors: Array<{ scenario: string; message: string }>;
 }
 
@@ -151,6 +154,14 @@ export function goals(s: Summary): string {
       'two dispatchers together: 0.97 ≤ throughput / limit ≤ 1.00, no 429s',
       `${n(r.steadyUtilisation, 3)}, ${n(r.upstream429s)} 429s`,
       mark(r.goal),
+    ]);
+  }
+  for (const r of s.operations?.filter((x) => x.goals) ?? []) {
+    rows.push([
+      `${r.scenario}, ${r.traffic}`,
+      'Sluice steady-state throughput ≥ 0.99 of the binding limit, ≤ 0.1 % 429s',
+      `${n(r.steadyUtilisation, 3)}, ${n(r.upstream429s)} of ${n(r.upstreamAttempts)} (${pct(r.share429, 2)})`,
+      mark(r.goals?.steady && r.goals.rateLimits),
     ]);
   }
   return table(['scenario', 'goal', 'measured', 'result'], rows);
@@ -339,6 +350,36 @@ export function tables(s: Summary): string[] {
             r.usdPer1000Requests.toFixed(6),
             n(r.costVsNone, 3),
             n(r.wallSeconds, 1),
+          ]),
+        ),
+    );
+  }
+  if (s.operations?.length) {
+    const o = s.profile.operations;
+    out.push(
+      `### 7. Other endpoints: ${INPUTS_PER_REQUEST}-input embedding requests against their own TPM limit (${n(o.embeddingLimits.tpm)} TPM), and chat with embeddings at once (Kafka, continuous)\n\n` +
+        table(
+          [
+            'scenario',
+            'traffic',
+            'contender',
+            'completed',
+            'upstream 429s',
+            '429s / attempts',
+            'steady state / limit',
+            'goal ≥ 0.99',
+            'goal 429s ≤ 0.1 %',
+          ],
+          s.operations.map((r) => [
+            r.scenario,
+            r.traffic,
+            r.contender,
+            `${n(r.completed)} / ${n(r.requests)}`,
+            n(r.upstream429s),
+            pct(r.share429, 2),
+            `${n(r.steadyUtilisation, 3)} (${r.steadySeconds} s)`,
+            mark(r.goals?.steady),
+            mark(r.goals?.rateLimits),
           ]),
         ),
     );

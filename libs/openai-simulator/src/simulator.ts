@@ -118,6 +118,8 @@ export interface SimulatorStats {
   abortedAfterTokens: number;
   /** Per second since start: ok answers, 429s and tokens charged. */
   timeline: Array<{ second: number; ok: number; rateLimited: number; tokens: number }>;
+  /** The same per model (each model has its own limits): what a run mixing models is measured by. */
+  timelineByModel: Record<string, Array<{ second: number; ok: number; rateLimited: number; tokens: number }>>;
   byKey: Record<string, { ok: number; rateLimited: number }>;
   /** Per endpoint name (`chat.completions`, `embeddings`, …). */
   byEndpoint: Record<string, EndpointStats>;
@@ -160,6 +162,7 @@ function emptyStats(): SimulatorStats {
     aborted: 0,
     abortedAfterTokens: 0,
     timeline: [],
+    timelineByModel: {},
     byKey: {},
     byEndpoint: {},
     lastBodies: {},
@@ -199,15 +202,19 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     return limits[model] ?? limits.default ?? DEFAULT_LIMITS;
   }
 
-  function tick(field: 'ok' | 'rateLimited', tokens = 0) {
+  function tick(field: 'ok' | 'rateLimited', tokens = 0, model?: string) {
     const second = Math.floor((now() - started) / 1000);
-    let slot = stats.timeline[stats.timeline.length - 1];
-    if (!slot || slot.second !== second) {
-      slot = { second, ok: 0, rateLimited: 0, tokens: 0 };
-      stats.timeline.push(slot);
-    }
-    slot[field]++;
-    slot.tokens += tokens;
+    const count = (timeline: SimulatorStats['timeline']) => {
+      let slot = timeline[timeline.length - 1];
+      if (!slot || slot.second !== second) {
+        slot = { second, ok: 0, rateLimited: 0, tokens: 0 };
+        timeline.push(slot);
+      }
+      slot[field]++;
+      slot.tokens += tokens;
+    };
+    count(stats.timeline);
+    if (model !== undefined) count((stats.timelineByModel[model] ??= []));
   }
 
   function configure(patch: SimulatorPatch) {
@@ -383,7 +390,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     if (!verdict.ok) {
       perKey.rateLimited++;
       counts.rateLimited++;
-      tick('rateLimited');
+      tick('rateLimited', 0, model);
       return rateLimited(res, model, verdict);
     }
     stats.tokensCharged += charge;
@@ -403,7 +410,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       counts.ok++;
       stats.completionTokens += answer.outputTokens;
       stats.promptTokens += answer.promptTokens;
-      tick('ok', charge);
+      tick('ok', charge, model);
     };
     if (faults.dropRate && random() < faults.dropRate) {
       stats.drops++;
