@@ -6,7 +6,11 @@ export const GENESIS_HASH = '0'.repeat(64);
 /** JSON with sorted keys: the same value always hashes the same, whatever order jsonb returns. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) {
+    // An array of plain values (an embedding's floats) is already canonical: one native call.
+    if (value.every((v) => v === null || (typeof v !== 'object' && v !== undefined))) return JSON.stringify(value);
+    return `[${value.map(canonicalJson).join(',')}]`;
+  }
   const entries = Object.entries(value as Record<string, unknown>)
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
