@@ -1,5 +1,6 @@
 import { adminRouter } from './router/admin';
 import { chatRouter } from './router/chat';
+import { consoleRouter } from './router/console';
 import { requestsRouter } from './router/requests';
 import { usageRouter } from './router/usage';
 import { createTRPCRouter } from './trpc';
@@ -9,6 +10,7 @@ export const appRouter = createTRPCRouter({
   chat: chatRouter,
   usage: usageRouter,
   admin: adminRouter,
+  console: consoleRouter,
 });
 
 /** The router's type: all the SDK imports from the broker. */

@@ -2,6 +2,8 @@ import { describeZodError, isSluiceError, type SluiceError, type SluiceErrorCode
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import { ZodError } from 'zod';
+import { describeAdminCall } from './audit/admin-actions';
+import { csrfMatches } from './console/session-token';
 import { databaseUnavailable, isDatabaseUnavailable } from './db/database';
 import { findUnsafeJson } from './intake/json-guard';
 import type { AuthResult, Services } from './services';
@@ -10,7 +12,17 @@ import type { AuthResult, Services } from './services';
 export interface Context {
   services: Services;
   bearer: string | undefined;
+  /**
+   * The console's credential, the alternative to a bearer key: its session cookie and the CSRF
+   * token its script sends back in a header. A bearer key, when present, is what counts.
+   */
+  session?: { token: string | undefined; csrf: string | undefined };
+  /** What the caller says it is (`x-sluice-client: cli`), for the audit trail only. */
+  client?: string | undefined;
 }
+
+/** Who a call acts as, and how it proved it. */
+export type CallerAuth = AuthResult & { sessionId: string | null };
 
 const TRPC_CODE: Record<SluiceErrorCode, TRPC_ERROR_CODE_KEY> = {
   invalid_event: 'BAD_REQUEST',
@@ -73,7 +85,27 @@ const mapErrors = t.middleware(async ({ next }) => {
 
 const publicProcedure = t.procedure.use(mapErrors);
 
-async function authenticate(ctx: Context): Promise<AuthResult> {
+/**
+ * A bearer key, or a console session: the same roles and scopes either way. A session's
+ * state-changing calls (mutations) must carry its CSRF token too, which no other site can read.
+ */
+async function authenticate(ctx: Context, type: string): Promise<CallerAuth> {
+  if (!ctx.bearer && ctx.session?.token) {
+    const auth = await ctx.services.console.sessions.authenticate(ctx.session.token);
+    if (!auth)
+      throw new TRPCError({
+        code: 'UNAUTHORIZED',
+        message:
+          'Your console session has ended (expired, logged out, or its API key was revoked): log in again.',
+      });
+    if (type === 'mutation' && !csrfMatches(ctx.session.token, ctx.session.csrf))
+      throw new TRPCError({
+        code: 'FORBIDDEN',
+        message:
+          'Missing or wrong CSRF token: a console call that changes something must send the x-sluice-csrf header.',
+      });
+    return auth;
+  }
   if (!ctx.bearer) {
     throw new TRPCError({
       code: 'UNAUTHORIZED',
@@ -83,12 +115,12 @@ async function authenticate(ctx: Context): Promise<AuthResult> {
   }
   const auth = await ctx.services.authenticate(ctx.bearer);
   if (!auth) throw new TRPCError({ code: 'UNAUTHORIZED', message: 'Invalid or revoked API key.' });
-  return auth;
+  return { ...auth, sessionId: null };
 }
 
 /** A call on behalf of one tenant: everything it reads or writes is scoped to `ctx.tenantId`. */
-export const tenantProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const auth = await authenticate(ctx);
+export const tenantProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
+  const auth = await authenticate(ctx, type);
   if (auth.role !== 'tenant' || !auth.tenantId) {
     throw new TRPCError({ code: 'FORBIDDEN', message: 'This call needs a tenant key, not an admin key.' });
   }
@@ -110,10 +142,46 @@ export const submitProcedure = tenantProcedure.use(async ({ getRawInput, next })
   return next();
 });
 
-/** Operator calls (tenants, keys, reports across tenants). */
-export const adminProcedure = publicProcedure.use(async ({ ctx, next }) => {
-  const auth = await authenticate(ctx);
-  if (auth.role !== 'admin')
-    throw new TRPCError({ code: 'FORBIDDEN', message: 'This call needs an admin key.' });
-  return next({ ctx: { ...ctx, keyId: auth.keyId } });
+/** Any valid key or session, tenant or admin (the console asks who it is talking to). */
+export const signedInProcedure = publicProcedure.use(async ({ ctx, type, next }) => {
+  const auth = await authenticate(ctx, type);
+  return next({ ctx: { ...ctx, auth } });
 });
+
+/**
+ * Operator calls (tenants, keys, reports across tenants). Every mutation is recorded in the admin
+ * audit trail once it has run, with the key and session that made it and how it ended.
+ */
+export const adminProcedure = publicProcedure
+  .use(async ({ ctx, type, next }) => {
+    const auth = await authenticate(ctx, type);
+    if (auth.role !== 'admin')
+      throw new TRPCError({ code: 'FORBIDDEN', message: 'This call needs an admin key.' });
+    return next({ ctx: { ...ctx, keyId: auth.keyId, sessionId: auth.sessionId } });
+  })
+  .use(async ({ ctx, type, path, getRawInput, next }) => {
+    if (type !== 'mutation') return next();
+    const result = await next();
+    const outcome = result.ok
+      ? 'ok'
+      : isSluiceError(result.error.cause)
+        ? result.error.cause.code
+        : result.error.code;
+    const { target, details } = describeAdminCall(await getRawInput(), result.ok ? result.data : undefined);
+    await ctx.services.console.audit.record({
+      actorKeyId: ctx.keyId,
+      sessionId: ctx.sessionId,
+      via: auditVia(ctx),
+      action: path,
+      target,
+      details,
+      outcome,
+    });
+    return result;
+  });
+
+/** How an admin call reached Sluice, as the audit trail names it. */
+export function auditVia(ctx: Pick<Context, 'bearer' | 'client'>): 'console' | 'api' | 'cli' {
+  if (!ctx.bearer) return 'console';
+  return ctx.client === 'cli' ? 'cli' : 'api';
+}

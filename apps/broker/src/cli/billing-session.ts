@@ -31,7 +31,6 @@ export async function openBillingSession(
     prices: loadPriceTable(config.pricesFile),
     tenants: createTenantService(db),
     store: createEventStore(db),
-    pools: config.pools ?? [],
   });
   return { ...billing, close: access.close };
 }
