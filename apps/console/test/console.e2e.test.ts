@@ -26,6 +26,8 @@ describe('console in Chromium', () => {
   let s: TestSluice;
   let browser: Browser;
   let beta: { id: string; apiKey: string };
+  /** A tenant without a budget, for traffic after beta's budget is spent. */
+  let delta: { id: string; apiKey: string };
   /** A request of acme that met two 429s before it completed. */
   let retried: { id: string; idempotencyKey: string };
   let betaRequestId: string;
@@ -66,7 +68,8 @@ describe('console in Chromium', () => {
 
   async function shoot(page: Page, name: string): Promise<void> {
     // Not 'networkidle': the live page polls for good. Nothing loading, then charts laid out.
-    await page.waitForFunction(() => !document.querySelector('.state-loading'));
+    await page.waitForFunction("!document.querySelector('.state-loading')");
+    await page.mouse.move(0, 0); // no tooltip or hover in the picture
     await page.waitForTimeout(300);
     await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
   }
@@ -82,6 +85,7 @@ describe('console in Chromium', () => {
       retryPolicy: { maxAttempts: 5, baseDelayMs: 20, maxDelayMs: 100 },
     });
     beta = await s.newTenant('beta');
+    delta = await s.newTenant('delta');
     for (let i = 0; i < 6; i++) await ask(s.tenant.apiKey, `hello ${i}`);
     for (let i = 0; i < 3; i++)
       betaRequestId = (await ask(beta.apiKey, `beta ${i}`).withResponse()).response.headers.get(
@@ -126,7 +130,7 @@ describe('console in Chromium', () => {
     const cookies = await page.context().cookies();
     const session = cookies.find((c) => c.name === 'sluice_session');
     expect(session).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/' });
-    expect(await page.evaluate(() => document.cookie)).not.toContain('sluice_session');
+    expect(await page.evaluate('document.cookie')).not.toContain('sluice_session');
     await shoot(page, 'overview');
   });
 
@@ -258,7 +262,21 @@ describe('console in Chromium', () => {
       .toMatch(/learned/);
     const before = await page.locator('.subtitle').textContent();
     await expect.poll(() => page.locator('.subtitle').textContent(), { timeout: 10_000 }).not.toBe(before);
+    // Traffic meets a 429 storm: requests wait and retry, the model is paused, the page shows it.
+    s.simulator.configure({ faults: { rateLimitStormUntil: Date.now() + 6_000, stormRetryAfterMs: 3_000 } });
+    const traffic = Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        ask(i % 3 ? s.tenant.apiKey : delta.apiKey, `live ${i}`).catch(() => null),
+      ),
+    );
+    await expect.poll(() => page.locator('[data-testid=by-tenant]').count(), { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(() => page.locator('[data-testid=quota]').textContent(), { timeout: 10_000 })
+      .toMatch(/paused/);
+    await page.waitForTimeout(2_500); // a few points on the queue-depth chart
     await shoot(page, 'live');
+    s.simulator.configure({ faults: {} });
+    await traffic;
 
     await page.click('text=Audit trail');
     await page.waitForSelector('[data-testid=audit]');

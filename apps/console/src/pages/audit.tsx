@@ -85,7 +85,9 @@ export function AuditPage() {
                   <td>
                     <Badge value={a.outcome} tone={a.outcome === 'ok' ? 'good' : 'bad'} />
                   </td>
-                  <td className="sub mono wrap">{JSON.stringify(a.details)}</td>
+                  <td className="details">
+                    <DetailChips details={a.details} target={a.target} />
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -93,5 +95,27 @@ export function AuditPage() {
         )}
       </Card>
     </Page>
+  );
+}
+
+/** An action's input and what it produced, as chips (the target is in its own column). */
+function DetailChips(props: { details: Record<string, unknown>; target: string | null }) {
+  const { result, ...given } = props.details as { result?: Record<string, unknown> } & Record<
+    string,
+    unknown
+  >;
+  const chips = [
+    ...Object.entries(given).filter(([, v]) => v !== props.target && v !== null),
+    ...Object.entries(result ?? {}).map(([k, v]) => [`→ ${k}`, v] as const),
+  ];
+  if (chips.length === 0) return <span className="muted">–</span>;
+  return (
+    <div className="chips">
+      {chips.map(([k, v]) => (
+        <span key={k} className="chip">
+          <span className="chip-k">{k}</span> {String(v)}
+        </span>
+      ))}
+    </div>
   );
 }

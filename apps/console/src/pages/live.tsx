@@ -1,6 +1,17 @@
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useRef, useState } from 'react';
-import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import {
+  Bar,
+  BarChart,
+  CartesianGrid,
+  Legend,
+  Line,
+  LineChart,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from 'recharts';
 import { type RouterOutputs, trpc } from '../api';
 import { formatAgo, formatCount, formatMs, formatPercent, formatTime } from '../format';
 import { Badge, Card, Empty, ErrorPanel, Loading, Meter, Page, Stat } from '../ui';
@@ -94,34 +105,37 @@ function LiveBody(props: { data: Live; history: Sample[] }) {
         <Stat label="Batches in flight" value={formatCount(d.batchesInFlight)} hint="Batch API" />
       </div>
 
-      <div className="grid-2">
-        <Card title="Queues by priority">
-          <table className="table" data-testid="queues">
-            <thead>
-              <tr>
-                <th>Priority</th>
-                <th className="num">Held by dispatchers</th>
-                <th className="num">Oldest wait</th>
-                <th className="num">Open in store</th>
-                <th className="num">Oldest open</th>
-                <th className="num">Unread in log</th>
+      <Card title="Queues by priority">
+        <table className="table" data-testid="queues">
+          <thead>
+            <tr>
+              <th>Priority</th>
+              <th className="num">Held by dispatchers</th>
+              <th className="num">Oldest wait</th>
+              <th className="num">Open in store</th>
+              <th className="num">Oldest open</th>
+              <th className="num">Unread in log</th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.queues.map((q) => (
+              <tr key={q.priority}>
+                <td>{q.priority}</td>
+                <td className="num">{formatCount(q.heldInDispatchers)}</td>
+                <td className="num">{q.oldestWaitMs > 0 ? formatMs(q.oldestWaitMs) : '–'}</td>
+                <td className="num">{formatCount(q.openInStore)}</td>
+                <td className="num">{q.oldestOpenAt ? formatAgo(q.oldestOpenAt, now) : '–'}</td>
+                <td className="num">{q.notYetRead === null ? 'n/a' : formatCount(q.notYetRead)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {d.queues.map((q) => (
-                <tr key={q.priority}>
-                  <td>{q.priority}</td>
-                  <td className="num">{formatCount(q.heldInDispatchers)}</td>
-                  <td className="num">{q.oldestWaitMs > 0 ? formatMs(q.oldestWaitMs) : '–'}</td>
-                  <td className="num">{formatCount(q.openInStore)}</td>
-                  <td className="num">{q.oldestOpenAt ? formatAgo(q.oldestOpenAt, now) : '–'}</td>
-                  <td className="num">{q.notYetRead === null ? 'n/a' : formatCount(q.notYetRead)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </Card>
-        <Card title="Queue depth" aside={<span className="muted">requests, since this page opened</span>}>
+            ))}
+          </tbody>
+        </table>
+      </Card>
+      <div className="grid-2">
+        <Card
+          title="Queue depth"
+          aside={<span className="muted">open requests, since this page opened</span>}
+        >
           <div className="chart" data-chart="queue-depth">
             <ResponsiveContainer width="100%" height={220}>
               <LineChart data={props.history} margin={{ left: 0, right: 16, top: 8, bottom: 0 }}>
@@ -158,6 +172,32 @@ function LiveBody(props: { data: Live; history: Sample[] }) {
               </LineChart>
             </ResponsiveContainer>
           </div>
+        </Card>
+        <Card title="Quota use" aside={<span className="muted">% of the learned limit, last minute</span>}>
+          {d.quota.length === 0 ? (
+            <Empty>No live dispatcher has reported a pool yet.</Empty>
+          ) : (
+            <div className="chart" data-chart="quota">
+              <ResponsiveContainer width="100%" height={220}>
+                <BarChart
+                  data={d.quota.map((q) => ({
+                    name: `${q.model} (${q.pool})`,
+                    rpm: Math.round(q.rpmUtilisation * 1000) / 10,
+                    tpm: Math.round(q.tpmUtilisation * 1000) / 10,
+                  }))}
+                  margin={{ left: 0, right: 16, top: 8, bottom: 0 }}
+                >
+                  <CartesianGrid strokeDasharray="3 3" vertical={false} />
+                  <XAxis dataKey="name" />
+                  <YAxis unit="%" domain={[0, 100]} width={52} />
+                  <Tooltip formatter={(v) => `${v}%`} />
+                  <Legend />
+                  <Bar dataKey="rpm" name="requests / min" fill="#6b8afd" isAnimationActive={false} />
+                  <Bar dataKey="tpm" name="tokens / min" fill="#22a06b" isAnimationActive={false} />
+                </BarChart>
+              </ResponsiveContainer>
+            </div>
+          )}
         </Card>
       </div>
 

@@ -62,12 +62,7 @@ export function RequestPage(props: { admin: boolean }) {
 function RequestDetail(props: { data: Timeline; admin: boolean }) {
   const { request: r, timeline: t } = props.data;
   const retries = t.attempts.filter((a) => a.outcome === 'retry').length;
-  const waterfall = t.attempts.map((a) => ({
-    name: `attempt ${a.attempt}`,
-    queue: a.queueWaitMs ?? 0,
-    upstream: a.upstreamLatencyMs ?? 0,
-    backoff: a.delayMs ?? 0,
-  }));
+  const waterfall = attemptSpans(t);
   return (
     <>
       <div className="stats">
@@ -112,7 +107,7 @@ function RequestDetail(props: { data: Timeline; admin: boolean }) {
             ]}
           />
         </Card>
-        <Card title="Where the time went" aside={<span className="muted">ms per attempt</span>}>
+        <Card title="Where the time went" aside={<span className="muted">ms since submission</span>}>
           {waterfall.length === 0 ? (
             <Empty>Not dispatched yet{r.cache === 'hit' ? ': answered from the cache' : ''}.</Empty>
           ) : (
@@ -128,9 +123,28 @@ function RequestDetail(props: { data: Timeline; admin: boolean }) {
                   <YAxis type="category" dataKey="name" width={80} />
                   <Tooltip formatter={(v) => formatMs(Number(v))} />
                   <Legend />
-                  <Bar dataKey="queue" name="queue wait" stackId="t" fill="#6b8afd" />
-                  <Bar dataKey="upstream" name="upstream" stackId="t" fill="#22a06b" />
-                  <Bar dataKey="backoff" name="retry backoff" stackId="t" fill="#e2a03f" />
+                  <Bar dataKey="before" stackId="t" fill="transparent" legendType="none" tooltipType="none" />
+                  <Bar
+                    dataKey="backoff"
+                    name="retry backoff"
+                    stackId="t"
+                    fill="#e2a03f"
+                    isAnimationActive={false}
+                  />
+                  <Bar
+                    dataKey="queue"
+                    name="queue wait"
+                    stackId="t"
+                    fill="#6b8afd"
+                    isAnimationActive={false}
+                  />
+                  <Bar
+                    dataKey="upstream"
+                    name="upstream call"
+                    stackId="t"
+                    fill="#22a06b"
+                    isAnimationActive={false}
+                  />
                 </BarChart>
               </ResponsiveContainer>
             </div>
@@ -258,6 +272,32 @@ function RequestDetail(props: { data: Timeline; admin: boolean }) {
       {props.admin ? <Bodies id={r.requestId} /> : null}
     </>
   );
+}
+
+/**
+ * Each attempt on one time axis (ms since submission): the backoff after the previous attempt's
+ * failure, the wait in the queue until dispatch, and the upstream call.
+ */
+export function attemptSpans(t: Timeline['timeline']) {
+  const origin = Date.parse(t.entries[0]?.at ?? new Date(0).toISOString());
+  const at = (iso: string | null) => (iso ? Math.max(0, Date.parse(iso) - origin) : null);
+  let previousEnd = 0;
+  let previousDelay = 0;
+  return t.attempts.map((a) => {
+    const dispatched = at(a.dispatchedAt) ?? previousEnd;
+    const ended = at(a.endedAt) ?? dispatched;
+    const backoff = Math.min(previousDelay, Math.max(0, dispatched - previousEnd));
+    const span = {
+      name: `attempt ${a.attempt}`,
+      before: previousEnd,
+      backoff,
+      queue: Math.max(0, dispatched - previousEnd - backoff),
+      upstream: Math.max(0, ended - dispatched),
+    };
+    previousEnd = ended;
+    previousDelay = a.delayMs ?? 0;
+    return span;
+  });
 }
 
 /** Bodies stay on the server until an operator asks, and each look is recorded in the audit trail. */

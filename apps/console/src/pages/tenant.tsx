@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, type ReactNode, useState } from 'react';
 import { Link, useParams } from 'react-router';
 import { type RouterOutputs, trpc } from '../api';
-import { BudgetCard } from '../budget-card';
+import { BudgetState, BudgetSummary } from '../budget-card';
 import { formatTime, formatUsd, parseUsdInput } from '../format';
 import { NewKeyNotice } from '../new-key';
 import { Badge, Card, Empty, ErrorPanel, Loading, Page } from '../ui';
@@ -202,7 +202,10 @@ function BudgetPolicy(props: { tenant: Tenant }) {
   };
   return (
     <>
-      <BudgetCard budget={b} title="This month" />
+      <div className="policy-state">
+        <span className="muted">This month</span> <BudgetState budget={b} />
+      </div>
+      <BudgetSummary budget={b} />
       <form className="stack-form" onSubmit={submit} aria-label="Set the budget">
         <label>
           <span>Dollars per month</span>

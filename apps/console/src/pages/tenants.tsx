@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type FormEvent, useState } from 'react';
 import { Link } from 'react-router';
-import { trpc } from '../api';
+import { describeError, trpc } from '../api';
 import { formatTime, formatUsd } from '../format';
 import { NewKeyNotice } from '../new-key';
 import { Badge, Card, Empty, ErrorPanel, Loading, Meter, Page } from '../ui';
