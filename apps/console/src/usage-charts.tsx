@@ -19,7 +19,7 @@ export function pivotByDay(
   rows: readonly UsageRow[],
   days: readonly string[],
   groupOf: (r: UsageRow) => string,
-  valueOf: (r: UsageRow) => number,
+  amountOf: (r: UsageRow) => number,
 ): { points: Array<Record<string, number | string>>; series: string[] } {
   const series = [...new Set(rows.map(groupOf))].sort();
   const points = days.map((day) => {
@@ -33,7 +33,7 @@ export function pivotByDay(
     if (i === undefined) continue;
     const p = points[i]!;
     const g = groupOf(r);
-    p[g] = (p[g] as number) + valueOf(r);
+    p[g] = (p[g] as number) + amountOf(r);
   }
   return { points, series };
 }
