@@ -94,7 +94,9 @@ describe('console sessions and procedures (embedded)', () => {
     for (let i = 0; i < 23; i++) acmeRequests.push(await ask(s.tenant.apiKey, `acme ${i}`, `acme-${i}`));
     betaRequest = await ask(beta.apiKey, 'beta private prompt', 'shared-key');
     await ask(s.tenant.apiKey, 'same idempotency key, other tenant', 'shared-key');
-    await eventually(async () => (await s.runtime.store.getRequest(null, betaRequest))?.status === 'completed');
+    await eventually(
+      async () => (await s.runtime.store.getRequest(null, betaRequest))?.status === 'completed',
+    );
   }, 120_000);
   afterAll(async () => {
     await s?.close();
@@ -163,9 +165,9 @@ describe('console sessions and procedures (embedded)', () => {
   it('refuses a session mutation without its CSRF token, and with another session’s', async () => {
     const l = await login(s.adminKey);
     const other = await login(s.adminKey);
-    expect(await codeOf(viaSession(l, { csrf: null }).admin.tenants.create.mutate({ name: 'csrf-none' }))).toBe(
-      'FORBIDDEN',
-    );
+    expect(
+      await codeOf(viaSession(l, { csrf: null }).admin.tenants.create.mutate({ name: 'csrf-none' })),
+    ).toBe('FORBIDDEN');
     expect(
       await codeOf(viaSession(l, { csrf: other.csrf }).admin.tenants.create.mutate({ name: 'csrf-other' })),
     ).toBe('FORBIDDEN');
@@ -175,7 +177,10 @@ describe('console sessions and procedures (embedded)', () => {
     expect(await codeOf(viaSession(l, { csrf: null }).admin.tenants.list.query())).toBe('OK');
     expect(await codeOf(viaSession(l).admin.tenants.create.mutate({ name: 'csrf-ok' }))).toBe('OK');
     // Logout needs it too, then ends the session.
-    const noToken = await fetch(`${s.url}/console/session`, { method: 'DELETE', headers: { cookie: l.cookieHeader } });
+    const noToken = await fetch(`${s.url}/console/session`, {
+      method: 'DELETE',
+      headers: { cookie: l.cookieHeader },
+    });
     expect(noToken.status).toBe(403);
     const out = await fetch(`${s.url}/console/session`, {
       method: 'DELETE',
@@ -198,7 +203,9 @@ describe('console sessions and procedures (embedded)', () => {
     expect(again.status).toBe(401);
 
     const l2 = await login(beta.apiKey);
-    await s.runtime.database.db.execute(sql`UPDATE console_sessions SET expires_at = now() - interval '1 second'`);
+    await s.runtime.database.db.execute(
+      sql`UPDATE console_sessions SET expires_at = now() - interval '1 second'`,
+    );
     expect(await codeOf(viaSession(l2).console.session.query())).toBe('UNAUTHORIZED');
   });
 
@@ -222,7 +229,12 @@ describe('console sessions and procedures (embedded)', () => {
     // Its own timeline, without bodies; the owner sees its request the same way.
     const own = await betaSession.console.requests.timeline.query({ id: betaRequest });
     expect(own.timeline.entries.map((e) => e.type)).toEqual(
-      expect.arrayContaining(['request.submitted', 'request.dispatched', 'request.completed', 'usage.recorded']),
+      expect.arrayContaining([
+        'request.submitted',
+        'request.dispatched',
+        'request.completed',
+        'usage.recorded',
+      ]),
     );
     expect(JSON.stringify(own)).not.toContain('beta private prompt');
     expect(await betaSession.console.keys.query()).toEqual([
@@ -253,10 +265,16 @@ describe('console sessions and procedures (embedded)', () => {
     expect(byKey.rows.map((r) => r.tenantName).sort()).toEqual(['acme', 'beta']);
     const none = await admin.console.admin.requests.search.query({ status: 'failed' });
     expect(none).toEqual({ rows: [], nextCursor: null });
-    const future = await admin.console.admin.requests.search.query({ from: new Date(Date.now() + 3_600_000).toISOString() });
+    const future = await admin.console.admin.requests.search.query({
+      from: new Date(Date.now() + 3_600_000).toISOString(),
+    });
     expect(future.rows).toEqual([]);
-    expect(await codeOf(admin.console.admin.requests.search.query({ cursor: 'garbage' }))).toBe('BAD_REQUEST');
-    expect(await codeOf(admin.console.admin.requests.search.query({ status: 'lost' as never }))).toBe('BAD_REQUEST');
+    expect(await codeOf(admin.console.admin.requests.search.query({ cursor: 'garbage' }))).toBe(
+      'BAD_REQUEST',
+    );
+    expect(await codeOf(admin.console.admin.requests.search.query({ status: 'lost' as never }))).toBe(
+      'BAD_REQUEST',
+    );
   });
 
   it('records each admin action with who did it, and the bodies an operator looked at, in a verified chain', async () => {
@@ -266,7 +284,9 @@ describe('console sessions and procedures (embedded)', () => {
     const created = await admin.admin.keys.create.mutate({ tenant: 'beta' });
     await admin.admin.budgets.set.mutate({ tenant: 'beta', usdMicros: 5_000_000 });
     expect(await codeOf(admin.admin.budgets.get.query({ tenant: 'nobody' }))).toBe('NOT_FOUND');
-    expect(await codeOf(admin.admin.tenants.cache.set.mutate({ tenant: 'nobody', enabled: true }))).toBe('NOT_FOUND');
+    expect(await codeOf(admin.admin.tenants.cache.set.mutate({ tenant: 'nobody', enabled: true }))).toBe(
+      'NOT_FOUND',
+    );
     const bodies = await admin.console.admin.requests.bodies.query({ id: betaRequest });
     expect(JSON.stringify(bodies.request)).toContain('beta private prompt');
     await bearer(s.adminKey).admin.tenants.batchApi.mutate({ tenant: 'beta', enabled: true });
@@ -310,7 +330,11 @@ describe('console sessions and procedures (embedded)', () => {
     await db.execute(sql`ALTER TABLE admin_actions ENABLE TRIGGER admin_actions_no_change`);
     const verdict = await bearer(s.adminKey).admin.audit.verify.query();
     expect(verdict.ok).toBe(false);
-    expect(verdict.adminActions).toMatchObject({ ok: false, position: 2, reason: expect.stringMatching(/edited/) });
+    expect(verdict.adminActions).toMatchObject({
+      ok: false,
+      position: 2,
+      reason: expect.stringMatching(/edited/),
+    });
     expect(describeVerdict(verdict)).toMatch(/admin actions chain BROKEN at action \d+ \(position 2\)/);
   });
 
