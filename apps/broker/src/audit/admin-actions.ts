@@ -177,3 +177,38 @@ function toView(r: AdminActionRow): AdminActionView {
     outcome: r.outcome,
   };
 }
+
+/**
+ * Runs an administrative action outside tRPC (the CLI working on the database directly, with no
+ * key involved) and records it like the API records its admin mutations: refusals too.
+ */
+export async function auditedAction<T>(
+  actions: AdminActions,
+  call: { action: string; input: unknown; via: AdminActionInput['via'] },
+  run: () => Promise<T>,
+): Promise<T> {
+  const record = (result: unknown, outcome: string) => {
+    const { target, details } = describeAdminCall(call.input, result);
+    return actions.record({
+      actorKeyId: null,
+      sessionId: null,
+      via: call.via,
+      action: call.action,
+      target,
+      details,
+      outcome,
+    });
+  };
+  let result: T;
+  try {
+    result = await run();
+  } catch (error) {
+    await record(
+      undefined,
+      (error as { code?: unknown }).code === undefined ? 'error' : String((error as { code: unknown }).code),
+    );
+    throw error;
+  }
+  await record(result, 'ok');
+  return result;
+}
