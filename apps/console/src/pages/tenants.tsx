@@ -26,11 +26,16 @@ export function TenantsPage() {
     create.mutate(input.value.trim(), { onSuccess: () => (input.value = '') });
   };
 
+  const subtitle = "The applications that share the organisation's quota, with their policies.";
+  // A tenant's session here: the server refused the list, and there is nothing to offer.
+  if (tenants.isError && describeError(tenants.error).code === 'FORBIDDEN')
+    return (
+      <Page title="Tenants" subtitle={subtitle}>
+        <ErrorPanel error={tenants.error} />
+      </Page>
+    );
   return (
-    <Page
-      title="Tenants"
-      subtitle="The applications that share the organisation's quota, with their policies."
-    >
+    <Page title="Tenants" subtitle={subtitle}>
       <Card title="Create a tenant">
         <form className="inline-form" onSubmit={submit} aria-label="Create a tenant">
           <input
