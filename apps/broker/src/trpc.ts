@@ -167,18 +167,29 @@ export const adminProcedure = publicProcedure
       : isSluiceError(result.error.cause)
         ? result.error.cause.code
         : result.error.code;
-    const { target, details } = describeAdminCall(await getRawInput(), result.ok ? result.data : undefined);
-    await ctx.services.console.audit.record({
-      actorKeyId: ctx.keyId,
-      sessionId: ctx.sessionId,
-      via: auditVia(ctx),
-      action: path,
-      target,
-      details,
-      outcome,
-    });
+    await recordAdminAction(ctx, path, await getRawInput(), result.ok ? result.data : undefined, outcome);
     return result;
   });
+
+/** Records what an operator did (or read on purpose, such as request bodies) in the admin audit trail. */
+export async function recordAdminAction(
+  ctx: Pick<Context, 'services' | 'bearer' | 'client'> & { keyId: string; sessionId: string | null },
+  action: string,
+  input: unknown,
+  result: unknown,
+  outcome: string,
+): Promise<void> {
+  const { target, details } = describeAdminCall(input, result);
+  await ctx.services.console.audit.record({
+    actorKeyId: ctx.keyId,
+    sessionId: ctx.sessionId,
+    via: auditVia(ctx),
+    action,
+    target,
+    details,
+    outcome,
+  });
+}
 
 /** How an admin call reached Sluice, as the audit trail names it. */
 export function auditVia(ctx: Pick<Context, 'bearer' | 'client'>): 'console' | 'api' | 'cli' {

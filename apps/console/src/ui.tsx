@@ -1,3 +1,4 @@
+import type { UseQueryResult } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { describeError } from './api';
 
@@ -122,4 +123,22 @@ export function Facts(props: { items: Array<[string, ReactNode]> }) {
       ))}
     </dl>
   );
+}
+
+/**
+ * A query's three states in one place: loading, the server's refusal or error, and its data
+ * (or an empty state when `isEmpty` says there is nothing to show).
+ */
+export function Loaded<T>(props: {
+  query: UseQueryResult<T>;
+  what: string;
+  isEmpty?: (data: T) => boolean;
+  empty?: ReactNode;
+  children: (data: T) => ReactNode;
+}) {
+  const { query } = props;
+  if (query.isPending) return <Loading what={props.what} />;
+  if (query.isError) return <ErrorPanel error={query.error} />;
+  if (props.isEmpty?.(query.data)) return <Empty>{props.empty}</Empty>;
+  return <>{props.children(query.data)}</>;
 }

@@ -53,49 +53,55 @@ export function UsageCharts(props: { rows: readonly UsageRow[]; days: number; gr
   return (
     <div className="grid-2">
       <Card title={`Cost per day, ${label}`} aside={<span className="muted">USD, UTC days</span>}>
-        <div className="chart" data-chart="cost">
-          <ResponsiveContainer width="100%" height={260}>
-            <BarChart data={cost.points} margin={{ left: 8, right: 8, top: 8, bottom: 0 }}>
-              <CartesianGrid strokeDasharray="3 3" vertical={false} />
-              <XAxis dataKey="day" minTickGap={16} />
-              <YAxis width={72} tickFormatter={(v: number) => formatUsd(Math.round(v * 1_000_000))} />
-              <Tooltip formatter={(v) => formatUsd(Math.round(Number(v) * 1_000_000))} />
-              <Legend />
-              {cost.series.map((s, i) => (
-                <Bar
-                  key={s}
-                  dataKey={s}
-                  stackId="c"
-                  fill={PALETTE[i % PALETTE.length]}
-                  isAnimationActive={false}
-                />
-              ))}
-            </BarChart>
-          </ResponsiveContainer>
-        </div>
+        <StackedDays
+          chart="cost"
+          data={cost}
+          axisWidth={72}
+          tick={(v) => formatUsd(Math.round(v * 1_000_000))}
+          tip={(v) => formatUsd(Math.round(v * 1_000_000))}
+        />
       </Card>
       <Card title={`Tokens per day, ${label}`} aside={<span className="muted">prompt + completion</span>}>
-        <div className="chart" data-chart="tokens">
-          <ResponsiveContainer width="100%" height={260}>
-            <BarChart data={tokens.points} margin={{ left: 8, right: 8, top: 8, bottom: 0 }}>
-              <CartesianGrid strokeDasharray="3 3" vertical={false} />
-              <XAxis dataKey="day" minTickGap={16} />
-              <YAxis width={56} tickFormatter={(v: number) => formatCompact(v)} />
-              <Tooltip formatter={(v) => `${formatCompact(Number(v))} tokens`} />
-              <Legend />
-              {tokens.series.map((s, i) => (
-                <Bar
-                  key={s}
-                  dataKey={s}
-                  stackId="t"
-                  fill={PALETTE[i % PALETTE.length]}
-                  isAnimationActive={false}
-                />
-              ))}
-            </BarChart>
-          </ResponsiveContainer>
-        </div>
+        <StackedDays
+          chart="tokens"
+          data={tokens}
+          axisWidth={56}
+          tick={formatCompact}
+          tip={(v) => `${formatCompact(v)} tokens`}
+        />
       </Card>
+    </div>
+  );
+}
+
+/** One stacked bar per day, a series per tenant or model. */
+function StackedDays(props: {
+  chart: string;
+  data: ReturnType<typeof pivotByDay>;
+  axisWidth: number;
+  tick: (v: number) => string;
+  tip: (v: number) => string;
+}) {
+  return (
+    <div className="chart" data-chart={props.chart}>
+      <ResponsiveContainer width="100%" height={260}>
+        <BarChart data={props.data.points} margin={{ left: 8, right: 8, top: 8, bottom: 0 }}>
+          <CartesianGrid strokeDasharray="3 3" vertical={false} />
+          <XAxis dataKey="day" minTickGap={16} />
+          <YAxis width={props.axisWidth} tickFormatter={(v: number) => props.tick(v)} />
+          <Tooltip formatter={(v) => props.tip(Number(v))} />
+          <Legend />
+          {props.data.series.map((s, i) => (
+            <Bar
+              key={s}
+              dataKey={s}
+              stackId="s"
+              fill={PALETTE[i % PALETTE.length]}
+              isAnimationActive={false}
+            />
+          ))}
+        </BarChart>
+      </ResponsiveContainer>
     </div>
   );
 }

@@ -1,8 +1,7 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
-import { describeAdminCall } from '../audit/admin-actions';
 import { ExplorerSearchInput, TenantExplorerSearchInput } from '../console/explorer-query';
-import { adminProcedure, auditVia, signedInProcedure, tenantProcedure } from '../trpc';
+import { adminProcedure, recordAdminAction, signedInProcedure, tenantProcedure } from '../trpc';
 import { RequestIdSchema } from './requests';
 
 const RequestRef = z.object({ id: RequestIdSchema });
@@ -39,16 +38,7 @@ export const consoleRouter = {
       /** The bodies, read on purpose: a separate call, recorded in the audit trail like an action. */
       bodies: adminProcedure.input(RequestRef).query(async ({ ctx, input, path }) => {
         const bodies = await ctx.services.console.bodies(input.id);
-        const { target, details } = describeAdminCall(input, undefined);
-        await ctx.services.console.audit.record({
-          actorKeyId: ctx.keyId,
-          sessionId: ctx.sessionId,
-          via: auditVia(ctx),
-          action: path,
-          target,
-          details,
-          outcome: 'ok',
-        });
+        await recordAdminAction(ctx, path, input, undefined, 'ok');
         return bodies;
       }),
     },

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { trpc } from '../api';
 import { formatTime } from '../format';
-import { Badge, Card, Empty, ErrorPanel, Loading, Page } from '../ui';
+import { Badge, Card, Loaded, Page } from '../ui';
 
 /** Who did what: every administrative action, from the console, the API or the CLI, hash-chained. */
 export function AuditPage() {
@@ -19,80 +19,79 @@ export function AuditPage() {
       subtitle="Administrative actions, newest first: which admin key did what, from which console session."
     >
       <Card title="Chains">
-        {verify.isPending ? (
-          <Loading what="the verification" />
-        ) : verify.isError ? (
-          <ErrorPanel error={verify.error} />
-        ) : (
-          <div className="chain-status" data-testid="chain-status">
-            <div>
-              {verify.data.breaks.length === 0 ? (
-                <Badge value="intact" tone="good" />
-              ) : (
-                <Badge value="broken" tone="bad" />
-              )}{' '}
-              Request events: {verify.data.checked} verified across {verify.data.tenants} tenant chains
-            </div>
-            {verify.data.adminActions ? (
+        <Loaded query={verify} what="the verification">
+          {(d) => (
+            <div className="chain-status" data-testid="chain-status">
               <div>
-                {verify.data.adminActions.ok ? (
+                {d.breaks.length === 0 ? (
                   <Badge value="intact" tone="good" />
                 ) : (
                   <Badge value="broken" tone="bad" />
                 )}{' '}
-                Admin actions: {verify.data.adminActions.checked} verified
-                {verify.data.adminActions.ok
-                  ? ''
-                  : ` — breaks at action ${verify.data.adminActions.seq}: ${verify.data.adminActions.reason}`}
+                Request events: {d.checked} verified across {d.tenants} tenant chains
               </div>
-            ) : null}
-          </div>
-        )}
+              {d.adminActions ? (
+                <div>
+                  {d.adminActions.ok ? (
+                    <Badge value="intact" tone="good" />
+                  ) : (
+                    <Badge value="broken" tone="bad" />
+                  )}{' '}
+                  Admin actions: {d.adminActions.checked} verified
+                  {d.adminActions.ok
+                    ? ''
+                    : ` — breaks at action ${d.adminActions.seq}: ${d.adminActions.reason}`}
+                </div>
+              ) : null}
+            </div>
+          )}
+        </Loaded>
       </Card>
       <Card title="Actions">
-        {actions.isPending ? (
-          <Loading what="actions" />
-        ) : actions.isError ? (
-          <ErrorPanel error={actions.error} />
-        ) : actions.data.length === 0 ? (
-          <Empty>No administrative action recorded yet.</Empty>
-        ) : (
-          <table className="table" data-testid="audit">
-            <thead>
-              <tr>
-                <th className="num">#</th>
-                <th>When (UTC)</th>
-                <th>Action</th>
-                <th>Target</th>
-                <th>Who</th>
-                <th>Via</th>
-                <th>Outcome</th>
-                <th>Details</th>
-              </tr>
-            </thead>
-            <tbody>
-              {actions.data.map((a) => (
-                <tr key={a.seq}>
-                  <td className="num">{a.seq}</td>
-                  <td className="nowrap">{formatTime(a.at)}</td>
-                  <td className="mono">{a.action}</td>
-                  <td className="mono">{a.target ?? '–'}</td>
-                  <td className="mono">
-                    {a.actorKeyId ?? 'direct database access'}
-                    {a.sessionId ? <div className="sub">{a.sessionId}</div> : null}
-                  </td>
-                  <td>{a.via}</td>
-                  <td>
-                    <Badge value={a.outcome} tone={a.outcome === 'ok' ? 'good' : 'bad'} />
-                  </td>
-                  <td className="details">
-                    <DetailChips details={a.details} target={a.target} />
-                  </td>
+        <Loaded
+          query={actions}
+          what="actions"
+          isEmpty={(d) => d.length === 0}
+          empty={<>No administrative action recorded yet.</>}
+        >
+          {(d) => (
+            <table className="table" data-testid="audit">
+              <thead>
+                <tr>
+                  <th className="num">#</th>
+                  <th>When (UTC)</th>
+                  <th>Action</th>
+                  <th>Target</th>
+                  <th>Who</th>
+                  <th>Via</th>
+                  <th>Outcome</th>
+                  <th>Details</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {d.map((a) => (
+                  <tr key={a.seq}>
+                    <td className="num">{a.seq}</td>
+                    <td className="nowrap">{formatTime(a.at)}</td>
+                    <td className="mono">{a.action}</td>
+                    <td className="mono">{a.target ?? '–'}</td>
+                    <td className="mono">
+                      {a.actorKeyId ?? 'direct database access'}
+                      {a.sessionId ? <div className="sub">{a.sessionId}</div> : null}
+                    </td>
+                    <td>{a.via}</td>
+                    <td>
+                      <Badge value={a.outcome} tone={a.outcome === 'ok' ? 'good' : 'bad'} />
+                    </td>
+                    <td className="details">
+                      <DetailChips details={a.details} target={a.target} />
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Loaded>
       </Card>
     </Page>
   );

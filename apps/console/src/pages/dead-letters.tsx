@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { Link } from 'react-router';
 import { trpc } from '../api';
 import { formatTime } from '../format';
-import { Badge, Card, Empty, ErrorPanel, Loading, Page } from '../ui';
+import { Badge, Card, ErrorPanel, Loaded, Page } from '../ui';
 
 /** Requests whose retries ran out: run one again as a new request, or close it. */
 export function DeadLettersPage() {
@@ -44,70 +44,71 @@ export function DeadLettersPage() {
       {retry.isError ? <ErrorPanel error={retry.error} title="Not retried" /> : null}
       {discard.isError ? <ErrorPanel error={discard.error} title="Not discarded" /> : null}
       <Card>
-        {list.isPending ? (
-          <Loading what="dead letters" />
-        ) : list.isError ? (
-          <ErrorPanel error={list.error} />
-        ) : list.data.length === 0 ? (
-          <Empty>The dead-letter queue is empty.</Empty>
-        ) : (
-          <table className="table" data-testid="dead-letters">
-            <thead>
-              <tr>
-                <th>Request</th>
-                <th>Tenant</th>
-                <th>Model</th>
-                <th className="num">Attempts</th>
-                <th>Why</th>
-                <th>Failed (UTC)</th>
-                <th>Handled</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {list.data.map((d) => (
-                <tr key={d.requestId} data-request-id={d.requestId}>
-                  <td>
-                    <Link to={`/requests/${d.requestId}`} className="mono">
-                      {d.requestId}
-                    </Link>
-                  </td>
-                  <td className="mono">{d.tenantId}</td>
-                  <td className="mono">{d.model}</td>
-                  <td className="num">{d.attempts}</td>
-                  <td className="wrap">
-                    <Badge value={d.reason ?? 'unknown'} tone="bad" />{' '}
-                    <span className="sub">{d.message}</span>
-                  </td>
-                  <td className="nowrap">{formatTime(d.failedAt)}</td>
-                  <td>{d.action ? <Badge value={d.action} tone="muted" /> : '–'}</td>
-                  <td className="actions">
-                    {d.action ? null : (
-                      <>
-                        <button
-                          type="button"
-                          className="button button-primary"
-                          onClick={() => retry.mutate(d.requestId)}
-                          disabled={retry.isPending}
-                        >
-                          Retry
-                        </button>
-                        <button
-                          type="button"
-                          className="button button-quiet"
-                          onClick={() => discard.mutate(d.requestId)}
-                          disabled={discard.isPending}
-                        >
-                          Discard
-                        </button>
-                      </>
-                    )}
-                  </td>
+        <Loaded
+          query={list}
+          what="dead letters"
+          isEmpty={(entries) => entries.length === 0}
+          empty={<>The dead-letter queue is empty.</>}
+        >
+          {(entries) => (
+            <table className="table" data-testid="dead-letters">
+              <thead>
+                <tr>
+                  <th>Request</th>
+                  <th>Tenant</th>
+                  <th>Model</th>
+                  <th className="num">Attempts</th>
+                  <th>Why</th>
+                  <th>Failed (UTC)</th>
+                  <th>Handled</th>
+                  <th />
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {entries.map((d) => (
+                  <tr key={d.requestId} data-request-id={d.requestId}>
+                    <td>
+                      <Link to={`/requests/${d.requestId}`} className="mono">
+                        {d.requestId}
+                      </Link>
+                    </td>
+                    <td className="mono">{d.tenantId}</td>
+                    <td className="mono">{d.model}</td>
+                    <td className="num">{d.attempts}</td>
+                    <td className="wrap">
+                      <Badge value={d.reason ?? 'unknown'} tone="bad" />{' '}
+                      <span className="sub">{d.message}</span>
+                    </td>
+                    <td className="nowrap">{formatTime(d.failedAt)}</td>
+                    <td>{d.action ? <Badge value={d.action} tone="muted" /> : '–'}</td>
+                    <td className="actions">
+                      {d.action ? null : (
+                        <>
+                          <button
+                            type="button"
+                            className="button button-primary"
+                            onClick={() => retry.mutate(d.requestId)}
+                            disabled={retry.isPending}
+                          >
+                            Retry
+                          </button>
+                          <button
+                            type="button"
+                            className="button button-quiet"
+                            onClick={() => discard.mutate(d.requestId)}
+                            disabled={discard.isPending}
+                          >
+                            Discard
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Loaded>
       </Card>
     </Page>
   );

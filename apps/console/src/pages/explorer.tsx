@@ -3,7 +3,7 @@ import { type FormEvent, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { type RouterInputs, trpc } from '../api';
 import { formatMs, formatTime, localInputToIso } from '../format';
-import { Badge, Card, Empty, ErrorPanel, Loading, Page } from '../ui';
+import { Badge, Card, Loaded, Page } from '../ui';
 
 type Search = RouterInputs['console']['admin']['requests']['search'];
 
@@ -157,57 +157,58 @@ export function ExplorerPage(props: { admin: boolean }) {
           </div>
         }
       >
-        {page.isPending ? (
-          <Loading what="requests" />
-        ) : page.isError ? (
-          <ErrorPanel error={page.error} />
-        ) : page.data.rows.length === 0 ? (
-          <Empty>No request matches this search.</Empty>
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="explorer-results">
-              <thead>
-                <tr>
-                  <th>Submitted (UTC)</th>
-                  <th>Request</th>
-                  {admin ? <th>Tenant</th> : null}
-                  <th>Model</th>
-                  <th>Priority</th>
-                  <th>Status</th>
-                  <th className="num">Attempts</th>
-                  <th className="num">Queue wait</th>
-                  <th className="num">Upstream</th>
-                  <th>Error</th>
-                </tr>
-              </thead>
-              <tbody>
-                {page.data.rows.map((r) => (
-                  <tr key={r.requestId}>
-                    <td className="nowrap">{formatTime(r.submittedAt)}</td>
-                    <td>
-                      <Link to={`/requests/${r.requestId}`} className="mono">
-                        {r.requestId}
-                      </Link>
-                      {r.idempotencyKey ? <div className="sub mono">{r.idempotencyKey}</div> : null}
-                    </td>
-                    {admin ? <td>{r.tenantName}</td> : null}
-                    <td className="mono">{r.model}</td>
-                    <td>{r.priority}</td>
-                    <td>
-                      <Badge value={r.status} />
-                      {r.deadLettered ? <Badge value="dead letter" tone="bad" /> : null}
-                      {r.cache === 'hit' ? <Badge value="cache hit" tone="info" /> : null}
-                    </td>
-                    <td className="num">{r.attempts}</td>
-                    <td className="num">{formatMs(r.queueWaitMs)}</td>
-                    <td className="num">{formatMs(r.upstreamLatencyMs)}</td>
-                    <td className="sub">{r.errorReason ?? ''}</td>
+        <Loaded
+          query={page}
+          what="requests"
+          isEmpty={(d) => d.rows.length === 0}
+          empty={<>No request matches this search.</>}
+        >
+          {(d) => (
+            <div className="table-wrap">
+              <table className="table" data-testid="explorer-results">
+                <thead>
+                  <tr>
+                    <th>Submitted (UTC)</th>
+                    <th>Request</th>
+                    {admin ? <th>Tenant</th> : null}
+                    <th>Model</th>
+                    <th>Priority</th>
+                    <th>Status</th>
+                    <th className="num">Attempts</th>
+                    <th className="num">Queue wait</th>
+                    <th className="num">Upstream</th>
+                    <th>Error</th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+                </thead>
+                <tbody>
+                  {d.rows.map((r) => (
+                    <tr key={r.requestId}>
+                      <td className="nowrap">{formatTime(r.submittedAt)}</td>
+                      <td>
+                        <Link to={`/requests/${r.requestId}`} className="mono">
+                          {r.requestId}
+                        </Link>
+                        {r.idempotencyKey ? <div className="sub mono">{r.idempotencyKey}</div> : null}
+                      </td>
+                      {admin ? <td>{r.tenantName}</td> : null}
+                      <td className="mono">{r.model}</td>
+                      <td>{r.priority}</td>
+                      <td>
+                        <Badge value={r.status} />
+                        {r.deadLettered ? <Badge value="dead letter" tone="bad" /> : null}
+                        {r.cache === 'hit' ? <Badge value="cache hit" tone="info" /> : null}
+                      </td>
+                      <td className="num">{r.attempts}</td>
+                      <td className="num">{formatMs(r.queueWaitMs)}</td>
+                      <td className="num">{formatMs(r.upstreamLatencyMs)}</td>
+                      <td className="sub">{r.errorReason ?? ''}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          )}
+        </Loaded>
       </Card>
     </Page>
   );

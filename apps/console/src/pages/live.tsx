@@ -14,7 +14,7 @@ import {
 } from 'recharts';
 import { type RouterOutputs, trpc } from '../api';
 import { formatAgo, formatCount, formatMs, formatPercent, formatTime } from '../format';
-import { Badge, Card, Empty, ErrorPanel, Loading, Meter, Page, Stat } from '../ui';
+import { Badge, Card, Empty, Loaded, Meter, Page, Stat } from '../ui';
 
 type Live = RouterOutputs['console']['admin']['live'];
 
@@ -68,13 +68,9 @@ export function LivePage() {
         </>
       }
     >
-      {live.isPending ? (
-        <Loading what="the live view" />
-      ) : live.isError ? (
-        <ErrorPanel error={live.error} />
-      ) : (
-        <LiveBody data={live.data} history={history} />
-      )}
+      <Loaded query={live} what="the live view">
+        {(d) => <LiveBody data={d} history={history} />}
+      </Loaded>
     </Page>
   );
 }

@@ -2,7 +2,7 @@ import { useQuery } from '@tanstack/react-query';
 import { Link } from 'react-router';
 import { trpc } from '../api';
 import { formatCompact, formatCount, formatMs, formatUsd } from '../format';
-import { Card, Empty, ErrorPanel, Loading, Page, Stat } from '../ui';
+import { Card, Empty, Loaded, Page, Stat } from '../ui';
 import { UsageCharts } from '../usage-charts';
 
 const DAYS = 14;
@@ -20,13 +20,9 @@ export function OverviewPage() {
       title="Overview"
       subtitle={`Usage and cost of every tenant over the last ${DAYS} days (UTC), priced with the price table.`}
     >
-      {usage.isPending ? (
-        <Loading what="usage" />
-      ) : usage.isError ? (
-        <ErrorPanel error={usage.error} />
-      ) : (
-        <OverviewBody rows={usage.data} />
-      )}
+      <Loaded query={usage} what="usage">
+        {(d) => <OverviewBody rows={d} />}
+      </Loaded>
     </Page>
   );
 }

@@ -4,7 +4,7 @@ import { Link, useParams } from 'react-router';
 import { Bar, BarChart, CartesianGrid, Legend, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { type RouterOutputs, trpc } from '../api';
 import { formatCount, formatMs, formatTime, formatTimePrecise, formatUsd } from '../format';
-import { Badge, Card, Empty, ErrorPanel, Facts, Loading, Page, Stat } from '../ui';
+import { Badge, Card, Empty, ErrorPanel, Facts, Loaded, Loading, Page, Stat } from '../ui';
 
 type Timeline = RouterOutputs['console']['admin']['requests']['timeline'];
 type Entry = Timeline['timeline']['entries'][number];
@@ -48,13 +48,9 @@ export function RequestPage(props: { admin: boolean }) {
         </>
       }
     >
-      {data.isPending ? (
-        <Loading what="the timeline" />
-      ) : data.isError ? (
-        <ErrorPanel error={data.error} />
-      ) : (
-        <RequestDetail data={data.data} admin={admin} />
-      )}
+      <Loaded query={data} what="the timeline">
+        {(d) => <RequestDetail data={d} admin={admin} />}
+      </Loaded>
     </Page>
   );
 }

@@ -1,7 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { trpc } from '../api';
 import { formatTime } from '../format';
-import { Badge, Card, Empty, ErrorPanel, Loading, Page } from '../ui';
+import { Badge, Card, Loaded, Page } from '../ui';
 
 /**
  * A tenant's own keys, listed. Issuing and revoking stay with operators: a leaked key that could
@@ -12,40 +12,36 @@ export function TenantKeysPage() {
   return (
     <Page title="Keys" subtitle="This tenant's API keys. Ask an operator to issue a new key or revoke one.">
       <Card>
-        {keys.isPending ? (
-          <Loading what="keys" />
-        ) : keys.isError ? (
-          <ErrorPanel error={keys.error} />
-        ) : keys.data.length === 0 ? (
-          <Empty>No keys.</Empty>
-        ) : (
-          <table className="table" data-testid="own-keys">
-            <thead>
-              <tr>
-                <th>Key</th>
-                <th>Prefix</th>
-                <th>Created (UTC)</th>
-                <th>State</th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.map((k) => (
-                <tr key={k.id}>
-                  <td className="mono">{k.id}</td>
-                  <td className="mono">{k.prefix}…</td>
-                  <td>{formatTime(k.createdAt)}</td>
-                  <td>
-                    {k.revoked ? (
-                      <Badge value={`revoked ${formatTime(k.revokedAt)}`} tone="muted" />
-                    ) : (
-                      <Badge value="active" tone="good" />
-                    )}
-                  </td>
+        <Loaded query={keys} what="keys" isEmpty={(d) => d.length === 0} empty={<>No keys.</>}>
+          {(d) => (
+            <table className="table" data-testid="own-keys">
+              <thead>
+                <tr>
+                  <th>Key</th>
+                  <th>Prefix</th>
+                  <th>Created (UTC)</th>
+                  <th>State</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {d.map((k) => (
+                  <tr key={k.id}>
+                    <td className="mono">{k.id}</td>
+                    <td className="mono">{k.prefix}…</td>
+                    <td>{formatTime(k.createdAt)}</td>
+                    <td>
+                      {k.revoked ? (
+                        <Badge value={`revoked ${formatTime(k.revokedAt)}`} tone="muted" />
+                      ) : (
+                        <Badge value="active" tone="good" />
+                      )}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Loaded>
       </Card>
     </Page>
   );

@@ -5,7 +5,7 @@ import { type RouterOutputs, trpc } from '../api';
 import { BudgetState, BudgetSummary } from '../budget-card';
 import { formatTime, formatUsd, parseUsdInput } from '../format';
 import { NewKeyNotice } from '../new-key';
-import { Badge, Card, Empty, ErrorPanel, Loading, Page } from '../ui';
+import { Badge, Card, ErrorPanel, Loaded, Page } from '../ui';
 
 type Tenant = RouterOutputs['console']['admin']['tenants'][number];
 
@@ -42,24 +42,28 @@ export function TenantPage() {
         </>
       }
     >
-      {tenants.isPending ? (
-        <Loading what="the tenant" />
-      ) : tenants.isError ? (
-        <ErrorPanel error={tenants.error} />
-      ) : !tenant ? (
-        <Empty>No tenant named {name}.</Empty>
-      ) : (
-        <>
-          <Keys tenant={tenant} />
-          <div className="grid-3">
-            {POLICIES.map(({ id, title, Panel }) => (
-              <Card key={id} title={title} className={`policy policy-${id}`}>
-                <Panel tenant={tenant} />
-              </Card>
-            ))}
-          </div>
-        </>
-      )}
+      <Loaded
+        query={tenants}
+        what="the tenant"
+        isEmpty={(list) => !list.some((t) => t.name === name)}
+        empty={<>No tenant named {name}.</>}
+      >
+        {(list) => {
+          const tenant = list.find((t) => t.name === name)!;
+          return (
+            <>
+              <Keys tenant={tenant} />
+              <div className="grid-3">
+                {POLICIES.map(({ id, title, Panel }) => (
+                  <Card key={id} title={title} className={`policy policy-${id}`}>
+                    <Panel tenant={tenant} />
+                  </Card>
+                ))}
+              </div>
+            </>
+          );
+        }}
+      </Loaded>
     </Page>
   );
 }
@@ -112,54 +116,54 @@ function Keys(props: { tenant: Tenant }) {
       ) : null}
       {issue.isError ? <ErrorPanel error={issue.error} title="No key issued" /> : null}
       {revoke.isError ? <ErrorPanel error={revoke.error} title="Not revoked" /> : null}
-      {keys.isPending ? (
-        <Loading what="keys" />
-      ) : keys.isError ? (
-        <ErrorPanel error={keys.error} />
-      ) : keys.data.length === 0 ? (
-        <Empty>No keys: issue one.</Empty>
-      ) : (
-        <table className="table" data-testid="keys">
-          <thead>
-            <tr>
-              <th>Key</th>
-              <th>Prefix</th>
-              <th>State</th>
-              <th />
-            </tr>
-          </thead>
-          <tbody>
-            {keys.data.map((k) => (
-              <tr key={k.id} data-key-id={k.id}>
-                <td className="mono">{k.id}</td>
-                <td className="mono">{k.prefix}…</td>
-                <td>
-                  {k.revoked ? <Badge value="revoked" tone="muted" /> : <Badge value="active" tone="good" />}
-                </td>
-                <td className="actions">
-                  {k.revoked ? null : (
-                    <button
-                      type="button"
-                      className="button button-danger"
-                      disabled={revoke.isPending}
-                      onClick={() => {
-                        if (
-                          window.confirm(
-                            `Revoke ${k.prefix}…? Calls and console sessions using it stop at once.`,
-                          )
-                        )
-                          revoke.mutate(k.id);
-                      }}
-                    >
-                      Revoke
-                    </button>
-                  )}
-                </td>
+      <Loaded query={keys} what="keys" isEmpty={(d) => d.length === 0} empty={<>No keys: issue one.</>}>
+        {(d) => (
+          <table className="table" data-testid="keys">
+            <thead>
+              <tr>
+                <th>Key</th>
+                <th>Prefix</th>
+                <th>State</th>
+                <th />
               </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+            </thead>
+            <tbody>
+              {d.map((k) => (
+                <tr key={k.id} data-key-id={k.id}>
+                  <td className="mono">{k.id}</td>
+                  <td className="mono">{k.prefix}…</td>
+                  <td>
+                    {k.revoked ? (
+                      <Badge value="revoked" tone="muted" />
+                    ) : (
+                      <Badge value="active" tone="good" />
+                    )}
+                  </td>
+                  <td className="actions">
+                    {k.revoked ? null : (
+                      <button
+                        type="button"
+                        className="button button-danger"
+                        disabled={revoke.isPending}
+                        onClick={() => {
+                          if (
+                            window.confirm(
+                              `Revoke ${k.prefix}…? Calls and console sessions using it stop at once.`,
+                            )
+                          )
+                            revoke.mutate(k.id);
+                        }}
+                      >
+                        Revoke
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Loaded>
     </Card>
   );
 }

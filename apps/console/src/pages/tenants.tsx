@@ -4,7 +4,7 @@ import { Link } from 'react-router';
 import { describeError, trpc } from '../api';
 import { formatTime, formatUsd } from '../format';
 import { NewKeyNotice } from '../new-key';
-import { Badge, Card, Empty, ErrorPanel, Loading, Meter, Page } from '../ui';
+import { Badge, Card, ErrorPanel, Loaded, Meter, Page } from '../ui';
 
 export function TenantsPage() {
   const client = useQueryClient();
@@ -59,65 +59,61 @@ export function TenantsPage() {
         ) : null}
       </Card>
       <Card title="All tenants">
-        {tenants.isPending ? (
-          <Loading what="tenants" />
-        ) : tenants.isError ? (
-          <ErrorPanel error={tenants.error} />
-        ) : tenants.data.length === 0 ? (
-          <Empty>No tenants yet.</Empty>
-        ) : (
-          <table className="table" data-testid="tenants">
-            <thead>
-              <tr>
-                <th>Tenant</th>
-                <th>Created (UTC)</th>
-                <th className="num">Active keys</th>
-                <th>Budget this month</th>
-                <th>Cache</th>
-                <th>Batch API</th>
-              </tr>
-            </thead>
-            <tbody>
-              {tenants.data.map((t) => (
-                <tr key={t.id}>
-                  <td>
-                    <Link to={`/tenants/${encodeURIComponent(t.name)}`}>{t.name}</Link>
-                    <div className="sub mono">{t.id}</div>
-                  </td>
-                  <td>{formatTime(t.createdAt)}</td>
-                  <td className="num">{t.activeKeys}</td>
-                  <td className="meter-cell">
-                    {t.budget.limitUsdMicros !== null ? (
-                      <>
-                        <Meter ratio={t.budget.spentUsdMicros / Math.max(1, t.budget.limitUsdMicros)} />
-                        <span>
-                          {formatUsd(t.budget.spentUsdMicros)} of {formatUsd(t.budget.limitUsdMicros)}
-                        </span>
-                      </>
-                    ) : t.budget.limitTokens !== null ? (
-                      <span>
-                        {t.budget.spentTokens} of {t.budget.limitTokens} tokens
-                      </span>
-                    ) : (
-                      <span className="muted">no budget · {formatUsd(t.budget.spentUsdMicros)} spent</span>
-                    )}
-                    {t.budget.exhausted ? <Badge value="spent" tone="bad" /> : null}
-                  </td>
-                  <td>
-                    {t.cache.enabled ? (
-                      <Badge value={`on · ${t.cache.ttlSeconds} s`} tone="good" />
-                    ) : (
-                      <Badge value="off" tone="muted" />
-                    )}
-                  </td>
-                  <td>
-                    {t.batchApi ? <Badge value="on" tone="good" /> : <Badge value="off" tone="muted" />}
-                  </td>
+        <Loaded query={tenants} what="tenants" isEmpty={(d) => d.length === 0} empty={<>No tenants yet.</>}>
+          {(d) => (
+            <table className="table" data-testid="tenants">
+              <thead>
+                <tr>
+                  <th>Tenant</th>
+                  <th>Created (UTC)</th>
+                  <th className="num">Active keys</th>
+                  <th>Budget this month</th>
+                  <th>Cache</th>
+                  <th>Batch API</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
+              </thead>
+              <tbody>
+                {d.map((t) => (
+                  <tr key={t.id}>
+                    <td>
+                      <Link to={`/tenants/${encodeURIComponent(t.name)}`}>{t.name}</Link>
+                      <div className="sub mono">{t.id}</div>
+                    </td>
+                    <td>{formatTime(t.createdAt)}</td>
+                    <td className="num">{t.activeKeys}</td>
+                    <td className="meter-cell">
+                      {t.budget.limitUsdMicros !== null ? (
+                        <>
+                          <Meter ratio={t.budget.spentUsdMicros / Math.max(1, t.budget.limitUsdMicros)} />
+                          <span>
+                            {formatUsd(t.budget.spentUsdMicros)} of {formatUsd(t.budget.limitUsdMicros)}
+                          </span>
+                        </>
+                      ) : t.budget.limitTokens !== null ? (
+                        <span>
+                          {t.budget.spentTokens} of {t.budget.limitTokens} tokens
+                        </span>
+                      ) : (
+                        <span className="muted">no budget · {formatUsd(t.budget.spentUsdMicros)} spent</span>
+                      )}
+                      {t.budget.exhausted ? <Badge value="spent" tone="bad" /> : null}
+                    </td>
+                    <td>
+                      {t.cache.enabled ? (
+                        <Badge value={`on · ${t.cache.ttlSeconds} s`} tone="good" />
+                      ) : (
+                        <Badge value="off" tone="muted" />
+                      )}
+                    </td>
+                    <td>
+                      {t.batchApi ? <Badge value="on" tone="good" /> : <Badge value="off" tone="muted" />}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+        </Loaded>
       </Card>
     </Page>
   );
