@@ -74,7 +74,7 @@ export function AuditPage() {
                     <td className="num">{a.seq}</td>
                     <td className="nowrap">{formatTime(a.at)}</td>
                     <td className="mono">{a.action}</td>
-                    <td className="mono">{a.target ?? '–'}</td>
+                    <td className="mono wrap">{a.target ?? '–'}</td>
                     <td className="mono">
                       {a.actorKeyId ?? 'direct database access'}
                       {a.sessionId ? <div className="sub">{a.sessionId}</div> : null}
@@ -105,7 +105,9 @@ function DetailChips(props: { details: Record<string, unknown>; target: string |
   >;
   const chips = [
     ...Object.entries(given).filter(([, v]) => v !== props.target && v !== null),
-    ...Object.entries(result ?? {}).map(([k, v]) => [`→ ${k}`, v] as const),
+    ...Object.entries(result ?? {})
+      .filter(([, v]) => v !== props.target)
+      .map(([k, v]) => [`→ ${k}`, v] as const),
   ];
   if (chips.length === 0) return <span className="muted">–</span>;
   return (
