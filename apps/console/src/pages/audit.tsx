@@ -63,7 +63,6 @@ export function AuditPage() {
                   <th>Action</th>
                   <th>Target</th>
                   <th>Who</th>
-                  <th>Via</th>
                   <th>Outcome</th>
                   <th>Details</th>
                 </tr>
@@ -74,12 +73,14 @@ export function AuditPage() {
                     <td className="num">{a.seq}</td>
                     <td className="nowrap">{formatTime(a.at)}</td>
                     <td className="mono">{a.action}</td>
-                    <td className="mono wrap">{a.target ?? '–'}</td>
+                    <td className="mono target">{a.target ?? '–'}</td>
                     <td className="mono">
                       {a.actorKeyId ?? 'direct database access'}
-                      {a.sessionId ? <div className="sub">{a.sessionId}</div> : null}
+                      <div className="sub">
+                        {a.via}
+                        {a.sessionId ? ` · ${a.sessionId}` : ''}
+                      </div>
                     </td>
-                    <td>{a.via}</td>
                     <td>
                       <Badge value={a.outcome} tone={a.outcome === 'ok' ? 'good' : 'bad'} />
                     </td>
