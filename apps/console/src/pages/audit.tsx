@@ -71,11 +71,14 @@ export function AuditPage() {
                 {d.map((a) => (
                   <tr key={a.seq}>
                     <td className="num">{a.seq}</td>
-                    <td className="nowrap">{formatTime(a.at)}</td>
+                    <td>
+                      {formatTime(a.at).slice(0, 10)}
+                      <div className="sub">{formatTime(a.at).slice(11)}</div>
+                    </td>
                     <td className="mono">{a.action}</td>
                     <td className="mono target">{a.target ?? '–'}</td>
-                    <td className="mono">
-                      {a.actorKeyId ?? 'direct database access'}
+                    <td>
+                      {a.actorKeyId ? <code>{a.actorKeyId}</code> : 'direct database access'}
                       <div className="sub">
                         {a.via}
                         {a.sessionId ? ` · ${a.sessionId}` : ''}
