@@ -306,6 +306,31 @@ describe('audit chain, replay and the CLI (Postgres)', () => {
     expect(both.code).not.toBe(0);
   }, 60_000);
 
+  it('records what the CLI did on the database directly in the admin audit trail, and verifies its chain', async () => {
+    const created = await sluice(db, ['tenants', 'create', 'cli-made', '--json']);
+    expect(created.code).toBe(0);
+    const apiKey = (JSON.parse(created.stdout) as { apiKey: string }).apiKey;
+    const rows = (
+      (await database.db.execute(
+        sql`SELECT action, target, via, actor_key_id, session_id, outcome, details FROM admin_actions ORDER BY seq`,
+      )) as unknown as { rows: Array<Record<string, unknown>> }
+    ).rows;
+    // The budget and cache tests above ran through the CLI too: each action, and the refusal.
+    expect(rows.map((r) => [r.action, r.target, r.outcome])).toEqual(
+      expect.arrayContaining([
+        ['admin.budgets.set', 'acme', 'ok'],
+        ['admin.budgets.set', 'nobody', 'not_found'],
+        ['admin.tenants.cache.set', 'acme', 'ok'],
+        ['admin.tenants.create', 'cli-made', 'ok'],
+      ]),
+    );
+    expect(rows.every((r) => r.via === 'cli' && r.actor_key_id === null && r.session_id === null)).toBe(true);
+    expect(JSON.stringify(rows)).not.toContain(apiKey);
+    const verify = await sluice(db, ['audit', 'verify']);
+    expect(verify.code).toBe(0);
+    expect(verify.stdout).toMatch(new RegExp(`admin actions chain intact: ${rows.length} actions verified`));
+  }, 60_000);
+
   it('replays every projection from the event store alone, equal to the live ones, with progress', async () => {
     const snapshot = async () => ({
       requests: await database.db.select().from(requests).orderBy(asc(requests.requestId)),

@@ -3,6 +3,7 @@ import { completions } from './operations/completions';
 import { embeddings } from './operations/embeddings';
 import { moderations } from './operations/moderations';
 import { adminRouter } from './router/admin';
+import { consoleRouter } from './router/console';
 import { operationRouter } from './router/operations';
 import { requestsRouter } from './router/requests';
 import { usageRouter } from './router/usage';
@@ -17,6 +18,7 @@ export const appRouter = createTRPCRouter({
   moderations: operationRouter(moderations),
   usage: usageRouter,
   admin: adminRouter,
+  console: consoleRouter,
 });
 
 /** The router's type: all the SDK imports from the broker. */

@@ -52,7 +52,17 @@ export async function runServerProcess(roles: readonly Role[], env = process.env
   if (config.mode === 'embedded' && 'dataDir' in config.database) {
     await announceEmbedded(runtime, config, config.database.dataDir, logger);
   } else {
-    logger.info({ roles, url: runtime.url, log: config.log.kind }, 'Sluice started');
+    logger.info(
+      {
+        roles,
+        url: runtime.url,
+        log: config.log.kind,
+        ...(runtime.url
+          ? { console: `${displayUrl(runtime.url)}/console (log in with an admin or tenant key)` }
+          : {}),
+      },
+      'Sluice started',
+    );
     if (runtime.simulator) warnSimulator(runtime, config);
   }
 }
@@ -86,7 +96,10 @@ async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir:
     '',
     `  Or point any OpenAI SDK at baseURL ${url}/v1 with the key above.`,
     `  Manage tenants: npm run sluice -- tenants create <name>   ·   Status: npm run sluice -- status`,
-    `  Dashboard ${url}/dashboard and ${url}/metrics: the admin key in ${state.root}/admin.key`,
+    '',
+    `  Console: ${url}/console`,
+    `    log in with the admin key stored in ${state.root}/admin.key  (cat it; it is not printed here),`,
+    "    or with a tenant key for that tenant's own view. /metrics takes the admin key as a Bearer token.",
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

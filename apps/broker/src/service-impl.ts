@@ -1,10 +1,13 @@
 import { type EventLog, eventIdFor, SluiceError, type SluiceEvent, TOPICS } from '@sluice/events';
+import { createAdminActions } from './audit/admin-actions';
 import type { RouteRequest } from './batch/route-policy';
 import { tenantBatchApi } from './batch/tenant-batch-api';
 import { createBillingService } from './billing/billing-service';
 import { loadPriceTable } from './billing/prices';
 import type { CacheAdmission } from './cache/cache-admission';
 import { createCacheSettingsOps } from './cache/cache-settings';
+import { createConsoleService } from './console/console-service';
+import { createConsoleSessions } from './console/console-sessions';
 import type { Database } from './db/database';
 import { createDeadLetters } from './dlq/dead-letters';
 import type { SluiceConfig } from './env';
@@ -92,12 +95,12 @@ export function createServices(deps: {
   route?: RouteRequest;
 }): Services {
   const { store, log } = deps;
+  const prices = loadPriceTable(deps.config.pricesFile);
   const billing = createBillingService({
     db: deps.database.db,
-    prices: loadPriceTable(deps.config.pricesFile),
+    prices,
     tenants: deps.tenants,
     store,
-    pools: deps.config.pools ?? [],
   });
 
   const submitRate = createSubmitRateLimiter(deps.config.submitRate ?? DEFAULT_SUBMIT_RATE);
@@ -186,6 +189,16 @@ export function createServices(deps: {
     },
     usage: (q) => (q.tenantId ? billing.tenantReport(q.tenantId, q) : billing.report(q)),
     billing,
+    console: createConsoleService({
+      db: deps.database.db,
+      store,
+      prices,
+      tenants: deps.tenants,
+      billing,
+      audit: createAdminActions(deps.database.db),
+      sessions: createConsoleSessions(deps.database.db),
+      log,
+    }),
     admin: createAdminOps(deps.tenants),
     cacheSettings: createCacheSettingsOps(deps.tenants, (id) => deps.cache?.forget(id)),
     health: () => checkReadiness({ database: deps.database, log }),

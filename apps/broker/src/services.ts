@@ -1,6 +1,7 @@
 import type { TenantBatchApi } from './batch/tenant-batch-api';
 import type { BillingService } from './billing/billing-service';
 import type { CacheSettingsOps } from './cache/cache-settings';
+import type { ConsoleService } from './console/console-service';
 import type { DeadLetters } from './dlq/dead-letters';
 import type { SubmitUseCase } from './intake/submit';
 import type { StatusReport } from './observability/status';
@@ -41,8 +42,10 @@ export interface Services {
     cancel(tenantId: string | null, requestId: string, by: 'tenant' | 'operator'): Promise<RequestView>;
   };
   usage(query: UsageQuery): Promise<UsageReportRow[]>;
-  /** Reports, budgets, audit and the dashboard's data (billing/). */
+  /** Reports, budgets and the audit check (billing/). */
   billing: BillingService;
+  /** The console's reads, its sessions, and the audit trail of administrative actions (console/, audit/). */
+  console: ConsoleService;
   admin: {
     createTenant(name: string): Promise<{ tenantId: string; name: string; apiKey: string }>;
     listTenants(): Promise<Array<{ id: string; name: string; createdAt: string; disabled: boolean }>>;

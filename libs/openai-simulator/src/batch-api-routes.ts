@@ -111,7 +111,7 @@ export function createFilesAndBatchesRoutes(deps: {
       form = await new Request('http://simulator/upload', {
         method: 'POST',
         headers: { 'content-type': contentType },
-        body,
+        body: new Uint8Array(body),
       }).formData();
     } catch (error) {
       if (error instanceof BodyTooLargeError) {

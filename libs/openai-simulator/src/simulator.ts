@@ -214,7 +214,10 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       slot.tokens += tokens;
     };
     count(stats.timeline);
-    if (model !== undefined) count((stats.timelineByModel[model] ??= []));
+    if (model === undefined) return;
+    const perModel = stats.timelineByModel[model] ?? [];
+    stats.timelineByModel[model] = perModel;
+    count(perModel);
   }
 
   function configure(patch: SimulatorPatch) {

@@ -1,5 +1,5 @@
 import { type Priority, SluiceError } from '@sluice/events';
-import { type DashboardData, type DashboardQuery, dashboardData } from '../dashboard/dashboard-data';
+import { type AdminChainVerdict, createAdminActions } from '../audit/admin-actions';
 import type { SluiceDb } from '../db/database';
 import { createUsageReports, type ReportGrouping, type UsageReportRow } from '../reports/usage-report';
 import type { ChainVerdict, EventStore } from '../store/event-store';
@@ -14,7 +14,6 @@ export interface BillingDeps {
   prices: PriceTable;
   tenants: TenantService;
   store: EventStore;
-  pools?: readonly PoolConfig[];
   clock?: () => number;
   /** How long admission trusts a tenant's budget status before reading it again. */
   admissionCacheMs?: number;
@@ -35,8 +34,11 @@ export interface BudgetInput {
   onExhausted: Budget['onExhausted'];
 }
 
-/** The operator's verdict on the audit chain, with the tenant named. */
-export type AuditVerdict = ChainVerdict & { tenant?: string };
+/**
+ * The operator's verdict on the audit chains, with the tenant named: the tenants' event chains and,
+ * unless one tenant is asked for, the chain of administrative actions (`ok` covers both).
+ */
+export type AuditVerdict = ChainVerdict & { tenant?: string; adminActions?: AdminChainVerdict };
 
 /**
  * Usage reports, budgets, the audit check and replay: what tenants, operators and finance read,
@@ -143,16 +145,13 @@ export function createBillingService(deps: BillingDeps) {
         ...(t ? { tenantId: t.id } : {}),
         ...(q.onProgress ? { onProgress: q.onProgress } : {}),
       });
-      return t ? { ...verdict, tenant: t.name } : verdict;
+      if (t) return { ...verdict, tenant: t.name };
+      const adminActions = await createAdminActions(deps.db).verify();
+      return { ...verdict, ok: verdict.ok && adminActions.ok, adminActions } as AuditVerdict;
     },
 
     replay: (onProgress?: (done: number, total: number) => void) =>
       deps.store.rebuildProjections(onProgress ? { onProgress } : {}),
-
-    async dashboard(q: DashboardQuery): Promise<DashboardData> {
-      await deps.store.flush();
-      return dashboardData({ db: deps.db, reports, pools: deps.pools ?? [], now: new Date(clock()) }, q);
-    },
   };
 }
 

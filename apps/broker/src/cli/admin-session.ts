@@ -1,4 +1,5 @@
 import type { TRPCClient } from '@trpc/client';
+import { auditedAction, createAdminActions } from '../audit/admin-actions';
 import { type CacheSettingsOps, createCacheSettingsOps } from '../cache/cache-settings';
 import { loadConfig, type SluiceConfig } from '../env';
 import type { AppRouter } from '../root';
@@ -23,9 +24,29 @@ export async function openAdminSession(
   const access = await openDataAccess(config, opts);
   if (access.kind === 'remote') return remoteSession(access.trpc);
   const tenants = createTenantService(access.database.db);
+  const admin = createAdminOps(tenants);
+  const cache = createCacheSettingsOps(tenants);
+  // Working on the database directly, the CLI records its actions in the audit trail itself
+  // (with no key: the database credential was the authority), named as the API names them.
+  const actions = createAdminActions(access.database.db);
+  const audited = <T>(action: string, input: unknown, run: () => Promise<T>) =>
+    auditedAction(actions, { action, input, via: 'cli' }, run);
   return {
-    admin: createAdminOps(tenants),
-    cache: createCacheSettingsOps(tenants),
+    admin: {
+      ...admin,
+      createTenant: (name) => audited('admin.tenants.create', { name }, () => admin.createTenant(name)),
+      createKey: (tenant) => audited('admin.keys.create', { tenant }, () => admin.createKey(tenant)),
+      revokeKey: (key) => audited('admin.keys.revoke', { key }, () => admin.revokeKey(key)),
+      batchApi: (tenant, enabled) =>
+        enabled === undefined
+          ? admin.batchApi(tenant)
+          : audited('admin.tenants.batchApi', { tenant, enabled }, () => admin.batchApi(tenant, enabled)),
+    },
+    cache: {
+      get: (tenant) => cache.get(tenant),
+      set: (tenant, input) =>
+        audited('admin.tenants.cache.set', { tenant, ...input }, () => cache.set(tenant, input)),
+    },
     close: access.close,
   };
 }

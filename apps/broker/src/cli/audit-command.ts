@@ -8,7 +8,17 @@ export const CHAIN_BROKEN_EXIT = 2;
 
 export function describeVerdict(v: AuditVerdict): string {
   const scope = v.tenant ? `tenant ${v.tenant}` : `${v.tenants} tenant(s)`;
-  if (v.ok) return `audit chain intact: ${v.checked} events verified across ${scope}`;
+  const admin = v.adminActions;
+  const adminLine = !admin
+    ? []
+    : admin.ok
+      ? [`admin actions chain intact: ${admin.checked} actions verified`]
+      : [
+          `admin actions chain BROKEN at action ${admin.seq} (position ${admin.position}): ${admin.reason}; ${admin.checked} actions verified before it`,
+        ];
+  // `ok` covers both chains; with no tenant chain broken, only the admin actions' chain can be.
+  if (v.ok || v.breaks.length === 0)
+    return [`audit chain intact: ${v.checked} events verified across ${scope}`, ...adminLine].join('\n');
   const lines = [
     `audit chain BROKEN (${v.breaks.length} tenant chain(s)); ${v.checked} events verified before the breaks`,
   ];
@@ -17,7 +27,7 @@ export function describeVerdict(v: AuditVerdict): string {
       `  tenant ${b.tenantId}: event ${b.eventId} at position ${b.position} of its chain (store seq ${b.seq}): ${b.reason}`,
     );
   }
-  return lines.join('\n');
+  return [...lines, ...adminLine].join('\n');
 }
 
 /** `sluice audit verify`: walks the per-tenant hash chains and says exactly where each breaks. */
@@ -27,7 +37,7 @@ export function registerAuditCommand(program: Command): void {
     .description('the verifiable audit trail')
     .command('verify')
     .description(
-      `check every tenant's hash chain; exit ${CHAIN_BROKEN_EXIT} and name the event where one breaks`,
+      `check every tenant's hash chain and the admin actions' chain; exit ${CHAIN_BROKEN_EXIT} and name where one breaks`,
     )
     .option('--tenant <tenant>', 'one tenant (id or name)')
     .option('--json', 'print JSON')

@@ -1,4 +1,5 @@
 import type { TRPCClient } from '@trpc/client';
+import { auditedAction, createAdminActions } from '../audit/admin-actions';
 import { type BillingService, createBillingService } from '../billing/billing-service';
 import { loadPriceTable } from '../billing/prices';
 import { loadConfig, type SluiceConfig } from '../env';
@@ -31,9 +32,23 @@ export async function openBillingSession(
     prices: loadPriceTable(config.pricesFile),
     tenants: createTenantService(db),
     store: createEventStore(db),
-    pools: config.pools ?? [],
   });
-  return { ...billing, close: access.close };
+  const actions = createAdminActions(db);
+  return {
+    ...billing,
+    // The CLI on the database directly records its actions itself (see admin-session.ts).
+    setBudget: (tenant, input) =>
+      input
+        ? auditedAction(
+            actions,
+            { action: 'admin.budgets.set', input: { tenant, ...input }, via: 'cli' },
+            () => billing.setBudget(tenant, input),
+          )
+        : auditedAction(actions, { action: 'admin.budgets.clear', input: { tenant }, via: 'cli' }, () =>
+            billing.setBudget(tenant, null),
+          ),
+    close: access.close,
+  };
 }
 
 function remoteSession(trpc: TRPCClient<AppRouter>): BillingOps {

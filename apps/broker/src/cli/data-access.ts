@@ -31,7 +31,12 @@ export async function openDataAccess(
           `a server runs (pid ${server.pid}) but ${state.root}/admin.key is missing; restart it`,
         );
       const trpc = createTRPCClient<AppRouter>({
-        links: [httpLink({ url: `${server.url}/trpc`, headers: { authorization: `Bearer ${adminKey}` } })],
+        links: [
+          httpLink({
+            url: `${server.url}/trpc`,
+            headers: { authorization: `Bearer ${adminKey}`, 'x-sluice-client': 'cli' },
+          }),
+        ],
       });
       return { kind: 'remote', trpc };
     }

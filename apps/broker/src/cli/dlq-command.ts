@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { auditedAction, createAdminActions } from '../audit/admin-actions';
 import { createDeadLetters, type DeadLetterEntry } from '../dlq/dead-letters';
 import { loadConfig } from '../env';
 import { createEventStore } from '../store/event-store';
@@ -85,10 +86,15 @@ async function openDlq(): Promise<DlqOps> {
     store: createEventStore(access.database.db),
     log,
   });
+  const actions = createAdminActions(access.database.db);
   return {
     list: (all) => dead.list({ includeResolved: all }),
-    retry: (id) => dead.retry(id),
-    discard: (id) => dead.discard(id),
+    retry: (id) =>
+      auditedAction(actions, { action: 'admin.dlq.retry', input: { id }, via: 'cli' }, () => dead.retry(id)),
+    discard: (id) =>
+      auditedAction(actions, { action: 'admin.dlq.discard', input: { id }, via: 'cli' }, () =>
+        dead.discard(id),
+      ),
     async close() {
       await log.close().catch(() => {});
       await access.close();

@@ -99,9 +99,18 @@ export const requests = pgTable(
   }),
   (tbl) => [
     index('requests_tenant_submitted_idx').on(tbl.tenantId, tbl.submittedAt),
-    // Queue depth for the dashboard: only the few open requests are indexed.
+    // The console's request explorer: newest first, by any one filter, in keyset pages.
+    index('requests_submitted_idx').on(tbl.submittedAt, tbl.requestId),
+    index('requests_status_submitted_idx').on(tbl.status, tbl.submittedAt),
+    index('requests_model_submitted_idx').on(tbl.model, tbl.submittedAt),
+    index('requests_endpoint_submitted_idx').on(tbl.endpoint, tbl.submittedAt),
+    index('requests_idempotency_key_idx')
+      .on(tbl.idempotencyKey)
+      .where(sql`${tbl.idempotencyKey} IS NOT NULL`),
+    // Queue depth and oldest wait by priority and tenant (status, live view): only the few open
+    // requests are indexed, with what those reads need.
     index('requests_open_idx')
-      .on(tbl.priority, tbl.status)
+      .on(tbl.priority, tbl.status, tbl.tenantId, tbl.submittedAt)
       .where(sql`${tbl.status} NOT IN ('completed', 'failed', 'cancelled')`),
     uniqueIndex('requests_idempotency_idx')
       .on(tbl.tenantId, tbl.idempotencyKey)
@@ -195,7 +204,9 @@ export const responseCache = pgTable(
     index('response_cache_expires_idx').on(tbl.expiresAt),
   ],
 );
+export { type AdminActionRow, adminActions } from '../audit/admin-action-schema';
 export { type UpstreamBatchRow, upstreamBatches } from '../batch/batch-schema';
+export { type ConsoleSessionRow, consoleSessions } from '../console/console-schema';
 
 export type Tenant = typeof tenants.$inferSelect;
 export type ApiKey = typeof apiKeys.$inferSelect;

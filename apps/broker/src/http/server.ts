@@ -1,11 +1,13 @@
+import fastifyCookie from '@fastify/cookie';
 import { isSluiceError } from '@sluice/events';
 import { type FastifyTRPCPluginOptions, fastifyTRPCPlugin } from '@trpc/server/adapters/fastify';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { presentedKey, registerDashboard } from '../dashboard/dashboard-route';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { CSRF_HEADER, SESSION_COOKIE } from '../console/session-token';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { type AppRouter, appRouter } from '../root';
 import type { Services } from '../services';
+import { registerConsole } from './console-route';
 import { openAIError, toOpenAIError } from './openai-errors';
 import { bearerOf, registerOpenAIRoutes } from './openai-routes';
 
@@ -17,10 +19,13 @@ export interface HttpServerOptions {
   logger: Logger;
   metrics: Metrics;
   maxBodyBytes: number;
+  /** Where the console's build is (tests point elsewhere); absent = apps/console/dist. */
+  consoleDist?: string;
 }
 
 /**
- * One HTTP server: tRPC at /trpc, the OpenAI-compatible API at /v1, and /metrics, /healthz, /readyz.
+ * One HTTP server: tRPC at /trpc, the OpenAI-compatible API at /v1, the console at /console, and
+ * /metrics, /healthz, /readyz.
  * Every error leaves as a typed tRPC error or an OpenAI-shaped JSON error, never a stack trace.
  */
 export async function createHttpServer(opts: HttpServerOptions): Promise<FastifyInstance> {
@@ -79,12 +84,20 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     return reply.code(404).send(e.body);
   });
 
+  // Cookies are read for the console's session only; the API's own credential stays the bearer key.
+  await app.register(fastifyCookie);
+
   await app.register(fastifyTRPCPlugin, {
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
       maxBatchSize: TRPC_MAX_BATCH,
-      createContext: ({ req }) => ({ services, bearer: bearerOf(req) }),
+      createContext: ({ req }) => ({
+        services,
+        bearer: bearerOf(req),
+        session: { token: req.cookies[SESSION_COOKIE], csrf: headerOf(req, CSRF_HEADER) },
+        client: headerOf(req, 'x-sluice-client'),
+      }),
       // A retriable refusal (log or database down, rate limited) tells the client when to retry.
       responseMeta: ({ errors }) => {
         const waits = errors.map((e) => retryAfterOf(e.cause)).filter((ms): ms is number => ms !== undefined);
@@ -100,7 +113,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   } satisfies FastifyTRPCPluginOptions<AppRouter>);
 
   registerOpenAIRoutes(app, services);
-  registerDashboard(app, services);
+  await registerConsole(app, services, opts.consoleDist ? { dist: opts.consoleDist } : {});
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) => {
@@ -125,6 +138,25 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   });
 
   return app;
+}
+
+function headerOf(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The key from `Authorization: Bearer <key>` or HTTP Basic (any user name, the key as password). */
+function presentedKey(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(' ', 2);
+  if (!value) return undefined;
+  if (scheme?.toLowerCase() === 'bearer') return value.trim();
+  if (scheme?.toLowerCase() === 'basic') {
+    const decoded = Buffer.from(value.trim(), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon >= 0 ? decoded.slice(colon + 1) : undefined;
+  }
+  return undefined;
 }
 
 function retryAfterOf(cause: unknown): number | undefined {

@@ -128,18 +128,18 @@ describe('embeddings', () => {
   });
 
   it('refuses more than 2,048 inputs, 8,192 tokens in one input or 300,000 in the request, naming the limit', () => {
-    const fit = (input: unknown) => {
+    const fitError = (input: unknown) => {
       const body = embeddings.request.parse({ model, input });
       return thrown(() => embeddings.fit(body, model, embeddings.estimate(body, model)));
     };
-    expect((fit(Array.from({ length: EMBEDDING_LIMITS.maxInputs + 1 }, () => 'x')) as Error).message).toMatch(
-      /at most 2048/,
-    );
-    expect((fit([Array.from({ length: 8_193 }, () => 1)]) as Error).message).toMatch(
+    expect(
+      (fitError(Array.from({ length: EMBEDDING_LIMITS.maxInputs + 1 }, () => 'x')) as Error).message,
+    ).toMatch(/at most 2048/);
+    expect((fitError([Array.from({ length: 8_193 }, () => 1)]) as Error).message).toMatch(
       /maximum context length is 8192/,
     );
     const big = Array.from({ length: 40 }, () => Array.from({ length: 8_000 }, () => 7));
-    expect((fit(big) as Error).message).toMatch(/max 300000 tokens per request/);
+    expect((fitError(big) as Error).message).toMatch(/max 300000 tokens per request/);
   });
 
   it('refuses an input that is none of the shapes OpenAI takes', () => {

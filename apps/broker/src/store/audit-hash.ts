@@ -8,7 +8,8 @@ export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
   if (Array.isArray(value)) {
     // An array of plain values (an embedding's floats) is already canonical: one native call.
-    if (value.every((v) => v === null || (typeof v !== 'object' && v !== undefined))) return JSON.stringify(value);
+    if (value.every((v) => v === null || (typeof v !== 'object' && v !== undefined)))
+      return JSON.stringify(value);
     return `[${value.map(canonicalJson).join(',')}]`;
   }
   const entries = Object.entries(value as Record<string, unknown>)

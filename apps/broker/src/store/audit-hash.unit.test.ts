@@ -20,7 +20,10 @@ describe('canonical JSON of the audit chain', () => {
       }),
       { numRuns: 2_000 },
     );
-    const embedding = { data: [{ embedding: [0.1, -0.25, 1e-7, 3, 0] }], keys: { '10': 1, '9': 2, b: [null, 'x'] } };
+    const embedding = {
+      data: [{ embedding: [0.1, -0.25, 1e-7, 3, 0] }],
+      keys: { '10': 1, '9': 2, b: [null, 'x'] },
+    };
     expect(canonicalJson(embedding)).toBe(reference(embedding));
   });
 });
