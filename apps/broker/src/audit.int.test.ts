@@ -236,6 +236,16 @@ describe('audit chain, replay and the CLI (Postgres)', () => {
     const table = await sluice(db, ['report', '--by', 'hour']);
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(/^TOTAL .* 80 /m);
+    const byEndpoint = await sluice(db, ['report', '--by', 'endpoint', '--format', 'json']);
+    expect(byEndpoint.code).toBe(0);
+    const endpoints = JSON.parse(byEndpoint.stdout) as {
+      rows: Array<{ model: string; endpoint: string; requests: number }>;
+    };
+    // One line per tenant and endpoint: both models' costs summed into it.
+    expect(endpoints.rows.map((r) => [r.model, r.endpoint, r.requests])).toEqual([
+      ['all', '/v1/chat/completions', 40],
+      ['all', '/v1/chat/completions', 40],
+    ]);
 
     const unknown = await sluice(db, ['report', '--tenant', 'nope']);
     expect(unknown.code).not.toBe(0);
