@@ -18,6 +18,7 @@ export interface ExplorerRow {
   requestId: string;
   tenantId: string;
   tenantName: string;
+  endpoint: string;
   model: string;
   pool: string;
   priority: string;
@@ -64,6 +65,7 @@ export interface OwnKey {
 const ROW_COLUMNS = {
   requestId: requests.requestId,
   tenantId: requests.tenantId,
+  endpoint: requests.endpoint,
   model: requests.model,
   pool: requests.pool,
   priority: requests.priority,

@@ -9,12 +9,20 @@ type Search = RouterInputs['console']['admin']['requests']['search'];
 
 const STATUSES = ['queued', 'dispatched', 'retrying', 'completed', 'failed', 'cancelled'] as const;
 const PRIORITIES = ['interactive', 'standard', 'batch'] as const;
+/** The brokered endpoints (checked against the search procedure's input). */
+const ENDPOINTS = [
+  '/v1/chat/completions',
+  '/v1/embeddings',
+  '/v1/completions',
+  '/v1/moderations',
+] as const satisfies ReadonlyArray<NonNullable<Search['endpoint']>>;
 
 /** The URL's query string (filters only: never a key) as a search. */
 function searchOf(params: URLSearchParams, admin: boolean): Omit<Search, 'cursor' | 'limit'> {
   const text = params.get('q')?.trim();
   const status = params.get('status');
   const priority = params.get('priority');
+  const endpoint = params.get('endpoint');
   return {
     ...(text ? (text.startsWith('req_') ? { requestId: text } : { idempotencyKey: text }) : {}),
     ...(admin && params.get('tenant') ? { tenantId: params.get('tenant')! } : {}),
@@ -25,6 +33,9 @@ function searchOf(params: URLSearchParams, admin: boolean): Omit<Search, 'cursor
       ? { priority: priority as (typeof PRIORITIES)[number] }
       : {}),
     ...(params.get('model') ? { model: params.get('model')! } : {}),
+    ...(endpoint && (ENDPOINTS as readonly string[]).includes(endpoint)
+      ? { endpoint: endpoint as (typeof ENDPOINTS)[number] }
+      : {}),
     ...(params.get('from') ? { from: localInputToIso(params.get('from')!) } : {}),
     ...(params.get('to') ? { to: localInputToIso(params.get('to')!) } : {}),
   };
@@ -62,8 +73,8 @@ export function ExplorerPage(props: { admin: boolean }) {
       title="Requests"
       subtitle={
         admin
-          ? 'Every request of every tenant, newest first. Search by id, idempotency key, tenant, status, model and time (UTC).'
-          : 'Your requests, newest first. Search by id, idempotency key, status, model and time (UTC).'
+          ? 'Every request of every tenant, newest first. Search by id, idempotency key, tenant, status, endpoint, model and time (UTC).'
+          : 'Your requests, newest first. Search by id, idempotency key, status, endpoint, model and time (UTC).'
       }
     >
       <Card>
@@ -100,6 +111,15 @@ export function ExplorerPage(props: { admin: boolean }) {
               <option value="">Any</option>
               {PRIORITIES.map((p) => (
                 <option key={p}>{p}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            <span>Endpoint</span>
+            <select name="endpoint" defaultValue={params.get('endpoint') ?? ''}>
+              <option value="">Any</option>
+              {ENDPOINTS.map((e) => (
+                <option key={e}>{e}</option>
               ))}
             </select>
           </label>
@@ -171,6 +191,7 @@ export function ExplorerPage(props: { admin: boolean }) {
                     <th>Submitted (UTC)</th>
                     <th>Request</th>
                     {admin ? <th>Tenant</th> : null}
+                    <th>Endpoint</th>
                     <th>Model</th>
                     <th>Priority</th>
                     <th>Status</th>
@@ -191,6 +212,7 @@ export function ExplorerPage(props: { admin: boolean }) {
                         {r.idempotencyKey ? <div className="sub mono">{r.idempotencyKey}</div> : null}
                       </td>
                       {admin ? <td>{r.tenantName}</td> : null}
+                      <td className="mono">{r.endpoint.replace(/^\/v1\//, '')}</td>
                       <td className="mono">{r.model}</td>
                       <td>{r.priority}</td>
                       <td>

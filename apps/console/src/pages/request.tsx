@@ -89,6 +89,7 @@ function RequestDetail(props: { data: Timeline; admin: boolean }) {
             items={[
               ['Id', <code key="id">{r.requestId}</code>],
               ...(props.admin ? ([['Tenant', r.tenantName]] as Array<[string, string]>) : []),
+              ['Endpoint', <code key="e">{r.endpoint}</code>],
               ['Model', <code key="m">{r.model}</code>],
               ['Pool', r.pool],
               ['Priority', r.priority],
