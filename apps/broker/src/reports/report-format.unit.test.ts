@@ -27,6 +27,8 @@ const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
   savedMicros: 500,
   savedUsd: '0.000500',
   unpricedTokens: 0,
+  units: {},
+  unpricedUnits: 0,
   queueWaitP50Ms: 40,
   queueWaitP95Ms: 90,
   upstreamLatencyP50Ms: 200,
@@ -52,9 +54,11 @@ describe('report formats', () => {
     );
     expect(lines[2]!.startsWith('"evil, ""inc""",ten_1')).toBe(true);
     expect(
-      lines[0]?.endsWith(',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros,endpoint'),
+      lines[0]?.endsWith(
+        ',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros,endpoint,units,unpriced_units',
+      ),
     ).toBe(true);
-    expect(lines[1]?.endsWith(',0,2,3,0.000500,500,/v1/chat/completions')).toBe(true);
+    expect(lines[1]?.endsWith(',0,2,3,0.000500,500,/v1/chat/completions,,0')).toBe(true);
     expect(csvField('a\nb')).toBe('"a\nb"');
   });
 
