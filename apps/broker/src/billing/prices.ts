@@ -73,10 +73,10 @@ const PricesFileSchema = z.strictObject({
           cacheHitPercent: z.number().int().min(0).max(100).optional(),
           /** USD per unit that is not a token, by kind (built-in tool calls: `web_search_call`). */
           units: z
-            .record(
-              z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'a unit kind such as web_search_call'),
-              UsdPerUnit,
-            )
+            .record(z.string(), UsdPerUnit)
+            .refine((units) => Object.keys(units).every((kind) => /^[a-z][a-z0-9_]{0,63}$/.test(kind)), {
+              message: 'unit kinds are lower-case names such as web_search_call',
+            })
             .optional(),
         }),
       )

@@ -36,9 +36,9 @@ export function responseToEvents(r: Response): ResponseStreamEvent[] {
           if (part.type === 'output_text') {
             emit('response.content_part.added', { ...at, part: { ...part, text: '', annotations: [] } });
             emit('response.output_text.delta', { ...at, delta: part.text, logprobs: [] });
-            part.annotations.forEach((annotation, annotation_index) =>
-              emit('response.output_text.annotation.added', { ...at, annotation_index, annotation }),
-            );
+            part.annotations.forEach((annotation, annotation_index) => {
+              emit('response.output_text.annotation.added', { ...at, annotation_index, annotation });
+            });
             emit('response.output_text.done', { ...at, text: part.text, logprobs: [] });
           } else {
             emit('response.content_part.added', { ...at, part: { ...part, refusal: '' } });

@@ -127,7 +127,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
   async function view(tenantId: string, at: Located, row: RequestState): Promise<Response> {
     if (row.status === 'completed') return backgroundPolicy.present(row.response as Response, at.requestId);
     const submitted = await deps.submitted(tenantId, at.requestId);
-    if (!submitted || submitted.endpoint !== '/v1/responses') throw notFound(at.id);
+    if (submitted?.endpoint !== '/v1/responses') throw notFound(at.id);
     const status = backgroundStatusOf(row);
     const error =
       status === 'failed'
@@ -286,7 +286,7 @@ export function createResponsesService(deps: ResponsesServiceDeps) {
           case 'item': {
             await deps.flush();
             const owner = await owned(tenantId, ref.id);
-            if (!owner || owner.kind !== 'item')
+            if (owner?.kind !== 'item')
               throw new SluiceError('not_found', `Item with id '${ref.id}' not found.`, {
                 details: { param: ref.param },
               });
