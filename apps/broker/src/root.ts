@@ -2,6 +2,7 @@ import { chatCompletions } from './operations/chat-completions';
 import { completions } from './operations/completions';
 import { embeddings } from './operations/embeddings';
 import { moderations } from './operations/moderations';
+import { responsesRouter } from './operations/responses/router';
 import { adminRouter } from './router/admin';
 import { consoleRouter } from './router/console';
 import { operationRouter } from './router/operations';
@@ -16,6 +17,7 @@ export const appRouter = createTRPCRouter({
   embeddings: operationRouter(embeddings),
   completions: operationRouter(completions),
   moderations: operationRouter(moderations),
+  responses: responsesRouter,
   usage: usageRouter,
   admin: adminRouter,
   console: consoleRouter,

@@ -16,6 +16,7 @@ import { createSubmitRateLimiter, DEFAULT_SUBMIT_RATE } from './intake/submit-ra
 import type { Metrics } from './metrics';
 import { checkReadiness } from './observability/health';
 import { collectStatus } from './observability/status-store';
+import { createResponsesService } from './operations/responses/responses-service';
 import type { OutcomeHub } from './outcomes/outcome-hub';
 import { isTerminal, type RequestView, toRequestView } from './outcomes/request-view';
 import type { Services } from './services';
@@ -24,6 +25,7 @@ import { evolveRequest, type RequestState } from './store/projections';
 import type { TenantService } from './tenants/tenant-service';
 import type { ModelCatalog } from './upstream/model-catalog';
 import type { PoolConfig } from './upstream/pools';
+import { createUpstreamClient, type UpstreamClient } from './upstream/upstream-client';
 
 export const SYNC_WAIT_TIMEOUT_MS = 10 * 60_000;
 
@@ -93,6 +95,8 @@ export function createServices(deps: {
   cache?: CacheAdmission;
   /** Sync or Batch API at admission. */
   route?: RouteRequest;
+  /** Calls besides the paced ones (a stored response's retrieve, delete, input items); default: the pools' clients. */
+  upstream?: UpstreamClient;
 }): Services {
   const { store, log } = deps;
   const prices = loadPriceTable(deps.config.pricesFile);
@@ -127,6 +131,7 @@ export function createServices(deps: {
       );
     },
     syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
+    stateOwners: (tenantId, refs) => responses.pin(tenantId, refs),
   });
 
   /** The stored projection, or, for a request accepted here that is not stored yet, its first state. */
@@ -142,51 +147,68 @@ export function createServices(deps: {
     return state && toRequestView(state);
   }
 
+  const responses = createResponsesService({
+    db: deps.database.db,
+    flush: () => store.flush(),
+    requestState: getState,
+    async submitted(tenantId, requestId) {
+      const recent = submissions.recentlySubmitted(tenantId, requestId);
+      if (recent) return recent;
+      const first = (await store.eventsOf(requestId)).find((e) => e.type === 'request.submitted');
+      return first?.type === 'request.submitted' && first.tenantId === tenantId ? first : undefined;
+    },
+    cancelRequest: (tenantId, requestId) => requests.cancel(tenantId, requestId, 'tenant'),
+    upstream: deps.upstream ?? createUpstreamClient(deps.pools),
+  });
+
+  const requests: Services['requests'] = {
+    get: getView,
+    state: getState,
+    async list(tenantId, opts) {
+      const rows = await store.listRequests({
+        tenantId,
+        limit: opts.limit,
+        ...(opts.status ? { status: opts.status } : {}),
+      });
+      return rows.map(toRequestView);
+    },
+    async cancel(tenantId, requestId, by) {
+      const accepted = submissions.recentlySubmitted(tenantId, requestId);
+      if (accepted) await store.append([accepted]);
+      const row = await store.getRequest(tenantId, requestId);
+      if (!row) throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
+      const view = toRequestView(row);
+      if (isTerminal(view)) return view;
+      const event: SluiceEvent = {
+        type: 'request.cancelled',
+        version: 2,
+        endpoint: row.endpoint,
+        eventId: eventIdFor('request.cancelled', requestId, row.attempts),
+        requestId,
+        tenantId: row.tenantId,
+        pool: row.pool,
+        model: row.model,
+        priority: row.priority as RequestView['priority'],
+        attempt: row.attempts,
+        occurredAt: new Date().toISOString(),
+        reason: by === 'tenant' ? 'cancelled by the tenant' : 'cancelled by an operator',
+        cancelledBy: by,
+      };
+      await store.append([event]);
+      // Tell the dispatcher holding it; if this notification is lost it is dispatched and billed normally.
+      await log.notify([{ topic: TOPICS.outcomes, key: requestId, event }]).catch(() => {});
+      return (await getView(tenantId, requestId)) ?? view;
+    },
+  };
+
   return {
     authenticate: (key) => deps.tenants.authenticate(key),
+    responses,
     submissions,
     hub: deps.hub,
     models: deps.catalog,
     syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
-    requests: {
-      get: getView,
-      state: getState,
-      async list(tenantId, opts) {
-        const rows = await store.listRequests({
-          tenantId,
-          limit: opts.limit,
-          ...(opts.status ? { status: opts.status } : {}),
-        });
-        return rows.map(toRequestView);
-      },
-      async cancel(tenantId, requestId, by) {
-        const accepted = submissions.recentlySubmitted(tenantId, requestId);
-        if (accepted) await store.append([accepted]);
-        const row = await store.getRequest(tenantId, requestId);
-        if (!row) throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
-        const view = toRequestView(row);
-        if (isTerminal(view)) return view;
-        const event: SluiceEvent = {
-          type: 'request.cancelled',
-          version: 2,
-          endpoint: row.endpoint,
-          eventId: eventIdFor('request.cancelled', requestId, row.attempts),
-          requestId,
-          tenantId: row.tenantId,
-          pool: row.pool,
-          model: row.model,
-          priority: row.priority as RequestView['priority'],
-          attempt: row.attempts,
-          occurredAt: new Date().toISOString(),
-          reason: by === 'tenant' ? 'cancelled by the tenant' : 'cancelled by an operator',
-          cancelledBy: by,
-        };
-        await store.append([event]);
-        // Tell the dispatcher holding it; if this notification is lost it is dispatched and billed normally.
-        await log.notify([{ topic: TOPICS.outcomes, key: requestId, event }]).catch(() => {});
-        return (await getView(tenantId, requestId)) ?? view;
-      },
-    },
+    requests,
     usage: (q) => (q.tenantId ? billing.tenantReport(q.tenantId, q) : billing.report(q)),
     billing,
     console: createConsoleService({

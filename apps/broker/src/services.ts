@@ -5,6 +5,7 @@ import type { ConsoleService } from './console/console-service';
 import type { DeadLetters } from './dlq/dead-letters';
 import type { SubmitUseCase } from './intake/submit';
 import type { StatusReport } from './observability/status';
+import type { ResponsesService } from './operations/responses/responses-service';
 import type { OutcomeHub } from './outcomes/outcome-hub';
 import type { RequestView } from './outcomes/request-view';
 import type { ReportGrouping, UsageReportRow } from './reports/usage-report';
@@ -31,6 +32,8 @@ export interface Services {
   submissions: SubmitUseCase;
   hub: OutcomeHub;
   models: ModelCatalog;
+  /** The Responses API's stored responses (retrieve, cancel, delete, input items) for their creator. */
+  responses: ResponsesService;
   requests: {
     get(tenantId: string | null, requestId: string): Promise<RequestView | undefined>;
     /** The request's projected state (what `get` shows), for the outcome hub to evolve. */

@@ -19,12 +19,17 @@ export type ChatCompletionParams = RouterInputs['chat']['completions']['create']
 export type EmbeddingParams = RouterInputs['embeddings']['create']['params'];
 export type CompletionParams = RouterInputs['completions']['create']['params'];
 export type ModerationParams = RouterInputs['moderations']['create']['params'];
+/** Responses API parameters: the same shape as the openai SDK's `responses.create`. */
+export type ResponseCreateParams = RouterInputs['responses']['create']['params'];
 export type SubmitOptions = NonNullable<RouterInputs['requests']['submit']['options']>;
 export type Priority = NonNullable<SubmitOptions['priority']>;
 export type ChatCompletion = RouterOutputs['chat']['completions']['create'];
 export type CreateEmbeddingResponse = RouterOutputs['embeddings']['create'];
 export type Completion = RouterOutputs['completions']['create'];
 export type ModerationCreateResponse = RouterOutputs['moderations']['create'];
+export type Response = RouterOutputs['responses']['create'];
+export type ResponseItemList = RouterOutputs['responses']['inputItems'];
+export type ResponseDeleted = RouterOutputs['responses']['delete'];
 export type Submitted = RouterOutputs['requests']['submit'];
 export type RequestView = RouterOutputs['requests']['get'];
 export type UsageQuery = NonNullable<RouterInputs['usage']['mine']>;
@@ -225,6 +230,25 @@ export function createSluiceClient(options: SluiceClientOptions) {
     embeddings: operation<EmbeddingParams, CreateEmbeddingResponse>(trpc.embeddings),
     completions: operation<CompletionParams, Completion>(trpc.completions),
     moderations: operation<ModerationParams, ModerationCreateResponse>(trpc.moderations),
+    /**
+     * The Responses API: `create` (with `background: true` it answers the queued response at once;
+     * poll `retrieve(id)`), `submit` / `wait`, and the tenant's own stored responses: `retrieve`,
+     * `cancel` (background ones), `delete`, `inputItems.list`. Streaming: `POST /v1/responses` with
+     * `stream: true` through any OpenAI SDK (typed events over tRPC come with Sluice's streaming transport).
+     */
+    responses: {
+      ...operation<ResponseCreateParams, Response>(trpc.responses),
+      retrieve: (id: string, opts: { include?: string[] } = {}): Promise<Response> =>
+        call(trpc.responses.retrieve.query({ id, ...(opts.include ? { include: opts.include } : {}) })),
+      cancel: (id: string): Promise<Response> => call(trpc.responses.cancel.mutate({ id })),
+      delete: (id: string): Promise<ResponseDeleted> => call(trpc.responses.delete.mutate({ id })),
+      inputItems: {
+        list: (
+          id: string,
+          q: Omit<RouterInputs['responses']['inputItems'], 'id'> = {},
+        ): Promise<ResponseItemList> => call(trpc.responses.inputItems.query({ id, ...q })),
+      },
+    },
     /**
      * Durably queue a chat completion (other endpoints: `embeddings.submit`, …); returns its id
      * without waiting for the outcome. Submits made concurrently (e.g. `Promise.all`) travel

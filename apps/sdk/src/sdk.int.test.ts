@@ -48,6 +48,50 @@ describe('@sluice/sdk', () => {
     expect((wrong as Error).message).toMatch(/embeddings/);
   });
 
+  it('creates responses, runs one in the background, retrieves, lists its input items, cancels and deletes', async () => {
+    const sluice = createSluiceClient({ url: s.url, apiKey: s.tenant.apiKey });
+    const r = await sluice.responses.create({
+      model: 'gpt-4o-mini',
+      input: 'Hello',
+      instructions: 'Be brief',
+    });
+    expect(r).toMatchObject({ object: 'response', status: 'completed' });
+    expect(r.usage?.output_tokens).toBeGreaterThan(0);
+    const next = await sluice.responses.create({
+      model: 'gpt-4o-mini',
+      input: 'Again',
+      previous_response_id: r.id,
+    });
+    expect(next.previous_response_id).toBe(r.id);
+    const queued = await sluice.responses.create({ model: 'gpt-4o-mini', input: 'Later', background: true });
+    expect(queued).toMatchObject({ status: 'queued', background: true });
+    let done = queued;
+    while (done.status === 'queued' || done.status === 'in_progress') {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      done = await sluice.responses.retrieve(queued.id);
+    }
+    expect(done).toMatchObject({ id: queued.id, status: 'completed' });
+    expect((await sluice.responses.inputItems.list(queued.id)).data).toHaveLength(1);
+    // A finished background response is returned unchanged; a foreground one cannot be cancelled.
+    expect((await sluice.responses.cancel(queued.id)).status).toBe('completed');
+    const refused = await sluice.responses.cancel(r.id).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(SluiceClientError);
+    expect((refused as SluiceClientError).httpStatus).toBe(400);
+    const { id } = await sluice.responses.submit(
+      { model: 'gpt-4o-mini', input: 'queued' },
+      { priority: 'batch' },
+    );
+    expect((await sluice.responses.wait(id)).status).toBe('completed');
+    expect(await sluice.responses.delete(r.id)).toEqual({
+      id: r.id,
+      object: 'response.deleted',
+      deleted: true,
+    });
+    expect(
+      ((await sluice.responses.retrieve(r.id).catch((e: unknown) => e)) as SluiceClientError).httpStatus,
+    ).toBe(404);
+  });
+
   it('submits durably, then waits and watches the same request to its outcome', async () => {
     const sluice = createSluiceClient({ url: s.url, apiKey: s.tenant.apiKey });
     const { id } = await sluice.submit(

@@ -9,6 +9,7 @@ export const ENDPOINTS = [
   '/v1/embeddings',
   '/v1/completions',
   '/v1/moderations',
+  '/v1/responses',
 ] as const;
 
 export type Endpoint = (typeof ENDPOINTS)[number];
@@ -41,6 +42,11 @@ export const ENDPOINT_SHAPES = {
     // `model` is optional upstream (it defaults to the latest moderation model).
     body: z.object({ model: model.optional(), input: z.unknown() }).loose(),
     result: z.object({ results: z.array(z.unknown()) }).loose(),
+  },
+  '/v1/responses': {
+    // `input` may be left out when `previous_response_id` or `conversation` carries the context.
+    body: z.object({ model, input: z.union([z.string(), z.array(z.unknown())]).optional() }).loose(),
+    result: z.object({ id: z.string(), object: z.literal('response'), output: z.array(z.unknown()) }).loose(),
   },
 } as const satisfies Record<Endpoint, { body: z.ZodType; result: z.ZodType }>;
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type BatchError, type BatchInputLine, validateBatchInput } from './batch-validation';
-import type { SimulatedEndpoint } from './endpoint';
+import type { EndpointSession, SimulatedEndpoint } from './endpoint';
 import type { FileStore } from './files';
 import { seededRandom, shuffledIndices } from './internal/seeded-random';
 
@@ -164,6 +164,8 @@ export function createBatchEngine(deps: {
   defaultMaxTokens: number;
   options: BatchOptions;
   stats: () => BatchStats;
+  /** The simulator instance as the owner's calls see it: a line may continue a stored response. */
+  session?: (owner: string) => EndpointSession;
 }) {
   let options: BatchOptions = { ...deps.options };
   // Its own RNG, so batch traffic does not shift the synchronous endpoint's fault sequence.
@@ -351,7 +353,8 @@ export function createBatchEngine(deps: {
     const ids = lineIds(r, k);
     const stats = deps.stats();
     const endpoint = endpointByPath.get(r.batch.endpoint)!;
-    const refusal = endpoint.refuse(line.body);
+    const session = deps.session?.(r.owner);
+    const refusal = endpoint.refuse(line.body, session);
     const failWith = (status: number, error: Record<string, unknown>) => {
       r.errorLines.push(
         JSON.stringify({
@@ -380,6 +383,7 @@ export function createBatchEngine(deps: {
     const answer = endpoint.answer(line.body, {
       defaultMaxTokens: deps.defaultMaxTokens,
       createdSeconds: sec(lineDueMs(r, k)),
+      ...(session ? { session } : {}),
     });
     r.outputLines.push(
       JSON.stringify({

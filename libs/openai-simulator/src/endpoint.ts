@@ -12,18 +12,39 @@ export interface RequestError {
   param: string | null;
 }
 
+/**
+ * The simulator instance a call runs in, for endpoints that keep state between calls (the
+ * Responses API stores responses): who calls, the clock, and per-instance state.
+ */
+export interface EndpointSession {
+  /** What stored objects belong to: the caller's organisation, else its API key. */
+  owner: string;
+  /** The simulator's clock, epoch ms. */
+  now(): number;
+  /** This simulator instance's state under `key` (an endpoint passes itself), made on first use. */
+  state<T>(key: object, make: () => T): T;
+  /** The latency the server applies: background work runs on it (queued for `firstTokenMs`, then `perTokenMs` per output token). */
+  latency: { firstTokenMs: number; perTokenMs: number };
+}
+
 /** What every endpoint is given besides the body. */
 export interface EndpointContext {
   /** TPM charge for the output when a body sets no output limit. */
   defaultMaxTokens: number;
   /** `created` of the answer, in epoch seconds (the simulator's clock). */
   createdSeconds: number;
+  /** The instance and caller; absent where no state is kept (e.g. charging a batch file). */
+  session?: EndpointSession;
+  /** The server drew a failure the endpoint reports inside its answer (`faults.answerFailureRate`). */
+  failMidway?: boolean;
 }
 
 /** One server-sent event of a streamed answer and the output tokens it carries (what `perTokenMs` paces). */
 export interface StreamChunk {
   data: unknown;
   tokens: number;
+  /** The event's type (`event:` line) in typed streams such as the Responses API's. */
+  event?: string;
 }
 
 /** A produced answer: its size, its JSON form, and — when the body asked to stream — its chunks. */
@@ -34,6 +55,35 @@ export interface EndpointAnswer {
   body(): Record<string, unknown>;
   /** Present when the body asked to stream and the endpoint streams; `[DONE]` is written by the server. */
   stream?: () => StreamChunk[];
+  /**
+   * `typed`: every chunk is written with its `event:` line and the stream ends without `[DONE]`
+   * (the Responses API); `data` (default): `data:` lines, then `data: [DONE]`.
+   */
+  streamFormat?: 'data' | 'typed';
+  /** Answered at once, without the generation latency: the work goes on in the background (`background: true`). */
+  immediate?: boolean;
+}
+
+/** What a route besides an endpoint's POST answers: a status and a JSON body. */
+export interface RouteAnswer {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * A route of an endpoint besides its POST (`GET /v1/responses/{id}`): not paced, not charged, not
+ * counted as a model call (`stats().routes[name]` counts it).
+ */
+export interface SimulatedRoute {
+  /** Names the route in stats, e.g. `responses.retrieve`. */
+  name: string;
+  method: 'GET' | 'POST' | 'DELETE';
+  /** Matched against the whole path; its groups are the route's params, in order. */
+  path: RegExp;
+  handle(
+    request: { params: string[]; query: URLSearchParams; body: RequestBody | null },
+    session: EndpointSession,
+  ): RouteAnswer;
 }
 
 /**
@@ -48,16 +98,34 @@ export interface SimulatedEndpoint {
   path: string;
   /** The model whose limits the request draws on (a default where OpenAI has one). */
   model(body: RequestBody): string;
-  /** Why OpenAI would refuse this body before running it, or null. */
-  refuse(body: RequestBody): RequestError | null;
+  /** Why OpenAI would refuse this body before running it, or null (`session`: what is stored, e.g. earlier responses). */
+  refuse(body: RequestBody, session?: EndpointSession): RequestError | null;
   /** What the request is charged against TPM at admission (also a Batch API line's enqueued tokens). */
   charge(body: RequestBody, ctx: EndpointContext): number;
   /** The answer to a body `refuse` let through. */
   answer(body: RequestBody, ctx: EndpointContext): EndpointAnswer;
+  /** Its other routes (retrieve, cancel, delete, …), if any. */
+  routes?: readonly SimulatedRoute[];
 }
 
 export function badRequest(message: string, param: string | null, code: string | null = null): RequestError {
   return { status: 400, message, type: 'invalid_request_error', code, param };
+}
+
+/** The body of an OpenAI error answer: `{ error: { message, type, param, code } }`. */
+export function errorBody(e: RequestError): RouteAnswer {
+  return {
+    status: e.status,
+    body: { error: { message: e.message, type: e.type, param: e.param, code: e.code } },
+  };
+}
+
+export function notFound(
+  message: string,
+  param: string | null = null,
+  code: string | null = null,
+): RequestError {
+  return { status: 404, message, type: 'invalid_request_error', code, param };
 }
 
 export function missingParameter(param: string): RequestError {

@@ -4,9 +4,12 @@ export { promptTokens, simulatedAnswer } from './completion';
 export type {
   EndpointAnswer,
   EndpointContext,
+  EndpointSession,
   RequestBody,
   RequestError,
+  RouteAnswer,
   SimulatedEndpoint,
+  SimulatedRoute,
   StreamChunk,
 } from './endpoint';
 export { SIMULATED_ENDPOINTS, simulatedEndpoints } from './endpoints';
@@ -20,6 +23,7 @@ export {
   type SimulatedModelInfo,
   type SimulatedModelKind,
   simulatedModelEndpoint,
+  simulatedModelEndpoints,
   simulatedModelInfo,
 } from './models';
 export {

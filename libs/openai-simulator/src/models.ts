@@ -52,6 +52,15 @@ export function simulatedModelInfo(model: string): SimulatedModelInfo | undefine
     : undefined;
 }
 
+/** Chat models are also served by the Responses API, as at OpenAI. */
+const ALSO_SERVED_BY: Partial<Record<SimulatedModelKind, readonly string[]>> = { chat: ['/v1/responses'] };
+
+/** Every endpoint that serves `model`: the one `simulatedModelEndpoint` names first. */
+export function simulatedModelEndpoints(model: string): string[] {
+  const info = simulatedModelInfo(model);
+  return info ? [ENDPOINT_OF_KIND[info.kind], ...(ALSO_SERVED_BY[info.kind] ?? [])] : [];
+}
+
 /** The path of the endpoint that serves `model` (`/v1/embeddings`), or undefined for a model not served. */
 export function simulatedModelEndpoint(model: string): string | undefined {
   const info = simulatedModelInfo(model);

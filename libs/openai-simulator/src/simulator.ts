@@ -4,7 +4,13 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createFilesAndBatchesRoutes, isFilesOrBatchesPath } from './batch-api-routes';
 import { type BatchOptions, type BatchStats, createBatchEngine, emptyBatchStats } from './batches';
-import type { RequestBody, SimulatedEndpoint, StreamChunk } from './endpoint';
+import type {
+  EndpointSession,
+  RequestBody,
+  SimulatedEndpoint,
+  SimulatedRoute,
+  StreamChunk,
+} from './endpoint';
 import { SIMULATED_ENDPOINTS } from './endpoints';
 import { createFileStore } from './files';
 import { readBody, readJsonObject, sendError, sendJson } from './internal/http';
@@ -53,6 +59,11 @@ export interface FaultOptions {
   insufficientQuota?: boolean;
   /** Every request gets this terminal status (400, 401, 404). */
   forceStatus?: 400 | 401 | 404 | null;
+  /**
+   * Probability that an answer fails after it started, where the endpoint reports that inside its
+   * answer: a Responses API response ends `failed` (`response.failed` when streamed).
+   */
+  answerFailureRate?: number;
 }
 
 export interface SimulatorOptions {
@@ -125,6 +136,8 @@ export interface SimulatorStats {
   byEndpoint: Record<string, EndpointStats>;
   /** The last JSON body each endpoint received, as it arrived (one per endpoint): what the upstream saw. */
   lastBodies: Record<string, RequestBody>;
+  /** Calls of routes besides the endpoints' POSTs (`responses.retrieve`, `responses.cancel`, …), by name. */
+  routes: Record<string, number>;
   /** Files and Batches API traffic; the fields above count only synchronous calls. */
   batch: BatchStats;
 }
@@ -166,6 +179,7 @@ function emptyStats(): SimulatorStats {
     byKey: {},
     byEndpoint: {},
     lastBodies: {},
+    routes: {},
     batch: emptyBatchStats(),
   };
 }
@@ -187,6 +201,23 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   const files = createFileStore({ maxStoredBytes: options.files?.maxStoredBytes ?? 1024 * 1024 * 1024 });
   const endpoints = options.endpoints ?? SIMULATED_ENDPOINTS;
   const routes = new Map(endpoints.map((e) => [`${e.method} ${e.path}`, e]));
+  const otherRoutes: SimulatedRoute[] = endpoints.flatMap((e) => e.routes ?? []);
+  // Endpoints' own state (stored responses, …): one map per simulator instance.
+  const endpointState = new Map<object, unknown>();
+  function sessionOf(key: string): EndpointSession {
+    return {
+      owner: options.organizations?.[key] ?? key,
+      now,
+      state<T>(stateKey: object, make: () => T): T {
+        if (!endpointState.has(stateKey)) endpointState.set(stateKey, make());
+        return endpointState.get(stateKey) as T;
+      },
+      latency: {
+        firstTokenMs: latency.firstTokenMs ?? latency.baseMs ?? 0,
+        perTokenMs: latency.perTokenMs ?? 0,
+      },
+    };
+  }
   const batches = createBatchEngine({
     endpoints,
     files,
@@ -195,6 +226,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     defaultMaxTokens,
     options: options.batch ?? {},
     stats: () => stats.batch,
+    session: sessionOf,
   });
   const filesAndBatches = createFilesAndBatchesRoutes({ files, batches, now, stats: () => stats.batch });
 
@@ -278,6 +310,10 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     }
     const endpoint = routes.get(`${req.method} ${url}`);
     if (!endpoint) {
+      for (const route of otherRoutes) {
+        const match = route.method === req.method ? route.path.exec(url) : null;
+        if (match) return serveRoute(route, match.slice(1), req, res, key);
+      }
       return sendError(
         res,
         404,
@@ -287,6 +323,37 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       );
     }
     return serve(endpoint, req, res, key);
+  }
+
+  /** A route besides an endpoint's POST: its JSON answer, no limits, no latency. */
+  async function serveRoute(
+    route: SimulatedRoute,
+    params: string[],
+    req: IncomingMessage,
+    res: ServerResponse,
+    key: string,
+  ) {
+    stats.routes[route.name] = (stats.routes[route.name] ?? 0) + 1;
+    const text = req.method === 'GET' || req.method === 'DELETE' ? '' : await readBody(req);
+    let body: RequestBody | null = null;
+    if (text.trim()) {
+      try {
+        const parsed = JSON.parse(text) as unknown;
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as RequestBody;
+      } catch {}
+      if (!body)
+        return sendError(
+          res,
+          400,
+          'We could not parse the JSON body of your request.',
+          'invalid_request_error',
+          null,
+        );
+    }
+    const query = new URL(req.url ?? '/', 'http://simulator').searchParams;
+    const answer = route.handle({ params: params.map(decodeURIComponent), query, body }, sessionOf(key));
+    if (answer.status >= 400) stats.clientErrors++;
+    return sendJson(res, answer.status, answer.body);
   }
 
   function endpointStats(name: string): EndpointStats {
@@ -315,7 +382,8 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     stats.lastBodies[endpoint.name] = body;
     stamp();
     const connection = watchConnection(res);
-    const refusal = endpoint.refuse(body);
+    const session = sessionOf(key);
+    const refusal = endpoint.refuse(body, session);
     if (refusal) {
       clientError();
       stamp();
@@ -383,7 +451,12 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     }
 
     const model = endpoint.model(body);
-    const ctx = { defaultMaxTokens, createdSeconds: Math.floor(now() / 1000) };
+    const ctx = {
+      defaultMaxTokens,
+      createdSeconds: Math.floor(now() / 1000),
+      session,
+      failMidway: faults.answerFailureRate ? random() < faults.answerFailureRate : false,
+    };
     const charge = endpoint.charge(body, ctx);
     const verdict = engine.check(`${key}\u0000${model}`, limitsFor(model), charge, now());
     setRateLimitHeaders(res, verdict.headers);
@@ -403,7 +476,12 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     const firstTokenMs =
       (latency.firstTokenMs ?? latency.baseMs ?? 0) + (latency.jitterMs ? random() * latency.jitterMs : 0);
     const perTokenMs = latency.perTokenMs ?? 0;
-    const wait = chunks ? firstTokenMs : firstTokenMs + perTokenMs * answer.outputTokens;
+    // A background answer is given at once; the work runs on the simulator's clock.
+    const wait = chunks
+      ? firstTokenMs
+      : answer.immediate
+        ? 0
+        : firstTokenMs + perTokenMs * answer.outputTokens;
     if (wait > 0) await connection.pause(wait);
     if (connection.closed) return aborted(counts, 0);
 
@@ -423,6 +501,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
           perTokenMs,
           connection,
           cutAfter: Math.max(1, Math.floor(chunks.length / 2)),
+          typed: answer.streamFormat === 'typed',
         });
         return;
       }
@@ -447,6 +526,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       perTokenMs,
       connection,
       cutAfter: cut ? cutAfter : undefined,
+      typed: answer.streamFormat === 'typed',
     });
     if (outcome.ended === 'aborted') return aborted(counts, outcome.tokens);
     if (outcome.ended === 'done') delivered();
@@ -606,14 +686,15 @@ function watchConnection(res: ServerResponse): WatchedConnection {
 
 /**
  * Writes a stream as OpenAI paces it: the first chunks at once (the caller waited the time to first
- * token), then `perTokenMs` per output token before each chunk that carries tokens; `[DONE]` last.
+ * token), then `perTokenMs` per output token before each chunk that carries tokens; `[DONE]` last
+ * (`typed`: each chunk with its `event:` line and no `[DONE]`, as the Responses API streams).
  * Stops writing the moment the client goes (`aborted`), or destroys the connection after `cutAfter`
  * chunks (`cut`: a drop mid-stream).
  */
 async function streamChunks(
   res: ServerResponse,
   chunks: readonly StreamChunk[],
-  opts: { perTokenMs: number; connection: WatchedConnection; cutAfter: number | undefined },
+  opts: { perTokenMs: number; connection: WatchedConnection; cutAfter: number | undefined; typed?: boolean },
 ): Promise<{ ended: 'done' | 'aborted' | 'cut'; tokens: number }> {
   const { connection } = opts;
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -627,7 +708,8 @@ async function streamChunks(
     if (connection.closed) return { ended: 'aborted', tokens };
     let fits = true;
     flushed = new Promise((resolve) => {
-      fits = res.write(`data: ${JSON.stringify(chunk.data)}\n\n`, () => resolve());
+      const event = opts.typed && chunk.event ? `event: ${chunk.event}\n` : '';
+      fits = res.write(`${event}data: ${JSON.stringify(chunk.data)}\n\n`, () => resolve());
     });
     if (!fits) await connection.drained();
     if (connection.closed) return { ended: 'aborted', tokens };
@@ -639,6 +721,6 @@ async function streamChunks(
     res.destroy();
     return { ended: 'cut', tokens };
   }
-  res.end('data: [DONE]\n\n');
+  res.end(opts.typed ? undefined : 'data: [DONE]\n\n');
   return { ended: 'done', tokens };
 }

@@ -12,6 +12,7 @@ import type { SluiceConfig } from '../env';
 import type { SubmitRateLimit } from '../intake/submit-rate';
 import { createLogger } from '../logger';
 import { createRuntime, type Role, type Runtime } from '../runtime';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../upstream/pools';
 
 export type HarnessMode = 'embedded' | 'kafka';
 
@@ -21,7 +22,10 @@ export const UNLIMITED_SUBMIT_RATE: SubmitRateLimit = { ratePerSecond: 1_000_000
 export interface TestSluice {
   url: string;
   runtime: Runtime;
+  /** The upstream (the first pool's, when `pools` declares several). */
   simulator: RunningSimulator;
+  /** Each declared pool's own simulator, by pool name (empty without `pools`). */
+  simulators: Record<string, RunningSimulator>;
   config: SluiceConfig;
   /** A tenant created for the test: its id and its key. */
   tenant: { id: string; apiKey: string };
@@ -50,10 +54,22 @@ export async function startTestSluice(
     cache?: SluiceConfig['cache'];
     /** Batch API routing (tests shorten its intervals); merged over `BATCH_DEFAULTS`. */
     batch?: Partial<BatchSettings>;
+    /**
+     * Separately provisioned pools, as `SLUICE_POOLS_FILE` declares them: each is served by its own
+     * simulator (same options). Absent: one default pool.
+     */
+    pools?: Array<{ name: string; models?: string[] }>;
   } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
-  const simulator = await startOpenAISimulator({ port: 0, ...opts.simulator });
+  const simulators: Record<string, RunningSimulator> = {};
+  for (const pool of opts.pools ?? [])
+    simulators[pool.name] = await startOpenAISimulator({ port: 0, ...opts.simulator });
+  const simulator =
+    Object.values(simulators)[0] ?? (await startOpenAISimulator({ port: 0, ...opts.simulator }));
+  const closeSimulators = async () => {
+    await Promise.all([simulator, ...Object.values(simulators)].filter(unique).map((sim) => sim.close()));
+  };
   let db: TestDatabase | undefined;
   const logs: string[] = [];
   try {
@@ -76,6 +92,17 @@ export async function startTestSluice(
             }
           : { kind: 'postgres', partitions: opts.partitions ?? 3 },
       upstream: { apiKey: 'sk-test-upstream-secret-0001', baseURL: simulator.url },
+      ...(opts.pools
+        ? {
+            pools: opts.pools.map((p, i) => ({
+              name: p.name,
+              apiKey: `sk-test-pool-secret-${i}`,
+              baseURL: simulators[p.name]!.url,
+              ...(p.models ? { models: p.models } : {}),
+              timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
+            })),
+          }
+        : {}),
       metricsPort: 0,
       ...(opts.retryPolicy ? { retryPolicy: opts.retryPolicy } : {}),
       ...(opts.cache ? { cache: opts.cache } : {}),
@@ -100,6 +127,7 @@ export async function startTestSluice(
       url: runtime.url ?? '',
       runtime,
       simulator,
+      simulators,
       config,
       tenant,
       newTenant,
@@ -107,16 +135,18 @@ export async function startTestSluice(
       logs,
       async close() {
         await runtime.close();
-        await simulator.close();
+        await closeSimulators();
         await db?.drop();
       },
     };
   } catch (error) {
-    await simulator.close();
+    await closeSimulators();
     await db?.drop();
     throw error;
   }
 }
+
+const unique = <T>(v: T, i: number, all: readonly T[]) => all.indexOf(v) === i;
 
 export async function eventually<T>(
   fn: () => Promise<T | undefined | false>,

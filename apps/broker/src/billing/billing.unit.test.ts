@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest';
 import { histogramPercentile, LATENCY_BUCKETS_MS, latencyBucket, oneObservation } from '../store/projections';
 import { admitWithinBudget, budgetPeriod, budgetStatus } from './budgets';
 import { costMicroMicros, costMicros, formatUsd, parseUsd, roundToMicros } from './cost';
-import { loadPriceTable, parsePriceTable, priceAt, usdToMicros } from './prices';
+import {
+  loadPriceTable,
+  parsePriceTable,
+  priceAt,
+  unitPriceAt,
+  unitPriceIntervals,
+  usdToMicros,
+} from './prices';
 
 const table = parsePriceTable({
   batchDiscountPercent: 50,
@@ -25,6 +32,62 @@ const table = parsePriceTable({
 });
 
 describe('prices', () => {
+  it('prices units that are not tokens per unit, per version: unlisted kinds and earlier versions are unpriced', () => {
+    const withUnits = parsePriceTable({
+      models: {
+        'gpt-4o': [
+          { effectiveFrom: '2024-01-01T00:00:00Z', input: '2.50', cachedInput: '1.25', output: '10' },
+          {
+            effectiveFrom: '2025-03-11T00:00:00Z',
+            input: '2.50',
+            cachedInput: '1.25',
+            output: '10',
+            units: { web_search_call: '0.01', file_search_call: 0.0025 },
+          },
+        ],
+      },
+    });
+    expect(unitPriceAt(withUnits, 'gpt-4o', 'web_search_call', new Date('2025-06-01T00:00:00Z'))).toBe(
+      10_000,
+    );
+    expect(unitPriceAt(withUnits, 'gpt-4o', 'file_search_call', new Date('2025-06-01T00:00:00Z'))).toBe(
+      2_500,
+    );
+    expect(
+      unitPriceAt(withUnits, 'gpt-4o', 'web_search_call', new Date('2025-01-01T00:00:00Z')),
+    ).toBeUndefined();
+    expect(unitPriceAt(withUnits, 'gpt-4o', 'code_interpreter_call', new Date())).toBeUndefined();
+    expect(unitPriceAt(withUnits, 'gpt-unknown', 'web_search_call', new Date())).toBeUndefined();
+    expect(unitPriceIntervals(withUnits)).toEqual([
+      {
+        model: 'gpt-4o',
+        unit: 'web_search_call',
+        validFrom: new Date('2025-03-11T00:00:00Z'),
+        validTo: null,
+        micros: 10_000,
+      },
+      {
+        model: 'gpt-4o',
+        unit: 'file_search_call',
+        validFrom: new Date('2025-03-11T00:00:00Z'),
+        validTo: null,
+        micros: 2_500,
+      },
+    ]);
+    const bad = (units: unknown) => () =>
+      parsePriceTable({
+        models: {
+          m: [{ effectiveFrom: '2025-01-01T00:00:00Z', input: '1', cachedInput: '1', output: '1', units }],
+        },
+      });
+    expect(bad({ web_search_call: '-1' })).toThrow(/USD amount per unit/);
+    expect(bad({ 'Web Search': '0.01' })).toThrow(/unit kinds are lower-case names/);
+    // The shipped table prices web search for the models that offer it.
+    expect(
+      unitPriceAt(loadPriceTable(), 'gpt-4.1', 'web_search_call', new Date('2026-01-01T00:00:00Z')),
+    ).toBe(10_000);
+  });
+
   it('reads decimal USD per 1M tokens into integer micro-dollars without floats', () => {
     expect(usdToMicros('2.50')).toBe(2_500_000);
     expect(usdToMicros('0.075')).toBe(75_000);

@@ -22,6 +22,11 @@ export interface PriceVersion {
   batch: ModelPrice;
   /** What a cache hit is billed: `cacheHitPercent` of the synchronous price (0 by default). */
   cache: ModelPrice;
+  /**
+   * Integer micro-dollars per counted unit that is not a token, by kind (a built-in tool call:
+   * `web_search_call: 10_000` is $0.01 per call). A kind not listed is unpriced.
+   */
+  units: Readonly<Record<string, number>>;
 }
 
 /** Versions per model, oldest first; each applies until the next one's `effectiveFrom`. */
@@ -31,13 +36,19 @@ export interface PriceTable {
 }
 
 const MAX_DECIMALS = 6;
-const Usd = z
-  .union([z.string(), z.number()])
-  .transform((v) => String(v))
-  .refine((s) => new RegExp(`^\\d{1,7}(\\.\\d{1,${MAX_DECIMALS}})?$`).test(s), {
-    message: `a non-negative USD amount per 1M tokens with at most ${MAX_DECIMALS} decimals, e.g. "2.50"`,
-  })
-  .transform(usdToMicros);
+/** A decimal USD amount (string or number) as integer micro-dollars, never through a float. */
+const usdAmount = (what: string, example: string) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((v) => String(v))
+    .refine((s) => new RegExp(`^\\d{1,7}(\\.\\d{1,${MAX_DECIMALS}})?$`).test(s), {
+      message: `a non-negative USD amount ${what} with at most ${MAX_DECIMALS} decimals, e.g. "${example}"`,
+    })
+    .transform(usdToMicros);
+
+const Usd = usdAmount('per 1M tokens', '2.50');
+/** USD per unit (one built-in tool call), e.g. "0.01". */
+const UsdPerUnit = usdAmount('per unit', '0.01');
 
 const Prices = z.strictObject({ input: Usd, cachedInput: Usd, output: Usd });
 
@@ -60,6 +71,13 @@ const PricesFileSchema = z.strictObject({
           batch: Prices.optional(),
           /** Overrides the top-level `cacheHitPercent` from this version on. */
           cacheHitPercent: z.number().int().min(0).max(100).optional(),
+          /** USD per unit that is not a token, by kind (built-in tool calls: `web_search_call`). */
+          units: z
+            .record(z.string(), UsdPerUnit)
+            .refine((units) => Object.keys(units).every((kind) => /^[a-z][a-z0-9_]{0,63}$/.test(kind)), {
+              message: 'unit kinds are lower-case names such as web_search_call',
+            })
+            .optional(),
         }),
       )
       .min(1),
@@ -107,6 +125,7 @@ export function parsePriceTable(raw: unknown, source = 'prices'): PriceTable {
               }
             : discounted(sync, parsed.data.batchDiscountPercent),
           cache: discounted(sync, 100 - (v.cacheHitPercent ?? parsed.data.cacheHitPercent)),
+          units: v.units ?? {},
         };
       })
       .sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime());
@@ -151,6 +170,30 @@ export function priceAt(
     else break;
   }
   return current?.[channel];
+}
+
+/** Micro-dollars per unit of `kind` for a model at time `at`; undefined = not priced. */
+export function unitPriceAt(table: PriceTable, model: string, kind: string, at: Date): number | undefined {
+  let current: PriceVersion | undefined;
+  for (const v of table.models.get(model) ?? []) {
+    if (v.effectiveFrom.getTime() <= at.getTime()) current = v;
+    else break;
+  }
+  return current && Object.hasOwn(current.units, kind) ? current.units[kind] : undefined;
+}
+
+/** Every listed unit price as a half-open validity interval (the version's), for the SQL report. */
+export function unitPriceIntervals(
+  table: PriceTable,
+): Array<{ model: string; unit: string; validFrom: Date; validTo: Date | null; micros: number }> {
+  const out: ReturnType<typeof unitPriceIntervals> = [];
+  for (const [model, versions] of table.models)
+    versions.forEach((v, i) => {
+      const validTo = versions[i + 1]?.effectiveFrom ?? null;
+      for (const [unit, micros] of Object.entries(v.units))
+        out.push({ model, unit, validFrom: v.effectiveFrom, validTo, micros });
+    });
+  return out;
 }
 
 /** Every version as a half-open validity interval: what the SQL report joins the rollup against. */

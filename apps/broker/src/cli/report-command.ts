@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { formatReport, REPORT_FORMATS, type ReportFormat } from '../reports/report-format';
+import { formatReport, REPORT_FORMATS, type ReportFormat, reportWarnings } from '../reports/report-format';
 import type { ReportGrouping } from '../reports/usage-report';
 import { withBilling } from './billing-session';
 import { out } from './output';
@@ -63,6 +63,8 @@ export function registerReportCommand(program: Command): void {
         const rows = await s.report({ ...(o.tenant ? { tenant: o.tenant } : {}), from, to, by: o.by });
         progress(`${rows.length} report lines in ${Date.now() - started} ms`);
         process.stdout.write(formatReport(rows, o.format).replace(/\n?$/, '\n'));
+        // On stderr, so a CSV or JSON report on stdout stays machine-readable.
+        for (const warning of reportWarnings(rows)) process.stderr.write(`${warning}\n`);
         if (o.format === 'table')
           out(`range ${from.toISOString()} .. ${to.toISOString()} (UTC, end exclusive)`);
       }),

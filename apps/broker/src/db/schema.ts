@@ -204,13 +204,40 @@ export const responseCache = pgTable(
     index('response_cache_expires_idx').on(tbl.expiresAt),
   ],
 );
+/**
+ * Projection: counted units that are not tokens (built-in tool calls such as `web_search_call`),
+ * per tenant, hour, model, endpoint and channel — priced per unit where the price table lists one.
+ */
+export const usageUnits = pgTable(
+  'usage_units',
+  (t) => ({
+    tenantId: t.text().notNull(),
+    bucketStart: t.timestamp({ withTimezone: true }).notNull(),
+    model: t.text().notNull(),
+    endpoint: t.text({ enum: ENDPOINTS }).$type<Endpoint>().notNull(),
+    channel: t.text({ enum: ['sync', 'batch', 'cache'] }).notNull(),
+    /** The kind of unit, e.g. `web_search_call`. */
+    unit: t.text().notNull(),
+    count: t.bigint({ mode: 'number' }).notNull().default(0),
+  }),
+  (tbl) => [
+    primaryKey({ columns: [tbl.tenantId, tbl.bucketStart, tbl.model, tbl.endpoint, tbl.channel, tbl.unit] }),
+  ],
+);
+
 export { type AdminActionRow, adminActions } from '../audit/admin-action-schema';
 export { type UpstreamBatchRow, upstreamBatches } from '../batch/batch-schema';
 export { type ConsoleSessionRow, consoleSessions } from '../console/console-schema';
+export {
+  type ResponseOwnerRow,
+  responseDeletions,
+  responseOwners,
+} from '../operations/responses/response-schema';
 
 export type Tenant = typeof tenants.$inferSelect;
 export type ApiKey = typeof apiKeys.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type RequestRow = typeof requests.$inferSelect;
 export type UsageRollupRow = typeof usageRollup.$inferSelect;
+export type UsageUnitsRow = typeof usageUnits.$inferSelect;
 export type ResponseCacheRow = typeof responseCache.$inferSelect;

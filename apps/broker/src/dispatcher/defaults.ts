@@ -20,4 +20,7 @@ export const DISPATCHER_DEFAULTS = {
   recordDispatchAfterMs: 50,
   /** How long a graceful stop waits for in-flight upstream calls. */
   drainTimeoutMs: 30_000,
+  /** Background work upstream (a `background: true` response) is polled after this, doubling to `backgroundPollMaxMs`. */
+  backgroundPollMs: 100,
+  backgroundPollMaxMs: 2_000,
 } as const;

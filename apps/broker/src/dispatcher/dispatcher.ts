@@ -20,11 +20,13 @@ import { LRUCache } from 'lru-cache';
 import type { BatchRouter } from '../batch/batch-router';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { operationFor } from '../operations/registry';
 import { retryUntilDone } from '../retry-until-done';
 import type { UpstreamClient } from '../upstream/upstream-client';
 import { UpstreamFailure } from '../upstream/upstream-client';
 import { DISPATCHER_DEFAULTS } from './defaults';
 import { type DispatchState, decide, evolveAll, initialState, type Next } from './request-decider';
+import { attemptToFinal, type UpstreamWork } from './upstream-attempt';
 
 /** What the dispatcher needs of the event store. */
 export interface DispatcherStore {
@@ -78,6 +80,10 @@ interface Held {
   unrecordedDispatch?: { event: SluiceEvent; timer: NodeJS.Timeout };
   /** Settles with the message; duplicates of the request wait on it so none is committed early. */
   done: Promise<void>;
+  /** Work the upstream does in the background for the call in flight: a cancellation is forwarded to it. */
+  upstreamWork?: UpstreamWork;
+  /** The tenant cancelled while the call was in flight (forwarded once upstream work is known). */
+  cancelAsked?: boolean;
 }
 
 export interface Dispatcher {
@@ -229,7 +235,17 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const stored = [...takeDeferred(h, 'unstoredSubmission'), ...published];
     const persisted = h.persisted.then(() => persist(stored));
     h.persisted = persisted;
+    // An answer that creates upstream state (a response id) is published once stored, so a
+    // follow-up naming it — sent the moment its caller has it, to any API process — finds it.
+    if (createsState(h, events)) return persisted.then(() => publish(published));
     return Promise.all([persisted, publish(published)]).then(() => undefined);
+  }
+
+  function createsState(h: Held, events: readonly SluiceEvent[]): boolean {
+    return (
+      operationFor(h.state.submitted.endpoint).upstreamState !== undefined &&
+      events.some((e) => e.type === 'request.completed')
+    );
   }
 
   /** A held request's deferred event (`unstoredSubmission` or `unrecordedDispatch`), taken with its timer cleared. */
@@ -458,7 +474,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     let decision: ReturnType<typeof decide>;
     let now: number;
     try {
-      const r = await upstream.call(s.pool, s.endpoint, body);
+      const r = await attemptToFinal(upstream, operationFor(s.endpoint), s.pool, body, {
+        pollMs: settings.backgroundPollMs,
+        pollMaxMs: settings.backgroundPollMaxMs,
+        onWork: (work) => {
+          h.upstreamWork = work;
+          if (work && h.cancelAsked) forwardCancel(h);
+        },
+      });
       now = clock();
       decision = decide(h.state, {
         type: 'answered',
@@ -541,8 +564,28 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       cancelledEarly.set(message.event.requestId, true);
       return;
     }
-    if (h.inFlight) return; // in flight: the upstream call completes and is billed
+    if (h.inFlight) {
+      // Background work upstream is cancelled there (what it spent is billed); any other call in
+      // flight completes and is billed.
+      h.cancelAsked = true;
+      if (h.upstreamWork) forwardCancel(h);
+      return;
+    }
     if (limiter.cancel(h.state.submitted.requestId)) finish(h);
+  }
+
+  /** Asks the upstream to cancel a held request's background work, once; its poll then ends with the cancelled answer. */
+  function forwardCancel(h: Held): void {
+    const work = h.upstreamWork;
+    const s = h.state.submitted;
+    if (!work) return;
+    h.upstreamWork = undefined;
+    h.cancelAsked = false;
+    void upstream
+      .request(s.pool, 'POST', work.cancel)
+      .catch((error) =>
+        logger.warn({ err: error, requestId: s.requestId }, 'could not cancel background work upstream'),
+      );
   }
 
   function onAssignment(assigned: readonly TopicPartition[]): void {

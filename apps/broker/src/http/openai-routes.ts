@@ -4,7 +4,8 @@ import type { Submission } from '../intake/submit';
 import { SubmitOptionsSchema } from '../intake/submit-options';
 import type { AnyOperation } from '../operations/operation';
 import { OPERATIONS } from '../operations/registry';
-import { answerOf } from '../outcomes/outcome-answer';
+import { registerResponsesRoutes } from '../operations/responses/routes';
+import { callerAnswerOf } from '../outcomes/outcome-answer';
 import type { RequestView } from '../outcomes/request-view';
 import type { AuthResult, Services } from '../services';
 import { openAIError } from './openai-errors';
@@ -73,18 +74,24 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
       req.raw.on('close', () => {
         if (!reply.raw.writableEnded) abort.abort();
       });
-      const { submission, view } = await services.submissions.submitAndWait(command, {
+      const { submission, view, placeholder } = await services.submissions.submitAndWait(command, {
         signal: abort.signal,
       });
+      if (!view) {
+        reply.header('x-sluice-request-id', submission.requestId);
+        return reply.send(placeholder);
+      }
       setAnswerHeaders(reply, submission, view);
       // Throws the relayed or Sluice error before any byte of a stream: an HTTP error, never a 200.
-      const result = answerOf(view);
+      const result = callerAnswerOf(operation as AnyOperation, view, submission.requestId);
       const stream = operation.stream as AnyOperation['stream'];
       if (stream?.requested(submission.body))
         return sendChunks(reply, stream.chunks(result, stream.includeUsage(submission.body)));
       return reply.send(result);
     });
   }
+
+  registerResponsesRoutes(app, services, requireTenant);
 }
 
 /** Request: how to use the exact response cache (use|refresh|bypass). Response: hit or miss. */

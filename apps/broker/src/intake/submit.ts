@@ -14,7 +14,7 @@ import { LRUCache } from 'lru-cache';
 import type { RouteRequest } from '../batch/route-policy';
 import type { CacheAdmission } from '../cache/cache-admission';
 import type { Metrics } from '../metrics';
-import type { AnyOperation } from '../operations/operation';
+import type { AnyOperation, StateRef } from '../operations/operation';
 import { knownEndpointOf } from '../operations/registry';
 import type { OutcomeHub } from '../outcomes/outcome-hub';
 import type { RequestView } from '../outcomes/request-view';
@@ -57,6 +57,19 @@ export interface IntakeStore {
   ): Promise<{ requestId: string; fingerprint: string | null } | undefined>;
 }
 
+/** Where the upstream state a request continues lives (see `Operation.upstreamState`). */
+export interface StatePin {
+  /** The pool (and so the key) that created it: the request must go there. */
+  pool: string;
+  /** Tokens the upstream adds to the request from that state (a chain's earlier context): charged too. */
+  carriedTokens: number;
+  /** A top-level field to name the state by the upstream's id (a Sluice-minted response id). */
+  replace?: { param: string; id: string };
+}
+
+/** Resolves a request's state references for a tenant; throws for one the tenant may not continue. */
+export type StateOwners = (tenantId: string, refs: readonly StateRef[]) => Promise<StatePin | undefined>;
+
 export interface SubmitDeps {
   log: EventLog;
   store: IntakeStore;
@@ -73,6 +86,8 @@ export interface SubmitDeps {
   cache?: CacheAdmission;
   /** Sync or Batch API (see `batch/route-policy`); absent = always synchronous. */
   route?: RouteRequest;
+  /** Pins requests that continue upstream state to the pool holding it; absent = no operation keeps state. */
+  stateOwners?: StateOwners;
   /** How long a synchronous call waits at most (the caller's `timeoutMs` may shorten it). */
   syncWaitTimeoutMs: number;
 }
@@ -88,6 +103,8 @@ interface Admission {
   model: string;
   pool: string;
   estimate: RequestSubmitted['estimate'];
+  /** Where the upstream state the request continues lives; undefined: it continues none. */
+  pin: StatePin | undefined;
   cache: RequestSubmitted['cache'];
   route: RequestSubmitted['route'];
 }
@@ -138,6 +155,18 @@ const admitBudget: AdmissionStep = async (a, deps) => {
   return undefined;
 };
 
+/**
+ * State held upstream (a response chain) pins the request to the pool holding it. Resolved before
+ * the idempotency check: a Sluice-minted id is replaced by the upstream's in the body that is
+ * logged, the same way on a retry, so the retry's body matches the first one's.
+ */
+const pinState: AdmissionStep = async (a, deps) => {
+  const refs = a.command.operation.upstreamState?.(a.body) ?? [];
+  a.pin = refs.length && deps.stateOwners ? await deps.stateOwners(a.command.tenantId, refs) : undefined;
+  if (a.pin?.replace) a.body = { ...a.body, [a.pin.replace.param]: a.pin.replace.id };
+  return undefined;
+};
+
 /** Model, endpoint and size: refused here with the message OpenAI would give, before anything is spent. */
 const fitRequest: AdmissionStep = async (a, deps) => {
   const op = a.command.operation;
@@ -148,16 +177,19 @@ const fitRequest: AdmissionStep = async (a, deps) => {
       `The model \`${model ?? ''}\` does not exist or you do not have access to it.`,
       { details: { param: 'model', openaiCode: 'model_not_found' } },
     );
-  const servedBy = knownEndpointOf(model);
+  const servedBy = op.models.known.test(model) ? op.endpoint : knownEndpointOf(model);
   if (servedBy && servedBy !== op.endpoint) {
     const refusal = op.models.refuse(model, servedBy);
     throw new SluiceError(refusal.status === 404 ? 'not_found' : 'invalid_request', refusal.message, {
       details: { param: 'model', openaiCode: refusal.status === 404 ? 'model_not_found' : 'invalid_model' },
     });
   }
-  const estimate = op.estimate(a.body, model);
+  const own = op.estimate(a.body, model);
+  const pin = a.pin;
+  const carried = pin?.carriedTokens ?? 0;
+  const estimate = { ...own, promptTokens: own.promptTokens + carried, tpmCost: own.tpmCost + carried };
   op.fit(a.body, model, estimate);
-  const pool = poolForModel(deps.pools, model);
+  const pool = pin ? pinnedPool(deps.pools, pin.pool) : poolForModel(deps.pools, model);
   const tpmLimit = pool.limits?.[model]?.tpm ?? pool.limits?.['*']?.tpm;
   if (tpmLimit !== undefined && estimate.tpmCost > tpmLimit)
     throw new SluiceError(
@@ -165,7 +197,7 @@ const fitRequest: AdmissionStep = async (a, deps) => {
       `Request too large for ${model}: it needs about ${estimate.tpmCost} tokens per minute (input + output allowance) but the pool's limit is ${tpmLimit}. Lower the output limit or shorten the input.`,
       {
         details: {
-          param: op.endpoint === '/v1/chat/completions' ? 'max_tokens' : 'input',
+          param: OUTPUT_LIMIT_PARAM[op.endpoint] ?? 'input',
           openaiCode: 'request_too_large',
         },
       },
@@ -175,6 +207,23 @@ const fitRequest: AdmissionStep = async (a, deps) => {
   a.estimate = estimate;
   return undefined;
 };
+
+/** The field that sets the output allowance, where an endpoint has one. */
+const OUTPUT_LIMIT_PARAM: Partial<Record<string, string>> = {
+  '/v1/chat/completions': 'max_tokens',
+  '/v1/responses': 'max_output_tokens',
+};
+
+function pinnedPool(pools: readonly PoolConfig[], name: string): PoolConfig {
+  const pool = pools.find((p) => p.name === name);
+  if (!pool)
+    throw new SluiceError(
+      'invalid_request',
+      `The state this request continues is held by upstream pool ${name}, which is no longer configured; it cannot be continued.`,
+      { details: { param: null } },
+    );
+  return pool;
+}
 
 const decideCache: AdmissionStep = async (a, deps) => {
   a.cache =
@@ -191,7 +240,8 @@ const decideRoute: AdmissionStep = async (a, deps) => {
           tenantId: a.command.tenantId,
           priority: a.priority,
           deadline: a.options.timeoutMs ? a.now + a.options.timeoutMs : null,
-          stream,
+          // A deferred (background) request is polled synchronously, never batched.
+          stream: stream || (op.deferred?.requested(a.body) ?? false),
         })
       : 'sync';
   return undefined;
@@ -241,6 +291,7 @@ export function createSubmitUseCase(deps: SubmitDeps) {
     guardBody,
     limitSubmitRate,
     admitBudget,
+    pinState,
     resolveIdempotency,
     fitRequest,
     decideCache,
@@ -312,12 +363,24 @@ export function createSubmitUseCase(deps: SubmitDeps) {
 
   return {
     submit,
-    /** Submits and waits for the outcome (at most the caller's `timeoutMs`, else `syncWaitTimeoutMs`). */
+    /**
+     * Submits and waits for the outcome (at most the caller's `timeoutMs`, else `syncWaitTimeoutMs`).
+     * A deferred request (a background response) is not waited for: its placeholder is the answer.
+     */
     async submitAndWait(
       command: SubmitCommand,
       wait: { signal?: AbortSignal } = {},
-    ): Promise<{ submission: Submission; view: RequestView }> {
-      const submission = await submit(command, deps.hub.expect);
+    ): Promise<
+      | { submission: Submission; view: RequestView; placeholder?: undefined }
+      | { submission: Submission; view?: undefined; placeholder: unknown }
+    > {
+      const deferred = command.operation.deferred;
+      const submission = await submit(command, deferred ? undefined : deps.hub.expect);
+      if (deferred?.requested(submission.body))
+        return {
+          submission,
+          placeholder: deferred.placeholder(submission.body, submission.requestId, clock()),
+        };
       const view = await deps.hub.waitForOutcome(command.tenantId, submission.requestId, {
         submitted: submission.submitted,
         timeoutMs: submission.options.timeoutMs ?? deps.syncWaitTimeoutMs,

@@ -1,4 +1,4 @@
-import type { Endpoint, TokenEstimate } from '@sluice/events';
+import type { Endpoint, TokenEstimate, UpstreamError } from '@sluice/events';
 import type { SimulatedEndpoint } from '@sluice/openai-simulator';
 import type { z } from 'zod';
 
@@ -33,6 +33,34 @@ export interface StreamPolicy<Body, Result> {
   includeUsage(body: Body): boolean;
   /** The answer as the chunks the upstream would have streamed. */
   chunks(result: Result, includeUsage: boolean): unknown[];
+}
+
+/** Upstream state a request continues (a response chain, a conversation, stored items), by its id. */
+export interface StateRef {
+  kind: 'response' | 'conversation' | 'item';
+  id: string;
+  /** The request field naming it, for refusals (`previous_response_id`, `input[2]`). */
+  param: string;
+}
+
+/**
+ * Requests answered at once with a placeholder naming them (`background: true` responses): the
+ * caller polls for the real answer. The placeholder's id stays the answer's id for that caller.
+ */
+export interface DeferredPolicy<Body, Result> {
+  requested(body: Body): boolean;
+  /** What the caller gets at once for request `requestId`, submitted at `at` (epoch ms). */
+  placeholder(body: Body, requestId: string, at: number): Result;
+  /** The answer of request `requestId` as its caller sees it (a deferred one keeps the placeholder's id). */
+  present(result: Result, requestId: string): Result;
+}
+
+/** Answers the upstream finishes later, or that report a failure inside a 200 (background responses). */
+export interface SettlePolicy<Result> {
+  /** Work the upstream still does: where to poll it and how to cancel it (paths under `/v1`); null: final. */
+  pending(result: Result): { poll: string; cancel: string } | null;
+  /** A final answer that reports a failure (a `failed` response), as the upstream's error; null: a success. */
+  failure(result: Result): { status: number; error: UpstreamError } | null;
 }
 
 /**
@@ -72,6 +100,12 @@ export interface Operation<
   priceTable: 'tokens' | 'free';
   /** How the project's OpenAI simulator answers it (the embedded demo serves exactly what Sluice brokers). */
   simulator: SimulatedEndpoint;
+  /** Upstream state the request continues: it goes to the pool that holds it (absent: none). */
+  upstreamState?(body: Body): StateRef[];
+  /** Requests answered at once and polled (absent: every caller waits for the answer). */
+  deferred?: DeferredPolicy<Body, Result>;
+  /** Answers finished by polling the upstream (absent: the first answer is final). */
+  settle?: SettlePolicy<Result>;
 }
 
 /** Any operation, whatever its body and result types (the registry's element type). */

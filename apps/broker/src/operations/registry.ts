@@ -4,6 +4,7 @@ import { completions } from './completions';
 import { embeddings } from './embeddings';
 import { moderations } from './moderations';
 import type { AnyOperation, ResultOf } from './operation';
+import { responses } from './responses';
 
 /** Every endpoint Sluice brokers: one line each. */
 export const OPERATIONS = [
@@ -11,6 +12,7 @@ export const OPERATIONS = [
   embeddings,
   completions,
   moderations,
+  responses,
 ] as const satisfies readonly AnyOperation[];
 
 const byEndpoint = new Map<Endpoint, AnyOperation>(OPERATIONS.map((o) => [o.endpoint, o]));
@@ -22,7 +24,10 @@ export function operationFor(endpoint: Endpoint): AnyOperation {
   return op;
 }
 
-/** The endpoint known to serve a model, if any; unknown ids (e.g. Azure deployment names) are served anywhere. */
+/**
+ * The endpoint known to serve a model, if any (the first listed: chat models are also served by
+ * the Responses API); unknown ids (e.g. Azure deployment names) are served anywhere.
+ */
 export function knownEndpointOf(model: string): Endpoint | undefined {
   return OPERATIONS.find((o) => o.models.known.test(model))?.endpoint;
 }

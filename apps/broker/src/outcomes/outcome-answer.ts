@@ -1,4 +1,5 @@
 import { SluiceError } from '@sluice/events';
+import type { AnyOperation } from '../operations/operation';
 import type { RequestView } from './request-view';
 
 /**
@@ -9,6 +10,12 @@ import type { RequestView } from './request-view';
 export function answerOf(view: RequestView): unknown {
   if (view.status === 'completed' && view.result) return view.result;
   throw outcomeError(view);
+}
+
+/** The answer as the caller of `operation` sees it: a deferred request's keeps the id its placeholder gave. */
+export function callerAnswerOf(operation: AnyOperation, view: RequestView, requestId: string): unknown {
+  const result = answerOf(view);
+  return operation.deferred ? operation.deferred.present(result, requestId) : result;
 }
 
 export function outcomeError(view: RequestView): SluiceError {

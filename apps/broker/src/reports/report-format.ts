@@ -33,7 +33,38 @@ const COLUMNS: ReadonlyArray<[string, (r: UsageReportRow) => string | number | n
   ['saved_micros', (r) => r.savedMicros],
   // The endpoint (added last, for the same reason).
   ['endpoint', (r) => r.endpoint],
+  // Built-in tool calls by kind (`web_search_call=2`), and those without a price (added last).
+  ['units', (r) => unitsText(r.units)],
+  ['unpriced_units', (r) => r.unpricedUnits],
 ];
+
+function unitsText(units: Readonly<Record<string, number>>): string {
+  return Object.entries(units)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([kind, n]) => `${kind}=${n}`)
+    .join(' ');
+}
+
+/**
+ * What a report's reader must know about its cost: units (built-in tool calls) and tokens the
+ * price table does not price, so the cost leaves them out. One line each; none when all is priced.
+ */
+export function reportWarnings(rows: readonly UsageReportRow[]): string[] {
+  const warnings: string[] = [];
+  const unpricedUnits = rows.reduce((n, r) => n + r.unpricedUnits, 0);
+  if (unpricedUnits > 0) {
+    const models = [...new Set(rows.filter((r) => r.unpricedUnits > 0).map((r) => r.model))].join(', ');
+    warnings.push(
+      `warning: ${unpricedUnits} built-in tool call(s) (${models}) have no price in the price table and are not in the cost; list them under "units" in the model's price version (SLUICE_PRICES_FILE).`,
+    );
+  }
+  const unpricedTokens = rows.reduce((n, r) => n + r.unpricedTokens, 0);
+  if (unpricedTokens > 0)
+    warnings.push(
+      `warning: ${unpricedTokens} token(s) of models missing from the price table are not in the cost.`,
+    );
+  return warnings;
+}
 
 /** RFC 4180: quote a field holding a comma, quote or line break; double the quotes. */
 export function csvField(v: string | number | null): string {
@@ -76,12 +107,13 @@ export function reportToTable(rows: readonly UsageReportRow[]): string {
       cache_misses: String(t.cacheMisses),
       saved_usd: t.savedUsd,
       saved_micros: String(t.savedMicros),
+      unpriced_units: String(t.unpricedUnits),
     };
     return key[h] ?? '';
   });
   const all = [head, ...cells, total];
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const numeric = (i: number) => i >= 3 && head[i] !== 'endpoint';
+  const numeric = (i: number) => i >= 3 && head[i] !== 'endpoint' && head[i] !== 'units';
   const line = (r: string[]) =>
     r
       .map((c, i) => (numeric(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))

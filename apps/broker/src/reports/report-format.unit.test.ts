@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseReportDate } from '../cli/report-command';
-import { csvField, formatReport } from './report-format';
+import { csvField, formatReport, reportWarnings } from './report-format';
 import type { UsageReportRow } from './usage-report';
 
 const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
@@ -27,6 +27,8 @@ const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
   savedMicros: 500,
   savedUsd: '0.000500',
   unpricedTokens: 0,
+  units: {},
+  unpricedUnits: 0,
   queueWaitP50Ms: 40,
   queueWaitP95Ms: 90,
   upstreamLatencyP50Ms: 200,
@@ -37,6 +39,26 @@ const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
 });
 
 describe('report formats', () => {
+  it('lists built-in tool calls per line, and warns once of those the price table leaves out', () => {
+    const rows = [
+      row({ model: 'gpt-4o', units: { web_search_call: 2 }, unpricedUnits: 0 }),
+      row({
+        model: 'gpt-4.1-nano',
+        units: { web_search_call: 1, code_interpreter_call: 1 },
+        unpricedUnits: 2,
+      }),
+    ];
+    const csv = formatReport(rows, 'csv').trimEnd().split('\r\n');
+    expect(csv[1]?.endsWith(',web_search_call=2,0')).toBe(true);
+    expect(csv[2]?.endsWith(',code_interpreter_call=1 web_search_call=1,2')).toBe(true);
+    const warnings = reportWarnings(rows);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/^warning: 2 built-in tool call\(s\) \(gpt-4.1-nano\) have no price/);
+    expect(reportWarnings([row({})])).toEqual([]);
+    expect(reportWarnings([row({ unpricedTokens: 5 })])[0]).toMatch(/5 token\(s\) of models missing/);
+    expect(formatReport(rows, 'table').split('\n').at(-1)).toMatch(/ 2$/);
+  });
+
   it('writes RFC 4180 CSV: a header, one line per row, quoted fields where needed', () => {
     const csv = formatReport(
       [row({}), row({ tenantName: 'evil, "inc"', costMicros: 1, costUsd: '0.000001' })],
@@ -52,9 +74,11 @@ describe('report formats', () => {
     );
     expect(lines[2]!.startsWith('"evil, ""inc""",ten_1')).toBe(true);
     expect(
-      lines[0]?.endsWith(',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros,endpoint'),
+      lines[0]?.endsWith(
+        ',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros,endpoint,units,unpriced_units',
+      ),
     ).toBe(true);
-    expect(lines[1]?.endsWith(',0,2,3,0.000500,500,/v1/chat/completions')).toBe(true);
+    expect(lines[1]?.endsWith(',0,2,3,0.000500,500,/v1/chat/completions,,0')).toBe(true);
     expect(csvField('a\nb')).toBe('"a\nb"');
   });
 

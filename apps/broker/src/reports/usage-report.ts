@@ -1,6 +1,6 @@
 import { type SQL, sql } from 'drizzle-orm';
 import { formatUsd, roundToMicros } from '../billing/cost';
-import { type PriceTable, priceIntervals } from '../billing/prices';
+import { type PriceTable, priceIntervals, unitPriceIntervals } from '../billing/prices';
 import { rowsOf, type SluiceDb } from '../db/database';
 import { histogramPercentile, USAGE_COUNTERS } from '../store/projections';
 
@@ -48,6 +48,10 @@ export interface UsageReportRow {
   savedUsd: string;
   /** Tokens of models missing from the price table: not in `costMicros`. */
   unpricedTokens: number;
+  /** Counted units that are not tokens (built-in tool calls), by kind; priced ones are in `costMicros`. */
+  units: Record<string, number>;
+  /** Of `units`, those the price table lists no price for (not in `costMicros`): a report warns of them. */
+  unpricedUnits: number;
   queueWaitP50Ms: number | null;
   queueWaitP95Ms: number | null;
   upstreamLatencyP50Ms: number | null;
@@ -127,6 +131,23 @@ const SAVED_SQL = sql`coalesce(sum(CASE WHEN r.channel = 'cache' THEN
 const UNPRICED_SQL = sql`coalesce(sum(CASE WHEN r.channel <> 'cache' AND p.model IS NULL
   THEN r.prompt_tokens + r.completion_tokens ELSE 0 END), 0)::float8`;
 
+/** Unit prices as an SQL relation of validity intervals (micro-dollars per unit), to join `usage_units` against. */
+function unitPriceRelation(prices: PriceTable): SQL {
+  const rows = unitPriceIntervals(prices).map(
+    (p) =>
+      sql`(${p.model}::text, ${p.unit}::text, ${p.validFrom.toISOString()}::timestamptz, ${p.validTo?.toISOString() ?? null}::timestamptz, ${p.micros}::numeric)`,
+  );
+  rows.push(sql`(NULL::text, NULL::text, NULL::timestamptz, NULL::timestamptz, 0::numeric)`);
+  return sql`unit_price(model, unit, valid_from, valid_to, micros) AS (VALUES ${sql.join(rows, sql`, `)})`;
+}
+
+/** Units at their price (micro-micro-dollars, as token costs are summed), and those without one. */
+const UNIT_JOIN = sql`FROM usage_units r
+  LEFT JOIN unit_price p ON p.model = r.model AND p.unit = r.unit
+    AND r.bucket_start >= p.valid_from AND (p.valid_to IS NULL OR r.bucket_start < p.valid_to)`;
+const UNIT_COST_SQL = sql`coalesce(sum(CASE WHEN r.channel <> 'cache' THEN r.count::numeric * coalesce(p.micros, 0) * 1000000 ELSE 0 END), 0)::text`;
+const UNPRICED_UNITS_SQL = sql`coalesce(sum(CASE WHEN r.channel <> 'cache' AND p.model IS NULL THEN r.count ELSE 0 END), 0)::float8`;
+
 /** Usage reports from the hourly rollup (never the raw events), priced with the price table. */
 export function createUsageReports(db: SluiceDb, prices: PriceTable) {
   async function report(q: ReportQuery): Promise<UsageReportRow[]> {
@@ -140,7 +161,7 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       sql`, `,
     );
     const where = whereOf(q);
-    const [main, hist] = await Promise.all([
+    const [main, hist, unitRows] = await Promise.all([
       db.execute(sql`WITH ${priceRelation(prices)}
         SELECT r.tenant_id AS "tenantId", min(t.name) AS "tenantName", ${period} AS period, ${model} AS model,
           r.endpoint AS endpoint, ${counters}, ${COST_SQL} AS "costMicroMicros", ${SAVED_SQL} AS "savedMicroMicros",
@@ -158,7 +179,34 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
         CROSS JOIN LATERAL unnest(r.queue_wait_hist, r.upstream_latency_hist) WITH ORDINALITY AS u(w, l, i)
         WHERE ${where}
         GROUP BY r.tenant_id, 2, 3, r.endpoint, u.i`),
+      db.execute(sql`WITH ${unitPriceRelation(prices)}
+        SELECT r.tenant_id AS "tenantId", ${period} AS period, ${model} AS model, r.endpoint AS endpoint, r.unit AS unit,
+          coalesce(sum(r.count), 0)::float8 AS n, ${UNIT_COST_SQL} AS "costMicroMicros", ${UNPRICED_UNITS_SQL} AS unpriced
+        ${UNIT_JOIN}
+        WHERE ${where}
+        GROUP BY r.tenant_id, 2, 3, r.endpoint, r.unit`),
     ]);
+    const units = new Map<
+      string,
+      { counts: Record<string, number>; costMicroMicros: bigint; unpriced: number }
+    >();
+    for (const u of rowsOf<{
+      tenantId: string;
+      period: string;
+      model: string;
+      endpoint: string;
+      unit: string;
+      n: number;
+      costMicroMicros: string;
+      unpriced: number;
+    }>(unitRows)) {
+      const key = `${u.tenantId}|${u.period}|${u.model}|${u.endpoint}`;
+      const cur = units.get(key) ?? { counts: {}, costMicroMicros: 0n, unpriced: 0 };
+      cur.counts[u.unit] = (cur.counts[u.unit] ?? 0) + u.n;
+      cur.costMicroMicros += BigInt(u.costMicroMicros.split('.')[0] ?? '0');
+      cur.unpriced += u.unpriced;
+      units.set(key, cur);
+    }
     const hists = new Map<string, { wait: number[]; latency: number[] }>();
     for (const h of rowsOf<{
       tenantId: string;
@@ -186,10 +234,12 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       unpricedTokens: number;
     };
     return rowsOf<Raw>(main).map((r) => {
-      const h = hists.get(`${r.tenantId}|${r.period}|${r.model}|${r.endpoint}`);
+      const key = `${r.tenantId}|${r.period}|${r.model}|${r.endpoint}`;
+      const h = hists.get(key);
+      const u = units.get(key);
       const wait = Array.from(h?.wait ?? [], (v) => v ?? 0);
       const latency = Array.from(h?.latency ?? [], (v) => v ?? 0);
-      const costMicros = roundToMicros(BigInt(r.costMicroMicros));
+      const costMicros = roundToMicros(BigInt(r.costMicroMicros) + (u?.costMicroMicros ?? 0n));
       const savedMicros = roundToMicros(BigInt(r.savedMicroMicros));
       return {
         tenantId: r.tenantId,
@@ -215,6 +265,8 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
         savedMicros,
         savedUsd: formatUsd(savedMicros),
         unpricedTokens: r.unpricedTokens,
+        units: u?.counts ?? {},
+        unpricedUnits: u?.unpriced ?? 0,
         queueWaitP50Ms: histogramPercentile(wait, 0.5),
         queueWaitP95Ms: histogramPercentile(wait, 0.95),
         upstreamLatencyP50Ms: histogramPercentile(latency, 0.5),
@@ -231,6 +283,12 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
     from: Date,
     to: Date,
   ): Promise<{ costMicros: number; tokens: number; unpricedTokens: number }> {
+    const where = whereOf({ tenantId, from, to });
+    const [u] = rowsOf<{ costMicroMicros: string }>(
+      await db.execute(
+        sql`WITH ${unitPriceRelation(prices)} SELECT ${UNIT_COST_SQL} AS "costMicroMicros" ${UNIT_JOIN} WHERE ${where}`,
+      ),
+    );
     const r = rowsOf<{ costMicroMicros: string; tokens: number; unpricedTokens: number }>(
       await db.execute(sql`WITH ${priceRelation(prices)}
         SELECT ${COST_SQL} AS "costMicroMicros",
@@ -239,10 +297,12 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
         FROM usage_rollup r
         LEFT JOIN price p ON p.model = r.model AND p.channel = r.channel
           AND r.bucket_start >= p.valid_from AND (p.valid_to IS NULL OR r.bucket_start < p.valid_to)
-        WHERE ${whereOf({ tenantId, from, to })}`),
+        WHERE ${where}`),
     )[0];
     return {
-      costMicros: roundToMicros(BigInt(r?.costMicroMicros ?? '0')),
+      costMicros: roundToMicros(
+        BigInt(r?.costMicroMicros ?? '0') + BigInt(u?.costMicroMicros.split('.')[0] ?? '0'),
+      ),
       tokens: r?.tokens ?? 0,
       unpricedTokens: r?.unpricedTokens ?? 0,
     };
@@ -268,6 +328,7 @@ const TOTALLED = [
   'cacheHits',
   'cacheMisses',
   'savedMicros',
+  'unpricedUnits',
 ] as const satisfies ReadonlyArray<keyof UsageReportRow>;
 
 /** The sum of report lines (cost is the sum of the lines' rounded costs, as on an invoice). */

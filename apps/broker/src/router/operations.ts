@@ -3,7 +3,7 @@ import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
 import type { SubmitOptions } from '../intake/submit-options';
 import type { AnyOperation, ResultOf } from '../operations/operation';
-import { answerOf } from '../outcomes/outcome-answer';
+import { callerAnswerOf } from '../outcomes/outcome-answer';
 import { tenantProcedure } from '../trpc';
 import { RequestIdSchema } from './request-id';
 
@@ -37,11 +37,12 @@ export function operationRouter<O extends AnyOperation>(operation: O) {
   return {
     create: tenantProcedure.input(input).mutation(async ({ ctx, input, signal }): Promise<ResultOf<O>> => {
       refuseStream(input.params);
-      const { view } = await ctx.services.submissions.submitAndWait(
+      const { submission, view, placeholder } = await ctx.services.submissions.submitAndWait(
         { tenantId: ctx.tenantId, operation, body: input.params, options: input.options, source: 'trpc' },
         signal ? { signal } : {},
       );
-      return answerOf(view) as ResultOf<O>;
+      if (!view) return placeholder as ResultOf<O>;
+      return callerAnswerOf(operation, view, submission.requestId) as ResultOf<O>;
     }),
     submit: tenantProcedure.input(input).mutation(async ({ ctx, input }) => {
       const r = await ctx.services.submissions.submit({
@@ -63,7 +64,7 @@ export function operationRouter<O extends AnyOperation>(operation: O) {
           timeoutMs: input.timeoutMs ?? ctx.services.syncWaitTimeoutMs,
           ...(signal ? { signal } : {}),
         });
-        return answerOf(view) as ResultOf<O>;
+        return callerAnswerOf(operation, view, input.id) as ResultOf<O>;
       }),
   } satisfies TRPCRouterRecord;
 }

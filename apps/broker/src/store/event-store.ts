@@ -3,7 +3,16 @@ import { and, asc, desc, eq, getTableColumns, gt, inArray, type SQL, sql } from 
 import { toSnakeCase } from 'drizzle-orm/casing';
 import { type CacheEntry, projectResponseCache } from '../cache/cache-projection';
 import { rowsOf, type SluiceDb } from '../db/database';
-import { events, type RequestRow, requests, responseCache, usageRollup } from '../db/schema';
+import {
+  events,
+  type RequestRow,
+  requests,
+  responseCache,
+  responseOwners,
+  usageRollup,
+  usageUnits,
+} from '../db/schema';
+import { projectResponseOwners } from '../operations/responses/owners-projection';
 import { chainHash, GENESIS_HASH } from './audit-hash';
 import {
   addHistograms,
@@ -129,6 +138,7 @@ export function createEventStore(
       );
       if (written?.n !== rows.length) throw new Error('event store: concurrent append of the same events');
       filled = await projectResponseCache(tx as unknown as SluiceDb, inserted);
+      await projectResponseOwners(tx as unknown as SluiceDb, inserted);
       return { inserted, duplicates };
     });
     if (filled.length) opts.onCacheFilled?.(filled);
@@ -139,6 +149,7 @@ export function createEventStore(
   async function project(tx: SluiceDb, batch: SluiceEvent[]): Promise<CacheEntry[]> {
     const projection = projectionOf(batch, await currentStates(tx, batch));
     await tx.execute(sql`WITH ${projectionWrites(projection)} SELECT 1`);
+    await projectResponseOwners(tx, batch);
     return projectResponseCache(tx, batch);
   }
 
@@ -306,6 +317,8 @@ export function createEventStore(
         await tx.delete(requests);
         await tx.delete(usageRollup);
         await tx.delete(responseCache);
+        await tx.delete(responseOwners);
+        await tx.delete(usageUnits);
         let after = 0;
         let done = 0;
         for (;;) {
@@ -342,6 +355,11 @@ const upsertRequests = recordsetInsert(requests, {
   conflict: (columns) => `ON CONFLICT (request_id) DO UPDATE SET ${setExcluded(columns, ['request_id'])}`,
 });
 
+const upsertUnits = recordsetInsert(usageUnits, {
+  conflict: () =>
+    'ON CONFLICT (tenant_id, bucket_start, model, endpoint, channel, unit) DO UPDATE SET "count" = usage_units."count" + excluded."count"',
+});
+
 // Every row carries every counter (0 where unchanged), so one statement adds them all; latency
 // histograms add element-wise (either side may be shorter, e.g. the empty default).
 const upsertRollups = recordsetInsert(usageRollup, {
@@ -361,7 +379,11 @@ const upsertRollups = recordsetInsert(usageRollup, {
 function projectionOf(
   batch: readonly SluiceEvent[],
   current: Map<string, RequestState>,
-): { requests: RequestState[]; rollups: Array<Record<string, unknown>> } {
+): {
+  requests: RequestState[];
+  rollups: Array<Record<string, unknown>>;
+  units: Array<Record<string, unknown>>;
+} {
   const ids = [...new Set(batch.map((e) => e.requestId))];
   const deltas = new Map<string, UsageDelta>();
   for (const e of batch) {
@@ -372,17 +394,28 @@ function projectionOf(
   }
   return {
     requests: ids.map((id) => current.get(id)!),
-    rollups: [...deltas.values()].map((d) => ({
+    rollups: [...deltas.values()].map(({ units: _units, ...d }) => ({
       ...d,
       ...Object.fromEntries(USAGE_COUNTERS.map((c) => [c, d[c] ?? 0])),
       ...Object.fromEntries(USAGE_HISTOGRAMS.map((h) => [h, d[h] ?? []])),
     })),
+    units: [...deltas.values()].flatMap((d) =>
+      Object.entries(d.units ?? {}).map(([unit, count]) => ({
+        tenantId: d.tenantId,
+        bucketStart: d.bucketStart,
+        model: d.model,
+        endpoint: d.endpoint,
+        channel: d.channel,
+        unit,
+        count,
+      })),
+    ),
   };
 }
 
 /** The projection writes as data-modifying CTEs, to run in the same statement as the events insert. */
 function projectionWrites(p: ReturnType<typeof projectionOf>): SQL {
-  return sql`projected AS (${upsertRequests(p.requests)}), rolled_up AS (${upsertRollups(p.rollups)})`;
+  return sql`projected AS (${upsertRequests(p.requests)}), rolled_up AS (${upsertRollups(p.rollups)}), units_rolled_up AS (${upsertUnits(p.units)})`;
 }
 
 async function currentStates(
@@ -429,5 +462,10 @@ function mergeDelta(into: Map<string, UsageDelta>, d: UsageDelta): void {
   for (const h of USAGE_HISTOGRAMS) {
     const v = d[h];
     if (v) cur[h] = addHistograms(cur[h] ?? [], v);
+  }
+  if (d.units) {
+    const units = { ...cur.units };
+    for (const [unit, n] of Object.entries(d.units)) units[unit] = (units[unit] ?? 0) + n;
+    cur.units = units;
   }
 }

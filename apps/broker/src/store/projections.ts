@@ -121,7 +121,10 @@ export type UsageDelta = {
   endpoint: UsageRollupRow['endpoint'];
   channel: UsageRollupRow['channel'];
 } & Partial<UsageCounters> &
-  Partial<Record<UsageHistogram, number[]>>;
+  Partial<Record<UsageHistogram, number[]>> & {
+    /** Counted units that are not tokens, by kind (`usage_units`). */
+    units?: Record<string, number>;
+  };
 
 /**
  * Upper bounds (ms) of the fixed latency buckets; one more bucket holds everything above the last.
@@ -222,6 +225,7 @@ export function usageDelta(e: SluiceEvent, before: RequestState | undefined): Us
         completionTokens: e.completionTokens,
         reasoningTokens: e.reasoningTokens,
         estimatedUsage: e.estimated ? 1 : 0,
+        ...(Object.keys(e.units).length ? { units: e.units } : {}),
       };
     default: {
       const never: never = e;

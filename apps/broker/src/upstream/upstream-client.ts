@@ -43,6 +43,20 @@ export interface UpstreamClient {
     body: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<UpstreamSuccess>;
+  /**
+   * Any other call on the pool, by method and path under `/v1` (a stored response's retrieve,
+   * cancel, delete, input items): not paced, since it spends no model quota.
+   */
+  request(
+    pool: string,
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    opts?: {
+      query?: Record<string, string | string[]>;
+      body?: Record<string, unknown>;
+      signal?: AbortSignal;
+    },
+  ): Promise<UpstreamSuccess>;
 }
 
 /**
@@ -53,26 +67,38 @@ export interface UpstreamClient {
  */
 export function createUpstreamClient(pools: readonly PoolConfig[]): UpstreamClient {
   const clients = openaiClientsByPool(pools);
+  const request: UpstreamClient['request'] = async (pool, method, path, opts = {}) => {
+    const client = clients.get(pool);
+    if (!client) throw new UpstreamFailure(`no upstream pool named ${pool}`, { status: 404 });
+    const options = {
+      ...(opts.body ? { body: opts.body } : {}),
+      ...(opts.query ? { query: opts.query } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    };
+    const relative = path.replace(/^\/v1/, '');
+    try {
+      const { data, response } = await (method === 'GET'
+        ? client.get<unknown>(relative, options)
+        : method === 'DELETE'
+          ? client.delete<unknown>(relative, options)
+          : client.post<unknown>(relative, options)
+      ).withResponse();
+      const processing = Number(response.headers.get('openai-processing-ms'));
+      return {
+        result: data,
+        status: response.status,
+        headers: response.headers,
+        upstreamRequestId: response.headers.get('x-request-id'),
+        processingMs: Number.isFinite(processing) && processing >= 0 ? Math.round(processing) : null,
+      };
+    } catch (error) {
+      throw toUpstreamFailure(error);
+    }
+  };
   return {
-    async call(pool, endpoint, body, signal) {
-      const client = clients.get(pool);
-      if (!client) throw new UpstreamFailure(`no upstream pool named ${pool}`, { status: 404 });
-      try {
-        const { data, response } = await client
-          .post<unknown>(endpoint.replace(/^\/v1/, ''), { body, ...(signal ? { signal } : {}) })
-          .withResponse();
-        const processing = Number(response.headers.get('openai-processing-ms'));
-        return {
-          result: data,
-          status: response.status,
-          headers: response.headers,
-          upstreamRequestId: response.headers.get('x-request-id'),
-          processingMs: Number.isFinite(processing) && processing >= 0 ? Math.round(processing) : null,
-        };
-      } catch (error) {
-        throw toUpstreamFailure(error);
-      }
-    },
+    call: (pool, endpoint, body, signal) =>
+      request(pool, 'POST', endpoint, { body, ...(signal ? { signal } : {}) }),
+    request,
   };
 }
 
