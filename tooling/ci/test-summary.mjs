@@ -12,6 +12,7 @@ const reports = [
   'libs/limiter/test-results/vitest.json',
   'libs/openai-simulator/test-results/vitest.json',
   'tooling/test-support/test-results/vitest.json',
+  'tooling/compat/test-results/vitest.json',
 ];
 let passed = 0;
 let failed = 0;
