@@ -11,6 +11,7 @@ const packages = [
   'libs/events',
   'libs/limiter',
   'libs/openai-simulator',
+  'libs/tokenizer',
   'tooling/test-support',
   'tooling/compat',
 ];

@@ -83,33 +83,37 @@ async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir:
 
   if (runtime.simulator) warnSimulator(runtime, config);
   const url = displayUrl(runtime.url ?? `http://127.0.0.1:${config.port}`);
+  const demoKeyFile = `${state.root}/demo-tenant.key`;
+  // Keys are never printed: stdout is where the JSON logs go, and log collection keeps them.
+  // The banner names the files that hold them (readable by their owner only) instead.
   const lines = [
     '',
     `  Sluice is running at ${url}  (embedded mode: data in ${state.root})`,
     '',
-    `  Demo tenant key:  ${demoKey.apiKey}`,
+    `  Demo tenant key:  in ${demoKeyFile}`,
     '',
     '  Try it:',
     `    curl -s ${url}/v1/chat/completions \\`,
-    `      -H "Authorization: Bearer ${demoKey.apiKey}" -H "Content-Type: application/json" \\`,
+    `      -H "Authorization: Bearer $(cat ${demoKeyFile})" -H "Content-Type: application/json" \\`,
     `      -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello, Sluice"}],"max_tokens":32}'`,
     '',
-    `  Or point any OpenAI SDK at baseURL ${url}/v1 with the key above.`,
+    `  Or point any OpenAI SDK at baseURL ${url}/v1 with that key.`,
     `  Manage tenants: npm run sluice -- tenants create <name>   ·   Status: npm run sluice -- status`,
     '',
     `  Console: ${url}/console`,
-    `    log in with the admin key stored in ${state.root}/admin.key  (cat it; it is not printed here),`,
+    `    log in with the admin key in ${state.root}/admin.key,`,
     "    or with a tenant key for that tenant's own view. /metrics takes the admin key as a Bearer token.",
     '',
   ];
-  process.stdout.write(`${lines.join('\n')}\n`);
+  // The banner is for the person at the terminal: stderr, apart from the JSON logs on stdout.
+  process.stderr.write(`${lines.join('\n')}\n`);
   logger.info({ url }, 'Sluice started');
 }
 
 function warnSimulator(runtime: Runtime, config: SluiceConfig) {
   const sim = 'simulator' in config.upstream ? config.upstream.simulator : undefined;
   const bar = '!'.repeat(78);
-  process.stdout.write(
+  process.stderr.write(
     [
       bar,
       '!! OPENAI_API_KEY is not set: Sluice is using its BUILT-IN OPENAI SIMULATOR.',
@@ -139,10 +143,18 @@ function displayUrl(url: string): string {
 }
 
 function explainStartError(error: unknown, config: SluiceConfig): string {
-  const e = error as { code?: string; message?: string };
+  // drizzle wraps the driver's error ("Failed query: …"): the cause says what went wrong.
+  const cause = (error as { cause?: unknown }).cause;
+  const e = (cause && typeof (cause as { code?: unknown }).code === 'string' ? cause : error) as {
+    code?: string;
+    message?: string;
+  };
   if (e.code === 'EADDRINUSE')
     return `port ${config.port} is already in use. Stop the other process or set PORT.`;
-  if (e.code === 'ECONNREFUSED' && 'url' in config.database) {
+  if (
+    ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT'].includes(e.code ?? '') &&
+    'url' in config.database
+  ) {
     return 'cannot reach Postgres at DATABASE_URL. Is the server running and the URL right?';
   }
   if (/lock|already in use|Aborted/i.test(e.message ?? '') && 'dataDir' in config.database) {

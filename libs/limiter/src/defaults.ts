@@ -25,8 +25,6 @@ export const LIMITER_DEFAULTS = {
 
 /** Tunables of token estimation. */
 export const TOKEN_ESTIMATE_DEFAULTS = {
-  /** Distinct regex pieces whose token count is remembered (cleared when full). */
-  pieceMemoSize: 200_000,
   /** OpenAI's cap on 32-px patches per image for patch-priced models. */
   imagePatchCap: 1_536,
 } as const;

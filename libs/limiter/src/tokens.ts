@@ -1,8 +1,8 @@
-import { getEncoding, type Tiktoken } from 'js-tiktoken';
+import { type EncodingName, tokenizer } from '@sluice/tokenizer';
 import { DEFAULT_MAX_OUTPUT_TOKENS, TOKEN_ESTIMATE_DEFAULTS } from './defaults';
 import { imageSizeFromDataUrl } from './internal/image-size';
 
-export type EncodingName = 'o200k_base' | 'cl100k_base';
+export type { EncodingName };
 
 /** How a model family prices an image: OpenAI documents two rules. */
 export type ImageRule =
@@ -140,56 +140,8 @@ export function encodingNameForModel(model: string): EncodingName {
   return 'o200k_base';
 }
 
-/** A tokenizer with a memo of token counts per regex piece: chat text repeats its words a lot. */
-interface PieceCounter {
-  count(text: string): number;
-}
-
-const counters = new Map<EncodingName, PieceCounter>();
-
-/** Encoders are large: built once per process, on first use. */
-function counter(name: EncodingName): PieceCounter {
-  let c = counters.get(name);
-  if (!c) {
-    c = createPieceCounter(getEncoding(name));
-    counters.set(name, c);
-  }
-  return c;
-}
-
-function createPieceCounter(enc: Tiktoken): PieceCounter {
-  // Special tokens in user text are plain text here (never a throw); [] disallows none.
-  const encodePlain = (s: string) => enc.encode(s, [], []).length;
-  const pattern = (enc as unknown as { patStr?: unknown }).patStr;
-  if (typeof pattern !== 'string') return { count: (s) => (s.length === 0 ? 0 : encodePlain(s)) };
-  const pieces = new RegExp(pattern, 'gu');
-  const memo = new Map<string, number>();
-  return {
-    count(text) {
-      if (text.length === 0) return 0;
-      let n = 0;
-      pieces.lastIndex = 0;
-      for (let m = pieces.exec(text); m !== null; m = pieces.exec(text)) {
-        const piece = m[0];
-        if (piece.length === 0) {
-          pieces.lastIndex++;
-          continue;
-        }
-        let k = memo.get(piece);
-        if (k === undefined) {
-          k = encodePlain(piece);
-          if (memo.size >= TOKEN_ESTIMATE_DEFAULTS.pieceMemoSize) memo.clear();
-          memo.set(piece, k);
-        }
-        n += k;
-      }
-      return n;
-    },
-  };
-}
-
 export function countTextTokens(model: string, text: string): number {
-  return counter(encodingNameForModel(model)).count(text);
+  return text.length === 0 ? 0 : tokenizer(encodingNameForModel(model)).count(text);
 }
 
 export interface ChatParamsForEstimate {
@@ -222,7 +174,7 @@ export function estimateChatTokens(
   params: ChatParamsForEstimate,
   opts: { defaultMaxOutputTokens?: number } = {},
 ): TokenEstimate {
-  const enc = counter(encodingNameForModel(params.model));
+  const enc = tokenizer(encodingNameForModel(params.model));
   const info = modelInfo(params.model);
   const count = (s: string) => enc.count(s);
   let prompt = REPLY_PRIMING;

@@ -8,8 +8,17 @@ import type { Metrics } from '../metrics';
 import { type AppRouter, appRouter } from '../root';
 import type { Services } from '../services';
 import { registerConsole } from './console-route';
+import { registerEdgeAuth, unknownEndpoint } from './edge-auth';
 import { openAIError, toOpenAIError } from './openai-errors';
 import { bearerOf, registerOpenAIRoutes } from './openai-routes';
+import { BodyEncodingError, registerStrictUtf8Bodies } from './strict-utf8';
+
+/** The router's subscription procedures, by path (`requests.watch`). */
+const SUBSCRIPTIONS = new Set(
+  Object.entries(appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>)
+    .filter(([, p]) => p._def.type === 'subscription')
+    .map(([path]) => path),
+);
 
 /** The most tRPC calls one HTTP request may carry (the SDK batches concurrent submits, 32 at most). */
 const TRPC_MAX_BATCH = 64;
@@ -19,6 +28,8 @@ export interface HttpServerOptions {
   logger: Logger;
   metrics: Metrics;
   maxBodyBytes: number;
+  /** How long a client may take to send its whole request; absent = 30 s. */
+  requestTimeoutMs?: number;
   /** Where the console's build is (tests point elsewhere); absent = apps/console/dist. */
   consoleDist?: string;
 }
@@ -38,13 +49,20 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
+    // A request (headers and body) must arrive within this time; Fastify's default is no limit,
+    // so a half-sent body would hold its connection forever. Answers may take longer.
+    requestTimeout: opts.requestTimeoutMs ?? 30_000,
   });
 
   app.setErrorHandler((error, req, reply) => {
     const fastifyCode = (error as { code?: string }).code;
     const statusCode = (error as { statusCode?: number }).statusCode;
     let e: ReturnType<typeof toOpenAIError>;
-    if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    if (error instanceof BodyEncodingError) {
+      e = openAIError(error.statusCode, error.message, {
+        code: error.statusCode === 415 ? 'unsupported_media_type' : 'invalid_encoding',
+      });
+    } else if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       e = openAIError(413, `Request body too large: the limit is ${opts.maxBodyBytes} bytes.`, {
         code: 'payload_too_large',
       });
@@ -77,15 +95,12 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     return reply.code(e.status).send(e.body);
   });
 
-  app.setNotFoundHandler((req, reply) => {
-    const e = openAIError(404, `Unknown endpoint ${req.method} ${req.url.split('?')[0]}.`, {
-      code: 'unknown_url',
-    });
-    return reply.code(404).send(e.body);
-  });
+  app.setNotFoundHandler(unknownEndpoint);
+  registerStrictUtf8Bodies(app);
 
   // Cookies are read for the console's session only; the API's own credential stays the bearer key.
   await app.register(fastifyCookie);
+  registerEdgeAuth(app, services, (procedure) => SUBSCRIPTIONS.has(procedure));
 
   await app.register(fastifyTRPCPlugin, {
     prefix: '/trpc',

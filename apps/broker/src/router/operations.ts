@@ -12,7 +12,7 @@ import { RequestIdSchema } from './request-id';
  * case, once, like `/v1`'s (the body guard runs on the raw input, before any schema).
  */
 export function submitInput<O extends AnyOperation>(_operation: O) {
-  return z.object({
+  return z.strictObject({
     params: z.custom<z.input<O['request']>>(),
     options: z.custom<SubmitOptions>().optional(),
   });

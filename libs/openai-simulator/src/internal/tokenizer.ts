@@ -1,29 +1,23 @@
-import { getEncoding, type Tiktoken } from 'js-tiktoken';
-
-const encoders = new Map<string, Tiktoken>();
+import { type Tokenizer, tokenizer } from '@sluice/tokenizer';
 
 /** The model's own encoding: cl100k_base for the gpt-4 / 3.5 / embedding / legacy families, o200k_base after. */
-export function encoderFor(model: string): Tiktoken {
-  const name = /^(gpt-4-|gpt-4$|gpt-3\.5|text-embedding|davinci-002|babbage-002|text-moderation)/.test(model)
-    ? 'cl100k_base'
-    : 'o200k_base';
-  let enc = encoders.get(name);
-  if (!enc) {
-    enc = getEncoding(name);
-    encoders.set(name, enc);
-  }
-  return enc;
+export function encoderFor(model: string): Tokenizer {
+  return tokenizer(
+    /^(gpt-4-|gpt-4$|gpt-3\.5|text-embedding|davinci-002|babbage-002|text-moderation)/.test(model)
+      ? 'cl100k_base'
+      : 'o200k_base',
+  );
 }
 
 /** Tokens of `text`; special-token text such as `<|endoftext|>` counts as plain text, as OpenAI counts user input. */
 export function encodeText(model: string, text: string): number[] {
-  return encoderFor(model).encode(text, [], []);
+  return encoderFor(model).encode(text);
 }
 
 /** Text of token ids, or undefined when an id is not in the model's vocabulary. */
 export function decodeTokens(model: string, tokens: readonly number[]): string | undefined {
   try {
-    return encoderFor(model).decode([...tokens]);
+    return encoderFor(model).decode(tokens);
   } catch {
     return undefined;
   }

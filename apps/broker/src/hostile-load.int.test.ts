@@ -1,0 +1,101 @@
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestSluice, type TestSluice } from './__tests__/harness';
+
+// Hostile load: what one request or one connection could do to the whole process. Each case was a
+// stall or a free hold before: the key is checked before the body is read, a body must be UTF-8
+// JSON, and the intake's token estimate stays linear however long one unbroken run of text is.
+describe('hostile load (embedded)', () => {
+  let s: TestSluice;
+
+  beforeAll(async () => {
+    s = await startTestSluice({ mode: 'embedded' });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+  }, 120_000);
+
+  const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
+    fetch(`${s.url}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.tenant.apiKey}`, 'content-type': 'application/json', ...headers },
+      body,
+    });
+
+  it('answers a half-sent body without a key with 401 at once, and closes the connection', async () => {
+    const socket = connect(Number(new URL(s.url).port), '127.0.0.1');
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (d) => {
+        text += d.toString();
+      });
+      socket.on('close', () => resolve(text));
+    });
+    socket.write(
+      'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"model":',
+    );
+    // The rest of the body never comes: the answer and the close must not wait for it.
+    const text = await answer;
+    expect(text).toMatch(/^HTTP\/1\.1 401/);
+    expect(text).toMatch(/didn't provide an API key/);
+  });
+
+  it('refuses a body that is not valid UTF-8 (400) or declares another charset (415), naming why', async () => {
+    const valid = Buffer.from(
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'héllo' }], max_tokens: 5 }),
+    );
+    const broken = Buffer.from(valid);
+    broken[broken.indexOf(0xc3)] = 0xff; // é's first byte: no longer UTF-8
+    const before = s.simulator.stats().requests;
+
+    const bad = await post('/v1/chat/completions', broken);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string; message: string } }).error).toMatchObject({
+      code: 'invalid_encoding',
+      message: expect.stringMatching(/not valid UTF-8/),
+    });
+    const trpc = await post(
+      '/trpc/requests.submit',
+      Buffer.concat([Buffer.from('{"params":'), broken, Buffer.from('}')]),
+    );
+    expect(trpc.status).toBe(400);
+    expect(await trpc.text()).toMatch(/not valid UTF-8/);
+
+    const utf16 = await post('/v1/chat/completions', valid, {
+      'content-type': 'application/json; charset=utf-16',
+    });
+    expect(utf16.status).toBe(415);
+    expect(await utf16.text()).toMatch(/charset utf-16/i);
+    expect(s.simulator.stats().requests).toBe(before);
+
+    const declared = await post('/v1/chat/completions', valid, {
+      'content-type': 'application/json; charset=UTF-8',
+    });
+    expect(declared.status).toBe(200);
+  });
+
+  it('refuses unknown keys around a tRPC submission, as /v1 refuses unknown Sluice headers', async () => {
+    const res = await post(
+      '/trpc/requests.submit',
+      JSON.stringify({
+        params: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] },
+        priorty: 'interactive',
+      }),
+    );
+    expect(res.status).toBe(400);
+    expect(await res.text()).toMatch(/priorty/);
+  });
+
+  it('estimates a request whose text is one 200,000-character run (quadratic before: hours)', async () => {
+    const content = 'a'.repeat(200_000);
+    const res = await post(
+      '/v1/chat/completions',
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 5 }),
+    );
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { usage: { prompt_tokens: number } };
+    // A run of one letter merges into tokens of several letters each.
+    expect(body.usage.prompt_tokens).toBeGreaterThan(200_000 / 64);
+    expect(body.usage.prompt_tokens).toBeLessThan(200_000 / 2);
+  });
+});
