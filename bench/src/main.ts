@@ -15,6 +15,7 @@ import { overhead } from './scenarios/overhead';
 import { priority } from './scenarios/priority';
 import { saturation } from './scenarios/saturation';
 import { deployScaleOut, scaleOut } from './scenarios/scale-out';
+import { streaming } from './scenarios/streaming';
 
 const SCENARIOS = [
   'saturation',
@@ -25,6 +26,7 @@ const SCENARIOS = [
   'cost',
   'embeddings',
   'mixed',
+  'streaming',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
@@ -113,6 +115,9 @@ async function runScenarios(): Promise<Summary> {
     },
     mixed: async () => {
       summary.operations = [...(summary.operations ?? []), ...(await mixed(profile, log))];
+    },
+    streaming: async () => {
+      summary.streaming = await streaming(profile, log);
     },
   };
   for (const s of selected) {

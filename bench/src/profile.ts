@@ -26,6 +26,8 @@ export interface Profile {
     requestsPerTraffic: number;
     directConcurrencyPerTenant: number;
   };
+  /** Streams timed one after the other (`tokens` each, one every `perTokenMs`), and held at once. */
+  streaming: { sequential: number; tokens: number; perTokenMs: number; concurrent: number };
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
@@ -48,6 +50,7 @@ export const PROFILES: Record<Profile['name'], Profile> = {
       requestsPerTraffic: 1_600,
       directConcurrencyPerTenant: 4,
     },
+    streaming: { sequential: 200, tokens: 50, perTokenMs: 10, concurrent: 1_000 },
   },
   quick: {
     name: 'quick',
@@ -67,5 +70,6 @@ export const PROFILES: Record<Profile['name'], Profile> = {
       requestsPerTraffic: 400,
       directConcurrencyPerTenant: 8,
     },
+    streaming: { sequential: 40, tokens: 30, perTokenMs: 10, concurrent: 200 },
   },
 };

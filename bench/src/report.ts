@@ -7,6 +7,7 @@ import type { OverheadRow } from './scenarios/overhead';
 import type { PriorityRow } from './scenarios/priority';
 import type { SaturationRow } from './scenarios/saturation';
 import type { ScaleOutRow } from './scenarios/scale-out';
+import type { StreamingRow } from './scenarios/streaming';
 import { bindingRate, CHARGE, refillIntervalMs } from './workload';
 
 export interface Summary {
@@ -22,6 +23,8 @@ export interface Summary {
   cost?: CostRow[];
   /** Other endpoints: embeddings saturation, and chat with embeddings at once. */
   operations?: OperationsRow[];
+  /** Streams relayed as generated: added time to first token and between chunks, streams held at once. */
+  streaming?: StreamingRow[];
   errors: Array<{ scenario: string; message: string }>;
 }
 
@@ -162,6 +165,32 @@ export function goals(s: Summary): string {
       'Sluice steady-state throughput ≥ 0.99 of the binding limit, ≤ 0.1 % 429s',
       `${n(r.steadyUtilisation, 3)}, ${n(r.upstream429s)} of ${n(r.upstreamAttempts)} (${pct(r.share429, 2)})`,
       mark(r.goals?.steady && r.goals.rateLimits),
+    ]);
+  }
+  for (const r of s.streaming ?? []) {
+    rows.push([
+      `streaming, ${r.mode}`,
+      'added time to first token p50 ≤ 5 ms',
+      `${n(r.addedTtftP50Ms, 1)} ms`,
+      mark(r.goals.ttftP50),
+    ]);
+    rows.push([
+      `streaming, ${r.mode}`,
+      'added time to first token p99 ≤ 20 ms',
+      `${n(r.addedTtftP99Ms, 1)} ms`,
+      mark(r.goals.ttftP99),
+    ]);
+    rows.push([
+      `streaming, ${r.mode}`,
+      'added gap between chunks p50 ≤ 1 ms',
+      `${n(r.addedGapP50Ms, 2)} ms`,
+      mark(r.goals.gapP50),
+    ]);
+    rows.push([
+      `streaming, ${r.mode}`,
+      `${n(r.concurrent)} concurrent streams held by one process`,
+      `${n(r.concurrentCompleted)} complete, ${n(r.heapPerStreamKiB, 1)} KiB heap each`,
+      mark(r.goals.concurrent),
     ]);
   }
   return table(['scenario', 'goal', 'measured', 'result'], rows);
@@ -380,6 +409,36 @@ export function tables(s: Summary): string[] {
             `${n(r.steadyUtilisation, 3)} (${r.steadySeconds} s)`,
             mark(r.goals?.steady),
             mark(r.goals?.rateLimits),
+          ]),
+        ),
+    );
+  }
+  if (s.streaming?.length) {
+    const p = s.profile.streaming;
+    out.push(
+      `### 8. Streaming: ${p.tokens}-token answers, one token every ${p.perTokenMs} ms, direct from the simulator and via Sluice in the same run (pacing unlimited: only the relay counts)\n\n` +
+        table(
+          [
+            'mode',
+            'TTFT direct p50 / p99 (ms)',
+            'TTFT via Sluice p50 / p99 (ms)',
+            'added TTFT p50 / p99 (ms)',
+            'gap direct p50 / p99 (ms)',
+            'gap via Sluice p50 / p99 (ms)',
+            'added gap p50 (ms)',
+            'concurrent streams (complete)',
+            'heap per stream (KiB)',
+          ],
+          s.streaming.map((r) => [
+            r.mode,
+            `${n(r.directTtftP50Ms, 1)} / ${n(r.directTtftP99Ms, 1)}`,
+            `${n(r.viaTtftP50Ms, 1)} / ${n(r.viaTtftP99Ms, 1)}`,
+            `${n(r.addedTtftP50Ms, 1)} / ${n(r.addedTtftP99Ms, 1)}`,
+            `${n(r.directGapP50Ms, 2)} / ${n(r.directGapP99Ms, 2)}`,
+            `${n(r.viaGapP50Ms, 2)} / ${n(r.viaGapP99Ms, 2)}`,
+            n(r.addedGapP50Ms, 2),
+            `${n(r.concurrent)} (${n(r.concurrentCompleted)})`,
+            n(r.heapPerStreamKiB, 1),
           ]),
         ),
     );

@@ -57,6 +57,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
       deadline: null,
       cache: null,
       route: 'sync',
+      replyTo: null,
     },
   ];
   if (n % 5 === 4) {

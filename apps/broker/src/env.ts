@@ -44,6 +44,8 @@ const EnvSchema = z.object({
     .min(1_024)
     .default(2 * 1024 * 1024),
   SLUICE_DISPATCHER_ID: z.string().min(1).max(100).optional(),
+  /** Where dispatchers reach this API process to push streamed answers (default: its own address, right on one host). */
+  SLUICE_ADVERTISE_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** Per-tenant submits per second each API process accepts (token bucket); burst defaults to twice it. */
   SLUICE_TENANT_SUBMIT_RPS: z.coerce
     .number()
@@ -95,6 +97,8 @@ export interface SluiceConfig {
   pricesFile?: string;
   adminKey?: string;
   dispatcherId?: string;
+  /** This API process's address for dispatchers' stream pushes; absent = the address it listens on. */
+  advertiseUrl?: string;
   /** Where a process without the API serves /metrics, /healthz and /readyz. */
   metricsPort: number;
   /** Upstream retries (backoff with full jitter); absent = the limiter's defaults. */
@@ -161,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(pools ? { pools } : {}),
     ...(e.SLUICE_ADMIN_KEY ? { adminKey: e.SLUICE_ADMIN_KEY } : {}),
     ...(e.SLUICE_DISPATCHER_ID ? { dispatcherId: e.SLUICE_DISPATCHER_ID } : {}),
+    ...(e.SLUICE_ADVERTISE_URL ? { advertiseUrl: e.SLUICE_ADVERTISE_URL } : {}),
     metricsPort: e.SLUICE_METRICS_PORT,
     retryPolicy: {
       maxAttempts: e.SLUICE_RETRY_MAX_ATTEMPTS,

@@ -9,6 +9,7 @@ import { createBatchPath } from './batch/batch-path';
 import { createRoutePolicy } from './batch/route-policy';
 import { createCacheAdmission } from './cache/cache-admission';
 import { createResponseCache, type ResponseCache } from './cache/response-cache';
+import { clusterSecret } from './db/cluster-secret';
 import { type Database, openDatabase } from './db/database';
 import { migrateDatabase } from './db/migrate';
 import { DISPATCHER_DEFAULTS } from './dispatcher/defaults';
@@ -25,6 +26,8 @@ import { OPERATIONS } from './operations/registry';
 import { createOutcomeHub, type OutcomeHub } from './outcomes/outcome-hub';
 import { createServices } from './service-impl';
 import { createEventStore, type EventStore } from './store/event-store';
+import { createStreamTargets } from './streaming/stream-target';
+import { createStreamOpener } from './streaming/stream-writer';
 import { createTenantService, type TenantService } from './tenants/tenant-service';
 import { createModelCatalog } from './upstream/model-catalog';
 import { DEFAULT_POOL, DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig } from './upstream/pools';
@@ -114,6 +117,9 @@ export async function createRuntime(
       // with a 10 ms linger; on the Postgres server it made no difference, so there it is off.
       lingerMs: database.kind === 'pglite' ? EMBEDDED_OUTCOME_LINGER_MS : 0,
     });
+    // Dispatchers sign what they push to an API process's streaming callers with it.
+    const pushSecret = await clusterSecret(database.db, 'stream_push');
+    const streamTargets = opts.roles.includes('api') ? createStreamTargets() : undefined;
     const tenants = createTenantService(database.db, { cacheAuth: opts.roles.includes('api') });
     await tenants.startAuthCache();
     closers.push(() => tenants.stopAuthCache());
@@ -191,6 +197,10 @@ export async function createRuntime(
         },
         limiter,
         upstream: createUpstreamClient(pools),
+        streams: createStreamOpener({
+          ...(streamTargets ? { targets: streamTargets } : {}),
+          secret: pushSecret,
+        }),
         logger: logger.child({ component: 'dispatcher' }),
         metrics,
         dispatcherId,
@@ -253,6 +263,16 @@ export async function createRuntime(
         store,
         tenants,
         hub,
+        streams: {
+          targets: streamTargets ?? createStreamTargets(),
+          replyTo: () => {
+            const url = config.advertiseUrl ?? runtime.url;
+            return url
+              ? { url: url.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://[::1]') }
+              : null;
+          },
+          pushSecret,
+        },
         catalog,
         pools,
         metrics,

@@ -22,6 +22,7 @@ import { isTerminal, type RequestView, toRequestView } from './outcomes/request-
 import type { Services } from './services';
 import type { EventStore } from './store/event-store';
 import { evolveRequest, type RequestState } from './store/projections';
+import type { StreamIntake } from './streaming/stream-routes';
 import type { TenantService } from './tenants/tenant-service';
 import type { ModelCatalog } from './upstream/model-catalog';
 import type { PoolConfig } from './upstream/pools';
@@ -88,6 +89,7 @@ export function createServices(deps: {
   store: EventStore;
   tenants: TenantService;
   hub: OutcomeHub;
+  streams: StreamIntake;
   catalog: ModelCatalog;
   pools: readonly PoolConfig[];
   metrics?: Metrics;
@@ -206,6 +208,7 @@ export function createServices(deps: {
     responses,
     submissions,
     hub: deps.hub,
+    streams: deps.streams,
     models: deps.catalog,
     syncWaitTimeoutMs: SYNC_WAIT_TIMEOUT_MS,
     requests,

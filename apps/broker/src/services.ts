@@ -10,6 +10,7 @@ import type { OutcomeHub } from './outcomes/outcome-hub';
 import type { RequestView } from './outcomes/request-view';
 import type { ReportGrouping, UsageReportRow } from './reports/usage-report';
 import type { RequestState } from './store/projections';
+import type { StreamIntake } from './streaming/stream-routes';
 import type { ModelCatalog } from './upstream/model-catalog';
 
 export interface AuthResult {
@@ -31,6 +32,8 @@ export interface Services {
   /** Submission, for both front doors: admission, then the cache or the log (and the wait for an outcome). */
   submissions: SubmitUseCase;
   hub: OutcomeHub;
+  /** Callers of this process waiting for streamed answers, and where dispatchers push them. */
+  streams: StreamIntake;
   models: ModelCatalog;
   /** The Responses API's stored responses (retrieve, cancel, delete, input items) for their creator. */
   responses: ResponsesService;

@@ -1,6 +1,6 @@
 import { Partitioners } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { decodeEvent, encodeEvent, eventIdFor, isSluiceError, validateEvent } from './index';
+import { decodeEvent, encodeEvent, isSluiceError, validateEvent } from './index';
 import { CommitTracker } from './internal/commit-tracker';
 import { partitionForKey } from './internal/partitioner';
 import { makeEvent, makeSubmittedEvent, makeUsageEvent } from './testing/fixtures';

@@ -207,6 +207,15 @@ export const RequestSubmittedV3 = perEndpoint(
     deadline: z.iso.datetime({ offset: true }).nullable(),
     cache: CacheDirectiveSchema.nullable(),
     route: UpstreamRouteSchema,
+    /**
+     * A streamed request's caller: the API process holding its connection, to which the dispatcher
+     * pushes the chunks as they come. Null when no process waits for a stream (not streamed, or
+     * submitted before streams were pushed).
+     */
+    replyTo: z
+      .object({ url: z.url({ protocol: /^https?$/ }).max(2_048) })
+      .nullable()
+      .default(null),
   },
   'body',
   'body',

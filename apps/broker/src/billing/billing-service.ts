@@ -5,7 +5,6 @@ import { createUsageReports, type ReportGrouping, type UsageReportRow } from '..
 import type { ChainVerdict, EventStore } from '../store/event-store';
 import type { TenantService } from '../tenants/tenant-service';
 import { ttlCache } from '../ttl-cache';
-import type { PoolConfig } from '../upstream/pools';
 import { admitWithinBudget, type Budget, type BudgetStatus, budgetPeriod, budgetStatus } from './budgets';
 import type { PriceTable } from './prices';
 

@@ -177,6 +177,7 @@ describe('cache facts', () => {
     deadline: null,
     cache: { mode: 'use', scope: 'ten_a', key: 'a'.repeat(64), ttlSeconds: 60 },
     route: 'sync',
+    replyTo: null,
   };
   const response = {
     id: 'chatcmpl-1',

@@ -241,3 +241,14 @@ export type RequestRow = typeof requests.$inferSelect;
 export type UsageRollupRow = typeof usageRollup.$inferSelect;
 export type UsageUnitsRow = typeof usageUnits.$inferSelect;
 export type ResponseCacheRow = typeof responseCache.$inferSelect;
+
+/**
+ * Secrets every Sluice process of a deployment shares, created once by whichever starts first:
+ * `stream_push` signs a dispatcher's push of a streamed answer to the API process whose caller
+ * waits for it (`streaming/stream-writer.ts`). Never in an event, a log line or a response.
+ */
+export const clusterSecrets = pgTable('cluster_secrets', (t) => ({
+  name: t.text().primaryKey(),
+  value: t.text().notNull(),
+  createdAt: t.timestamp({ withTimezone: true }).notNull().defaultNow(),
+}));

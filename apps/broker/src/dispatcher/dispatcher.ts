@@ -15,17 +15,26 @@ import {
   TOPICS,
   type TopicPartition,
 } from '@sluice/events';
-import { type Dispatch, type Limiter, parseRateLimitHeaders, type RetryPolicy } from '@sluice/limiter';
+import {
+  countTextTokens,
+  type Dispatch,
+  type Limiter,
+  parseRateLimitHeaders,
+  type RetryPolicy,
+} from '@sluice/limiter';
 import { LRUCache } from 'lru-cache';
 import type { BatchRouter } from '../batch/batch-router';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import type { StreamPolicy } from '../operations/operation';
 import { operationFor } from '../operations/registry';
 import { retryUntilDone } from '../retry-until-done';
+import type { StreamOpener } from '../streaming/stream-writer';
 import type { UpstreamClient } from '../upstream/upstream-client';
 import { UpstreamFailure } from '../upstream/upstream-client';
 import { DISPATCHER_DEFAULTS } from './defaults';
 import { type DispatchState, decide, evolveAll, initialState, type Next } from './request-decider';
+import { attemptStreamed } from './stream-attempt';
 import { attemptToFinal, type UpstreamWork } from './upstream-attempt';
 
 /** What the dispatcher needs of the event store. */
@@ -50,6 +59,8 @@ export interface DispatcherDeps {
   clock?: () => number;
   random?: () => number;
   settings?: Partial<typeof DISPATCHER_DEFAULTS>;
+  /** Where streamed answers go as they arrive; absent = streamed requests are answered whole. */
+  streams?: StreamOpener;
   /** The Batch API path for `route: 'batch_api'` requests; absent = every request goes synchronously. */
   batches?: BatchRouter;
 }
@@ -469,51 +480,84 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     metrics?.tokens.inc({ ...labels, kind: 'estimated' }, d.reservation.tokens);
     metrics?.queueWaitSeconds.observe({ priority: s.priority }, queueWaitMs / 1000);
 
-    // Buffered: the whole answer is taken at once and replayed as chunks to a streaming caller.
+    // A streamed request's chunks go on to its caller as they arrive; without a way to the caller
+    // (`deps.streams`), the whole answer is taken at once and the caller's process replays it.
+    const op = operationFor(s.endpoint);
+    const streamed = deps.streams && op.stream?.requested(s.body) ? op.stream : undefined;
     const { stream: _stream, stream_options: _streamOptions, ...body } = s.body as Record<string, unknown>;
     let decision: ReturnType<typeof decide>;
     let now: number;
     try {
-      const r = await attemptToFinal(upstream, operationFor(s.endpoint), s.pool, body, {
-        pollMs: settings.backgroundPollMs,
-        pollMaxMs: settings.backgroundPollMaxMs,
-        onWork: (work) => {
-          h.upstreamWork = work;
-          if (work && h.cancelAsked) forwardCancel(h);
-        },
-      });
+      const attempt =
+        streamed && deps.streams
+          ? await attemptStreamed(upstream, op, streamed as StreamPolicy<unknown, unknown>, s, deps.streams)
+          : {
+              kind: 'answered' as const,
+              answer: await attemptToFinal(upstream, op, s.pool, body, {
+                pollMs: settings.backgroundPollMs,
+                pollMaxMs: settings.backgroundPollMaxMs,
+                onWork: (work) => {
+                  h.upstreamWork = work;
+                  if (work && h.cancelAsked) forwardCancel(h);
+                },
+              }),
+            };
       now = clock();
-      decision = decide(h.state, {
-        type: 'answered',
-        at: now,
-        result: r.result,
-        upstreamLatencyMs: now - dispatchedAt,
-        queueWaitMs,
-        upstreamRequestId: r.upstreamRequestId,
-        upstreamProcessingMs: r.processingMs,
-        channel: 'sync',
-      });
-      const usage = decision.events.find((e) => e.type === 'usage.recorded');
-      limiter.onResponse(
-        d.reservation,
-        {
-          status: r.status,
-          headers: parseRateLimitHeaders(r.headers, now),
-          ...(usage ? { actualTokens: usage.totalTokens } : {}),
-        },
-        now,
-      );
-      if (usage) {
-        metrics?.completed.inc(labels);
-        metrics?.tokens.inc({ ...labels, kind: 'prompt' }, usage.promptTokens);
-        metrics?.tokens.inc({ ...labels, kind: 'cached' }, usage.cachedTokens);
-        metrics?.tokens.inc({ ...labels, kind: 'completion' }, usage.completionTokens);
-        metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, usage.reasoningTokens);
-        metrics?.upstreamLatencySeconds.observe(
-          { pool: s.pool, model: s.model },
-          (now - dispatchedAt) / 1000,
+      if (attempt.kind === 'broken') {
+        decision = decide(h.state, {
+          type: 'stream_broken',
+          at: now,
+          cause: attempt.cause,
+          message: attempt.message,
+          completionTokens: countTextTokens(s.model, attempt.streamedText),
+          upstreamRequestId: attempt.facts.upstreamRequestId,
+        });
+        const usage = decision.events.find((e) => e.type === 'usage.recorded');
+        limiter.onResponse(
+          d.reservation,
+          {
+            status: attempt.facts.status,
+            headers: parseRateLimitHeaders(attempt.facts.headers, now),
+            ...(usage ? { actualTokens: usage.totalTokens } : {}),
+          },
+          now,
         );
-        reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
+        metrics?.upstreamErrors.inc({ ...labels, kind: `stream_${attempt.cause}` });
+        reqLog.warn({ cause: attempt.cause, message: attempt.message }, 'stream broke after its first chunk');
+      } else {
+        const r = attempt.answer;
+        decision = decide(h.state, {
+          type: 'answered',
+          at: now,
+          result: r.result,
+          upstreamLatencyMs: now - dispatchedAt,
+          queueWaitMs,
+          upstreamRequestId: r.upstreamRequestId,
+          upstreamProcessingMs: r.processingMs,
+          channel: 'sync',
+        });
+        const usage = decision.events.find((e) => e.type === 'usage.recorded');
+        limiter.onResponse(
+          d.reservation,
+          {
+            status: r.status,
+            headers: parseRateLimitHeaders(r.headers, now),
+            ...(usage ? { actualTokens: usage.totalTokens } : {}),
+          },
+          now,
+        );
+        if (usage) {
+          metrics?.completed.inc(labels);
+          metrics?.tokens.inc({ ...labels, kind: 'prompt' }, usage.promptTokens);
+          metrics?.tokens.inc({ ...labels, kind: 'cached' }, usage.cachedTokens);
+          metrics?.tokens.inc({ ...labels, kind: 'completion' }, usage.completionTokens);
+          metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, usage.reasoningTokens);
+          metrics?.upstreamLatencySeconds.observe(
+            { pool: s.pool, model: s.model },
+            (now - dispatchedAt) / 1000,
+          );
+          reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
+        }
       }
     } catch (error) {
       now = clock();

@@ -71,6 +71,19 @@ export type DispatchFact =
       channel: AttemptChannel;
     }
   | {
+      /**
+       * A streamed answer broke after its first chunk reached the caller, so it cannot be sent
+       * again: `caller` went away (the upstream call was stopped), or the `upstream` stream broke.
+       */
+      type: 'stream_broken';
+      at: number;
+      cause: 'caller' | 'upstream';
+      message: string;
+      /** Output tokens the upstream streamed before the break (the shell counts them). */
+      completionTokens: number;
+      upstreamRequestId: string | null;
+    }
+  | {
       type: 'attempt_failed';
       at: number;
       failure: UpstreamFailureFacts;
@@ -145,6 +158,21 @@ export function decide(state: DispatchState, fact: DispatchFact): Decision {
       if (recorded?.status === 'dispatched' && fact.carriedByBatch)
         return { events: [], next: { kind: 'ignore' } };
       const events: SluiceEvent[] = [];
+      if (recorded?.status === 'dispatched' && s.stream && s.replyTo) {
+        // Its caller's stream broke with the dispatcher that was relaying it: a new attempt would
+        // stream to nobody, so the request ends here.
+        events.push(
+          outcome.failed(s, state.attempt - 1, at, {
+            reason: 'stream_interrupted',
+            status: null,
+            message: 'the dispatcher relaying this stream stopped before it ended; the caller was told',
+            deadLettered: false,
+            upstreamError: null,
+            upstreamRequestId: null,
+          }),
+        );
+        return { events, next: { kind: 'done', deadLetter: null } };
+      }
       if (recorded?.status === 'dispatched') {
         // A previous dispatcher sent this attempt and died before recording the outcome. It is
         // never re-sent as the same attempt: the next attempt starts, so nothing is billed twice.
@@ -227,6 +255,40 @@ export function decide(state: DispatchState, fact: DispatchFact): Decision {
             channel: fact.channel,
           }),
         ],
+        next: { kind: 'done', deadLetter: null },
+      };
+    }
+    case 'stream_broken': {
+      // No usage comes with a broken stream: what the upstream spent is estimated (the prompt as
+      // admitted, the output it streamed), recorded once, like any other attempt's.
+      const at = new Date(fact.at);
+      const prompt = s.estimate.promptTokens;
+      const usage = {
+        ...estimatedUsage(s.estimate),
+        completionTokens: fact.completionTokens,
+        totalTokens: prompt + fact.completionTokens,
+        estimated: true,
+        channel: 'sync' as const,
+      };
+      const ended =
+        fact.cause === 'caller'
+          ? outcome.cancelled(s, state.attempt, at, {
+              reason: `the caller closed the stream: ${fact.message}`.slice(0, 500),
+              cancelledBy: 'tenant',
+            })
+          : outcome.failed(s, state.attempt, at, {
+              reason: 'stream_interrupted',
+              status: null,
+              message: `the upstream stream broke after its first chunk was relayed: ${fact.message}`.slice(
+                0,
+                2_000,
+              ),
+              deadLettered: false,
+              upstreamError: null,
+              upstreamRequestId: fact.upstreamRequestId,
+            });
+      return {
+        events: [ended, outcome.usage(s, state.attempt, at, usage)],
         next: { kind: 'done', deadLetter: null },
       };
     }

@@ -92,6 +92,18 @@ describe('request decider: delivery', () => {
     expect(evolveAll(state, events).attempt).toBe(3);
   });
 
+  it('ends a streamed request whose relaying dispatcher died: its caller was told, nobody waits for a new attempt', () => {
+    const recorded = { status: 'dispatched', attempts: 1 };
+    const streamed = makeSubmittedEvent({
+      requestId: 'req_streamed',
+      stream: true,
+      replyTo: { url: 'http://127.0.0.1:8080' },
+    });
+    const { events, next } = decide(initialState(streamed, recorded), delivered({ recorded }));
+    expect(events).toMatchObject([{ type: 'request.failed', attempt: 1, reason: 'stream_interrupted' }]);
+    expect(next).toEqual({ kind: 'done', deadLetter: null });
+  });
+
   it('cancels a request whose deadline passed before dispatch', () => {
     const late = makeSubmittedEvent({ deadline: new Date(T0 - 1).toISOString() });
     const { events, next } = decide(given([], late), delivered());
@@ -222,5 +234,42 @@ describe('request decider: an attempt', () => {
       kind: 'done',
       deadLetter: { reason: expect.stringMatching(/^connection: gave up after 3/) },
     });
+  });
+});
+
+describe('request decider: a stream broken after its first chunk', () => {
+  const inFlight = () => given(decide(given(), sent()).events);
+  const broken = (cause: 'caller' | 'upstream'): DispatchFact => ({
+    type: 'stream_broken',
+    at: T0 + 500,
+    cause,
+    message: 'connection reset',
+    completionTokens: 7,
+    upstreamRequestId: 'req_up',
+  });
+
+  it('cancels when the caller left, billing the prompt and what was streamed, estimated', () => {
+    const { events, next } = decide(inFlight(), broken('caller'));
+    expect(events).toMatchObject([
+      { type: 'request.cancelled', attempt: 1, cancelledBy: 'tenant' },
+      {
+        type: 'usage.recorded',
+        attempt: 1,
+        promptTokens: 9,
+        completionTokens: 7,
+        totalTokens: 16,
+        estimated: true,
+      },
+    ]);
+    expect(next).toEqual({ kind: 'done', deadLetter: null });
+  });
+
+  it('fails without a retry when the upstream broke it: the caller already had chunks', () => {
+    const { events, next } = decide(inFlight(), broken('upstream'));
+    expect(events).toMatchObject([
+      { type: 'request.failed', attempt: 1, reason: 'stream_interrupted', upstreamRequestId: 'req_up' },
+      { type: 'usage.recorded', attempt: 1, completionTokens: 7, estimated: true },
+    ]);
+    expect(next).toEqual({ kind: 'done', deadLetter: null });
   });
 });

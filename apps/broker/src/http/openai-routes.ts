@@ -1,13 +1,13 @@
 import { describeZodError, SluiceError } from '@sluice/events';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Submission } from '../intake/submit';
 import { SubmitOptionsSchema } from '../intake/submit-options';
 import type { AnyOperation } from '../operations/operation';
 import { OPERATIONS } from '../operations/registry';
 import { registerResponsesRoutes } from '../operations/responses/routes';
 import { callerAnswerOf } from '../outcomes/outcome-answer';
-import type { RequestView } from '../outcomes/request-view';
 import type { AuthResult, Services } from '../services';
+import { answerStreamed } from '../streaming/stream-routes';
 import { openAIError } from './openai-errors';
 
 /**
@@ -74,6 +74,8 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
       req.raw.on('close', () => {
         if (!reply.raw.writableEnded) abort.abort();
       });
+      if (operation.stream && asksForStream(req.body))
+        return answerStreamed(reply, services, command, { signal: abort.signal, answerHeaders });
       const { submission, view, placeholder } = await services.submissions.submitAndWait(command, {
         signal: abort.signal,
       });
@@ -81,13 +83,13 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
         reply.header('x-sluice-request-id', submission.requestId);
         return reply.send(placeholder);
       }
-      setAnswerHeaders(reply, submission, view);
-      // Throws the relayed or Sluice error before any byte of a stream: an HTTP error, never a 200.
-      const result = callerAnswerOf(operation as AnyOperation, view, submission.requestId);
-      const stream = operation.stream as AnyOperation['stream'];
-      if (stream?.requested(submission.body))
-        return sendChunks(reply, stream.chunks(result, stream.includeUsage(submission.body)));
-      return reply.send(result);
+      for (const [name, value] of Object.entries(answerHeaders(submission))) reply.header(name, value);
+      // The SDK reads `x-request-id` as `request_id`: the upstream's when there was one (OpenAI
+      // support asks for it), else Sluice's (a cache hit never reached the upstream).
+      reply.header('x-request-id', view.upstreamRequestId ?? submission.requestId);
+      if (view.upstreamProcessingMs !== null)
+        reply.header('openai-processing-ms', String(view.upstreamProcessingMs));
+      return reply.send(callerAnswerOf(operation as AnyOperation, view, submission.requestId));
     });
   }
 
@@ -97,15 +99,18 @@ export function registerOpenAIRoutes(app: FastifyInstance, services: Services): 
 /** Request: how to use the exact response cache (use|refresh|bypass). Response: hit or miss. */
 export const CACHE_HEADER = 'x-sluice-cache';
 
-/** Sluice's request id, and the upstream's `x-request-id` and `openai-processing-ms` passed through. */
-function setAnswerHeaders(reply: FastifyReply, submission: Submission, view: RequestView): void {
-  reply.header('x-sluice-request-id', submission.requestId);
-  // The SDK reads `x-request-id` as `request_id`: the upstream's when there was one (OpenAI support
-  // asks for it), else Sluice's (a cache hit never reached the upstream).
-  reply.header('x-request-id', view.upstreamRequestId ?? submission.requestId);
-  if (view.upstreamProcessingMs !== null)
-    reply.header('openai-processing-ms', String(view.upstreamProcessingMs));
-  if (submission.cache) reply.header(CACHE_HEADER, submission.cache);
+/** Headers of every answer: Sluice's request id (also `x-request-id` until the upstream's is known) and the cache's verdict. */
+function answerHeaders(submission: Submission): Record<string, string> {
+  return {
+    'x-sluice-request-id': submission.requestId,
+    'x-request-id': submission.requestId,
+    ...(submission.cache ? { [CACHE_HEADER]: submission.cache } : {}),
+  };
+}
+
+/** The body asks for a stream (the operation's schema checks the rest at admission). */
+function asksForStream(body: unknown): boolean {
+  return typeof body === 'object' && body !== null && (body as { stream?: unknown }).stream === true;
 }
 
 /** Sluice's own headers and the option each one sets. */
@@ -148,21 +153,6 @@ function sluiceOptionsFromHeaders(req: FastifyRequest): Record<string, unknown> 
     );
   }
   return parsed.data;
-}
-
-/** A whole answer as server-sent events, as the upstream would have streamed it. */
-function sendChunks(reply: FastifyReply, chunks: unknown[]) {
-  reply.hijack();
-  const res = reply.raw;
-  const headers = reply.getHeaders() as Record<string, string>;
-  res.writeHead(200, {
-    ...headers,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-  });
-  for (const chunk of chunks) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
-  res.end('data: [DONE]\n\n');
 }
 
 function bearerOf(req: FastifyRequest): string | undefined {

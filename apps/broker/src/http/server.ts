@@ -7,6 +7,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { type AppRouter, appRouter } from '../root';
 import type { Services } from '../services';
+import { registerStreamPush } from '../streaming/stream-routes';
 import { registerConsole } from './console-route';
 import { registerEdgeAuth, unknownEndpoint } from './edge-auth';
 import { openAIError, toOpenAIError } from './openai-errors';
@@ -128,6 +129,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   } satisfies FastifyTRPCPluginOptions<AppRouter>);
 
   registerOpenAIRoutes(app, services);
+  registerStreamPush(app, services);
   await registerConsole(app, services, opts.consoleDist ? { dist: opts.consoleDist } : {});
 
   app.get('/healthz', async () => ({ ok: true }));

@@ -1,4 +1,4 @@
-import { Transform } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 
 /** The error a body that is not UTF-8 fails with (the error handler names it). */
@@ -44,6 +44,8 @@ export function registerStrictUtf8Bodies(app: FastifyInstance): void {
       },
     });
     // The bytes pass through unchanged: the body limit and content-length checks count the same.
-    return payload.pipe(checked);
+    // `pipeline`, not `pipe`: a connection that breaks mid-body fails the checked stream too.
+    pipeline(payload, checked, () => {});
+    return checked;
   });
 }

@@ -33,6 +33,8 @@ export interface SubmitCommand {
   /** Sluice's own options as received (the SDK's object, or parsed from `x-sluice-*` headers). */
   options: unknown;
   source: RequestSubmitted['source'];
+  /** Where the caller of a streamed request waits for its chunks (this API process). */
+  replyTo?: RequestSubmitted['replyTo'];
 }
 
 export interface Submission {
@@ -332,6 +334,7 @@ export function createSubmitUseCase(deps: SubmitDeps) {
       deadline: a.options.timeoutMs ? new Date(a.now + a.options.timeoutMs).toISOString() : null,
       cache: a.cache,
       route: a.route,
+      replyTo: operation.stream?.requested(a.body) ? (command.replyTo ?? null) : null,
     }) as RequestSubmitted;
     const accepted = { requestId, duplicate: false, priority: a.priority, body: a.body, options: a.options };
 

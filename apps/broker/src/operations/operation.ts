@@ -25,14 +25,52 @@ export interface CachePolicy<Body, Result> {
   storable(result: Result): boolean;
 }
 
-/** How an endpoint's answer is replayed as server-sent events when the caller asked `stream: true`. */
+/**
+ * How an endpoint streams. Once the limiter sent a streamed request, the upstream's chunks reach
+ * the caller as they arrive (`streaming/`); the policy says what differs between endpoints: how
+ * usage is asked for and recognised, how chunks are framed, and how they fold into the whole
+ * answer that is recorded, cached and billed like an unstreamed one.
+ */
 export interface StreamPolicy<Body, Result> {
   /** The request asked for a stream. */
   requested(body: Body): boolean;
   /** The caller asked for the usage chunk (`stream_options.include_usage`). */
   includeUsage(body: Body): boolean;
-  /** The answer as the chunks the upstream would have streamed. */
+  /** The body sent upstream: asks for usage even when the caller did not, so it is recorded once. */
+  upstreamBody(body: Body): Record<string, unknown>;
+  /** A chunk that carries only usage the caller did not ask for: recorded, never forwarded. */
+  usageOnly(chunk: unknown, body: Body): boolean;
+  /** One chunk as a server-sent event, as the upstream framed it. */
+  frame(chunk: unknown): string;
+  /** What ends a stream after its last chunk (`data: [DONE]` for chunk streams; nothing for typed events). */
+  end: string;
+  /** Folds streamed chunks into the whole answer. */
+  assembler(): StreamAssembler<Result>;
+  /** A whole answer as the chunks the upstream would have streamed (a cache hit, a duplicate). */
   chunks(result: Result, includeUsage: boolean): unknown[];
+  /** The event that ends a stream broken after its first byte, naming the request. */
+  errorEvent(message: string, requestId: string): string;
+}
+
+/** Streamed chunks folded into the answer the same call would have returned unstreamed. */
+export interface StreamAssembler<Result> {
+  add(chunk: unknown): void;
+  /** The whole answer; undefined while (or when) the stream never reached its end. */
+  result(): Result | undefined;
+  /** The output text streamed so far: what an interrupted stream is billed from. */
+  text(): string;
+}
+
+/** A chunk as one `data:` server-sent event. */
+export function sseData(chunk: unknown): string {
+  return `data: ${JSON.stringify(chunk)}\n\n`;
+}
+
+/** OpenAI's error body as the one event that ends a broken stream. */
+export function sseError(message: string, requestId: string, type = 'server_error'): string {
+  return sseData({
+    error: { message: `${message} (request ${requestId})`, type, param: null, code: 'stream_interrupted' },
+  });
 }
 
 /** Upstream state a request continues (a response chain, a conversation, stored items), by its id. */

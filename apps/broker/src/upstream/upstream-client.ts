@@ -1,5 +1,6 @@
 import type { Endpoint, UpstreamError } from '@sluice/events';
 import OpenAI from 'openai';
+import type { Stream } from 'openai/core/streaming';
 import { scrubSecrets } from '../logger';
 import type { PoolConfig } from './pools';
 
@@ -35,6 +36,12 @@ export class UpstreamFailure extends Error {
   }
 }
 
+/** A streamed answer once the upstream sent its headers: its chunks come as they are generated. */
+export interface UpstreamStream extends Omit<UpstreamSuccess, 'result'> {
+  /** Parsed server-sent events' data; throws `UpstreamFailure` if the stream breaks or reports an error. */
+  chunks: AsyncIterable<unknown>;
+}
+
 export interface UpstreamClient {
   /** One attempt at `endpoint` with the body as the tenant sent it. */
   call(
@@ -43,6 +50,13 @@ export interface UpstreamClient {
     body: Record<string, unknown>,
     signal?: AbortSignal,
   ): Promise<UpstreamSuccess>;
+  /** One streamed attempt (`body` asks for the stream): resolves at the headers, throws before them. */
+  stream(
+    pool: string,
+    endpoint: Endpoint,
+    body: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<UpstreamStream>;
   /**
    * Any other call on the pool, by method and path under `/v1` (a stored response's retrieve,
    * cancel, delete, input items): not paced, since it spends no model quota.
@@ -83,14 +97,19 @@ export function createUpstreamClient(pools: readonly PoolConfig[]): UpstreamClie
           ? client.delete<unknown>(relative, options)
           : client.post<unknown>(relative, options)
       ).withResponse();
-      const processing = Number(response.headers.get('openai-processing-ms'));
-      return {
-        result: data,
-        status: response.status,
-        headers: response.headers,
-        upstreamRequestId: response.headers.get('x-request-id'),
-        processingMs: Number.isFinite(processing) && processing >= 0 ? Math.round(processing) : null,
-      };
+      return { result: data, ...answerFacts(response) };
+    } catch (error) {
+      throw toUpstreamFailure(error);
+    }
+  };
+  const stream: UpstreamClient['stream'] = async (pool, endpoint, body, signal) => {
+    const client = clients.get(pool);
+    if (!client) throw new UpstreamFailure(`no upstream pool named ${pool}`, { status: 404 });
+    try {
+      const { data, response } = await client
+        .post<Stream<unknown>>(endpoint.replace(/^\/v1/, ''), { body, stream: true, signal })
+        .withResponse();
+      return { ...answerFacts(response), chunks: failuresOf(data) };
     } catch (error) {
       throw toUpstreamFailure(error);
     }
@@ -98,8 +117,29 @@ export function createUpstreamClient(pools: readonly PoolConfig[]): UpstreamClie
   return {
     call: (pool, endpoint, body, signal) =>
       request(pool, 'POST', endpoint, { body, ...(signal ? { signal } : {}) }),
+    stream,
     request,
   };
+}
+
+/** What the answer's status and headers say, beside its body. */
+function answerFacts(response: Response): Omit<UpstreamSuccess, 'result'> {
+  const processing = Number(response.headers.get('openai-processing-ms'));
+  return {
+    status: response.status,
+    headers: response.headers,
+    upstreamRequestId: response.headers.get('x-request-id'),
+    processingMs: Number.isFinite(processing) && processing >= 0 ? Math.round(processing) : null,
+  };
+}
+
+/** A stream whose breaks (a dropped connection, an error event) are thrown as `UpstreamFailure`s. */
+async function* failuresOf(chunks: AsyncIterable<unknown>): AsyncGenerator<unknown> {
+  try {
+    yield* chunks;
+  } catch (error) {
+    throw toUpstreamFailure(error);
+  }
 }
 
 /** The `{ error: { message, type, param, code } }` an upstream answered, read defensively. */

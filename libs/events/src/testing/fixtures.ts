@@ -26,6 +26,7 @@ export function makeSubmittedEvent(overrides: Partial<RequestSubmitted> = {}): R
     deadline: null,
     cache: null,
     route: 'sync',
+    replyTo: null,
     ...overrides,
   } as RequestSubmitted;
 }

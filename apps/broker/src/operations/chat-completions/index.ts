@@ -3,7 +3,9 @@ import { estimateChatTokens, modelInfo } from '@sluice/limiter';
 import { simulatedEndpoints } from '@sluice/openai-simulator';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import type { Operation } from '../operation';
+import { chunkStreamPolicy } from '../stream-policies';
 import { finishedNormally, reportedTokenUsage } from '../usage';
+import { chatAssembler } from './assemble';
 import { completionToChunks } from './chunks';
 import { type ChatCompletionRequest, ChatCompletionRequestSchema } from './request';
 
@@ -46,11 +48,7 @@ export const chatCompletions: Operation<'/v1/chat/completions', ChatCompletionRe
     storable: finishedNormally,
   },
   batch: { url: '/v1/chat/completions' },
-  stream: {
-    requested: (body) => body.stream === true,
-    includeUsage: (body) => body.stream_options?.include_usage === true,
-    chunks: completionToChunks,
-  },
+  stream: chunkStreamPolicy({ assembler: chatAssembler, chunks: completionToChunks }),
   priceTable: 'tokens',
   simulator: simulatedEndpoints.chatCompletions,
 };

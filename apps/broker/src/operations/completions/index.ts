@@ -3,7 +3,9 @@ import { countTextTokens } from '@sluice/limiter';
 import { simulatedEndpoints } from '@sluice/openai-simulator';
 import type { Completion } from 'openai/resources/completions';
 import type { Operation } from '../operation';
+import { chunkStreamPolicy } from '../stream-policies';
 import { finishedNormally, reportedTokenUsage } from '../usage';
+import { completionAssembler } from './assemble';
 import { completionToTextChunks } from './chunks';
 import { type CompletionRequest, CompletionRequestSchema, promptsOf } from './request';
 
@@ -67,11 +69,7 @@ export const completions: Operation<'/v1/completions', CompletionRequest, Comple
     storable: finishedNormally,
   },
   batch: { url: '/v1/completions' },
-  stream: {
-    requested: (body) => body.stream === true,
-    includeUsage: (body) => body.stream_options?.include_usage === true,
-    chunks: completionToTextChunks,
-  },
+  stream: chunkStreamPolicy({ assembler: completionAssembler, chunks: completionToTextChunks }),
   priceTable: 'tokens',
   simulator: simulatedEndpoints.completions,
 };

@@ -3,6 +3,8 @@ import { estimateChatTokens, modelInfo } from '@sluice/limiter';
 import { simulatedEndpoints } from '@sluice/openai-simulator';
 import type { Response } from 'openai/resources/responses/responses';
 import { type Operation, serviceTierOf, type Usage } from '../operation';
+import { typedEventStreamPolicy } from '../stream-policies';
+import { responseAssembler } from './assemble';
 import { backgroundPolicy, settlePolicy } from './background';
 import { responseToEvents } from './events';
 import { conversationOf, type ResponsesRequest, ResponsesRequestSchema, stateRefsOf } from './request';
@@ -135,12 +137,7 @@ export const responses: Operation<'/v1/responses', ResponsesRequest, Response> =
     storable: (r) => r.status === 'completed',
   },
   batch: { url: '/v1/responses' },
-  stream: {
-    requested: (body) => body.stream === true,
-    // A streamed response always ends with its usage (`response.completed`).
-    includeUsage: () => true,
-    chunks: (r) => responseToEvents(r),
-  },
+  stream: typedEventStreamPolicy({ assembler: responseAssembler, chunks: responseToEvents }),
   priceTable: 'tokens',
   simulator: simulatedEndpoints.responses,
   upstreamState: stateRefsOf,
