@@ -11,6 +11,8 @@ export const LIMITER_DEFAULTS = {
   priorityFloors: { interactive: 0, standard: 0.1, batch: 0.05 } satisfies Record<Priority, number>,
   /** No dispatch in the last ms of a second: a request sent then may land in the next window upstream. */
   windowGuardMs: 8,
+  /** Successful answers without limit headers, before the limits are unknown, after which the assumed ones are kept. */
+  headerlessAnswersBeforeAssuming: 3,
   /** Pause after a 429 that names no retry-after. */
   fallbackPauseMs: 1_000,
   /** Memory of the recent dispatch mix (for floors): half-life in dispatches. */

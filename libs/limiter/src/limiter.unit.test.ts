@@ -61,6 +61,34 @@ describe('limiter pacing in simulated time', () => {
     expect(limiter.poll(50).length).toBeGreaterThan(0);
   });
 
+  it('keeps probing past an answer without limit headers (a 400), and adopts the limits the next one announces', () => {
+    const limiter = createLimiter();
+    for (const r of backlog(5)) limiter.enqueue(r, 0);
+    const first = limiter.poll(0);
+    expect(first).toHaveLength(1);
+    limiter.onResponse(first[0]!.reservation, { status: 400, headers: {} }, 20);
+    expect(limiter.snapshot(20).groups[0]?.learned).toBe(false);
+    const probe = limiter.poll(30);
+    expect(probe).toHaveLength(1);
+    limiter.onResponse(
+      probe[0]!.reservation,
+      { status: 200, headers: { limitRequests: 10_000, limitTokens: 1_000_000, remainingRequests: 9_999 } },
+      60,
+    );
+    expect(limiter.snapshot(60).groups[0]?.limits).toMatchObject({ rpm: 10_000, tpm: 1_000_000 });
+  });
+
+  it('keeps the assumed limits for an upstream that never sends limit headers, after a few answers', () => {
+    const limiter = createLimiter();
+    for (const r of backlog(10)) limiter.enqueue(r, 0);
+    for (let i = 0; i < 3; i++) {
+      expect(limiter.snapshot(i * 100).groups[0]?.learned).toBe(false);
+      const [probe] = limiter.poll(i * 100);
+      limiter.onResponse(probe!.reservation, { status: 200, headers: {} }, i * 100 + 50);
+    }
+    expect(limiter.snapshot(300).groups[0]?.learned).toBe(true);
+  });
+
   it('given a 429 with retry-after, then the pool pauses that long and resumes paced, not in a burst', () => {
     const limiter = createLimiter({ limits: { p: { '*': { rpm: 600, tpm: 1_000_000 } } } });
     for (const r of backlog(100)) limiter.enqueue(r, 0);

@@ -138,6 +138,8 @@ export class PoolModelQuota {
   /** Shrinks on each 429 inside strict windows: our per-request estimates vary, the server's windows do not. */
   private windowScale = 1;
   learned: boolean;
+  /** Successful answers without limit headers while the limits are unknown. */
+  private headerlessAnswers = 0;
   probesInFlight = 0;
   pausedUntil = 0;
   consecutive429 = 0;
@@ -267,7 +269,7 @@ export class PoolModelQuota {
     now: number,
   ): void {
     if (sent.probe && this.probesInFlight > 0) this.probesInFlight--;
-    this.adoptLimits(h, now);
+    this.adoptLimits(status, h, now);
     this.rpm.refill(now);
     this.tpm.refill(now);
     if (sent.ledger) this.syncWithServer(status, h, sent.at, sent.estimate, sent.ledger, now);
@@ -303,10 +305,16 @@ export class PoolModelQuota {
     }
   }
 
-  private adoptLimits(h: RateLimitHeaders, now: number): void {
+  private adoptLimits(status: number, h: RateLimitHeaders, now: number): void {
     if (h.limitRequests !== undefined) this.announced.rpm = h.limitRequests;
     if (h.limitTokens !== undefined) this.announced.tpm = h.limitTokens;
-    if (h.limitRequests === undefined && h.limitTokens === undefined && this.learned) return;
+    if (h.limitRequests === undefined && h.limitTokens === undefined) {
+      if (this.learned) return;
+      // One answer without limit headers (a 400 often has none) says nothing of the limits: keep
+      // probing. Only an upstream that never sends them leaves us on the assumed limits.
+      if (status >= 400 || ++this.headerlessAnswers < LIMITER_DEFAULTS.headerlessAnswersBeforeAssuming)
+        return;
+    }
     const rpm = Math.min(h.limitRequests ?? this.limits.rpm, this.ceiling?.rpm ?? Number.POSITIVE_INFINITY);
     const tpm = Math.min(h.limitTokens ?? this.limits.tpm, this.ceiling?.tpm ?? Number.POSITIVE_INFINITY);
     if (rpm > 0 && tpm > 0 && (rpm !== this.limits.rpm || tpm !== this.limits.tpm)) {
