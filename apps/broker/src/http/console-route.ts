@@ -124,8 +124,8 @@ export async function registerConsole(
     immutable: true,
     maxAge: '365d',
     index: false,
-    setHeaders: (res) => {
-      res.setHeader('x-content-type-options', 'nosniff');
+    setHeaders: (reply) => {
+      reply.header('x-content-type-options', 'nosniff');
     },
   });
   // Every other path under /console is a page of the app: the same index.html, routed in the browser.
