@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, type HarnessMode, startTestSluice, type TestSluice } from './__tests__/harness';
+import { readChatStream, spreadOver } from './__tests__/streams';
 
 // Real streaming: a `stream: true` request's chunks reach the caller as the upstream generates
 // them (the simulator streams one token every PER_TOKEN_MS), through the real stack in both modes,
@@ -18,6 +19,14 @@ async function eventCounts(s: TestSluice, requestId: string): Promise<Record<str
 }
 
 const messages = [{ role: 'user' as const, content: 'Tell me a story about a sluice gate' }];
+
+/** The request's view once it reached `status`. */
+async function outcomeOf(s: TestSluice, requestId: string, status: string) {
+  return eventually(async () => {
+    const v = await s.runtime.hub?.waitForOutcome(s.tenant.id, requestId, { timeoutMs: 5_000 });
+    return v?.status === status ? v : undefined;
+  });
+}
 
 describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
   let s: TestSluice;
@@ -42,23 +51,14 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
     const { data: stream, response } = await openai.chat.completions
       .create({ model: 'gpt-4o-mini', messages, max_tokens: 40, stream: true })
       .withResponse();
-    const arrivals: number[] = [];
-    let text = '';
-    for await (const chunk of stream) {
-      arrivals.push(Date.now() - started);
-      text += chunk.choices[0]?.delta.content ?? '';
-    }
+    const { text, arrivals } = await readChatStream(stream, started);
     expect(arrivals.length).toBeGreaterThan(10);
     // Buffered, every chunk would arrive at the end; streamed, they spread over the generation.
-    const spread = (arrivals.at(-1) ?? 0) - (arrivals[0] ?? 0);
-    expect(spread).toBeGreaterThan(PER_TOKEN_MS * (arrivals.length - 2) * 0.5);
+    expect(spreadOver(arrivals, PER_TOKEN_MS)).toBe(true);
 
     const requestId = response.headers.get('x-sluice-request-id') ?? '';
     expect(response.headers.get('x-request-id')).not.toBe(requestId); // the upstream's id
-    const view = await eventually(async () => {
-      const v = await s.runtime.hub?.waitForOutcome(s.tenant.id, requestId, { timeoutMs: 5_000 });
-      return v?.status === 'completed' ? v : undefined;
-    });
+    const view = await outcomeOf(s, requestId, 'completed');
     const completion = view.result as OpenAI.ChatCompletion;
     expect(completion.object).toBe('chat.completion');
     expect(completion.choices[0]?.message.content).toBe(text);
@@ -106,10 +106,7 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
     expect(chunks.every((c) => typeof c.system_fingerprint === 'string')).toBe(true);
     expect(chunks.every((c) => typeof c.service_tier === 'string')).toBe(true);
     const requestId = response.headers.get('x-sluice-request-id') ?? '';
-    const view = await eventually(async () => {
-      const v = await s.runtime.hub?.waitForOutcome(s.tenant.id, requestId, { timeoutMs: 5_000 });
-      return v?.status === 'completed' ? v : undefined;
-    });
+    const view = await outcomeOf(s, requestId, 'completed');
     const completion = view.result as OpenAI.ChatCompletion;
     expect(completion.choices[0]?.logprobs?.content).toEqual(streamed);
     expect(completion.system_fingerprint).toBe(chunks[0]?.system_fingerprint);
@@ -137,10 +134,7 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
     for await (const chunk of stream)
       args += chunk.choices[0]?.delta.tool_calls?.[0]?.function?.arguments ?? '';
     const requestId = response.headers.get('x-sluice-request-id') ?? '';
-    const view = await eventually(async () => {
-      const v = await s.runtime.hub?.waitForOutcome(s.tenant.id, requestId, { timeoutMs: 5_000 });
-      return v?.status === 'completed' ? v : undefined;
-    });
+    const view = await outcomeOf(s, requestId, 'completed');
     const call = (view.result as OpenAI.ChatCompletion).choices[0]?.message.tool_calls?.[0];
     expect(call?.type === 'function' && call.function.name).toBe('weather');
     expect(call?.type === 'function' && call.function.arguments).toBe(args);
@@ -157,10 +151,7 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
     // Leaving the loop closes the connection (the SDK aborts its request).
     for await (const _ of stream) if (++seen === 5) break;
     await eventually(async () => s.simulator.stats().aborted > before);
-    const view = await eventually(async () => {
-      const v = await s.runtime.hub?.waitForOutcome(s.tenant.id, requestId, { timeoutMs: 5_000 });
-      return v?.status === 'cancelled' ? v : undefined;
-    });
+    const view = await outcomeOf(s, requestId, 'cancelled');
     expect(view.status).toBe('cancelled');
     const counts = await eventually(async () => {
       const c = await eventCounts(s, requestId);
@@ -229,10 +220,7 @@ describe('a stream the upstream breaks after its first chunks (embedded)', () =>
     expect(chunks).toBeGreaterThan(0);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as Error).message).toContain(requestId);
-    const view = await eventually(async () => {
-      const v = await s.runtime.hub?.waitForOutcome(s.tenant.id, requestId, { timeoutMs: 5_000 });
-      return v?.status === 'failed' ? v : undefined;
-    });
+    const view = await outcomeOf(s, requestId, 'failed');
     expect(view.error?.reason).toBe('stream_interrupted');
     expect(s.simulator.stats().requests - before).toBe(1);
     expect(await eventCounts(s, requestId)).toMatchObject({
