@@ -4,6 +4,7 @@ import { describeZodError } from '@sluice/events';
 import { z } from 'zod';
 import { BATCH_ENV, type BatchSettings, batchSettingsFromEnv } from './batch/batch-settings';
 import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './cache/response-cache';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './http/connection-limits';
 import { DEFAULT_SUBMIT_RATE, type SubmitRateLimit } from './intake/submit-rate';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig, PoolsFileSchema } from './upstream/pools';
 
@@ -43,6 +44,12 @@ const EnvSchema = z.object({
     .int()
     .min(1_024)
     .default(2 * 1024 * 1024),
+  SLUICE_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.total),
+  SLUICE_MAX_CONNECTIONS_PER_CLIENT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(DEFAULT_CONNECTION_LIMITS.perClient),
   SLUICE_DISPATCHER_ID: z.string().min(1).max(100).optional(),
   /** Where dispatchers reach this API process to push streamed answers (default: its own address, right on one host). */
   SLUICE_ADVERTISE_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -104,6 +111,8 @@ export interface SluiceConfig {
   /** Upstream retries (backoff with full jitter); absent = the limiter's defaults. */
   retryPolicy?: { maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   maxBodyBytes: number;
+  /** Connections the API holds at once, in all and per client address. */
+  connections?: ConnectionLimits;
   /** Per-tenant submit rate (token bucket per API process); absent = `DEFAULT_SUBMIT_RATE`. */
   submitRate?: SubmitRateLimit;
   logLevel: SluiceEnv['LOG_LEVEL'];
@@ -173,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxDelayMs: e.SLUICE_RETRY_MAX_DELAY_MS,
     },
     maxBodyBytes: e.SLUICE_MAX_BODY_BYTES,
+    connections: { total: e.SLUICE_MAX_CONNECTIONS, perClient: e.SLUICE_MAX_CONNECTIONS_PER_CLIENT },
     submitRate: {
       ratePerSecond: e.SLUICE_TENANT_SUBMIT_RPS,
       burst: e.SLUICE_TENANT_SUBMIT_BURST ?? Math.max(1, Math.ceil(2 * e.SLUICE_TENANT_SUBMIT_RPS)),

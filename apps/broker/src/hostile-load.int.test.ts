@@ -1,4 +1,4 @@
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestSluice, type TestSluice } from './__tests__/harness';
 
@@ -97,5 +97,43 @@ describe('hostile load (embedded)', () => {
     // A run of one letter merges into tokens of several letters each.
     expect(body.usage.prompt_tokens).toBeGreaterThan(200_000 / 64);
     expect(body.usage.prompt_tokens).toBeLessThan(200_000 / 2);
+  });
+});
+
+describe('connection limits (embedded)', () => {
+  let s: TestSluice;
+
+  beforeAll(async () => {
+    s = await startTestSluice({ mode: 'embedded', connections: { total: 100, perClient: 5 } });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+  }, 120_000);
+
+  const open = () =>
+    new Promise<Socket>((resolve) => {
+      const socket = connect(Number(new URL(s.url).port), '127.0.0.1', () => resolve(socket));
+    });
+  const answerOf = (socket: Socket, request?: string) =>
+    new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (d) => {
+        text += d.toString();
+        if (request && /\r\n\r\n[\s\S]*\}/.test(text)) resolve(text);
+      });
+      socket.on('close', () => resolve(text));
+      if (request) socket.write(request);
+    });
+
+  it('refuses a client holding more connections than its limit with 429, and serves it again once one closes', async () => {
+    const held = await Promise.all(Array.from({ length: 5 }, open));
+    const refused = await answerOf(await open());
+    expect(refused).toMatch(/^HTTP\/1\.1 429/);
+    expect(refused).toMatch(/Too many connections from 127\.0\.0\.1: at most 5/);
+    held[0]?.destroy();
+    await new Promise((r) => setTimeout(r, 50));
+    const served = await answerOf(await open(), 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(served).toMatch(/^HTTP\/1\.1 200/);
+    for (const socket of held) socket.destroy();
   });
 });

@@ -279,7 +279,13 @@ export async function createRuntime(
         cache,
         route,
       });
-      const http = await createHttpServer({ services, logger, metrics, maxBodyBytes: config.maxBodyBytes });
+      const http = await createHttpServer({
+        services,
+        logger,
+        metrics,
+        maxBodyBytes: config.maxBodyBytes,
+        ...(config.connections ? { connections: config.connections } : {}),
+      });
       closers.push(() => http.close());
       runtime.http = http;
       if (opts.listen !== false) {

@@ -59,6 +59,8 @@ export async function startTestSluice(
      * simulator (same options). Absent: one default pool.
      */
     pools?: Array<{ name: string; models?: string[] }>;
+    /** Connections the API holds at once (absent = the defaults). */
+    connections?: SluiceConfig['connections'];
   } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
@@ -108,6 +110,7 @@ export async function startTestSluice(
       ...(opts.cache ? { cache: opts.cache } : {}),
       ...(opts.batch ? { batch: { ...BATCH_DEFAULTS, ...opts.batch } } : {}),
       maxBodyBytes: 256 * 1024,
+      ...(opts.connections ? { connections: opts.connections } : {}),
       submitRate: opts.submitRate ?? UNLIMITED_SUBMIT_RATE,
       logLevel: 'info',
     };

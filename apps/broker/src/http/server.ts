@@ -8,6 +8,7 @@ import type { Metrics } from '../metrics';
 import { type AppRouter, appRouter } from '../root';
 import type { Services } from '../services';
 import { registerStreamPush } from '../streaming/stream-routes';
+import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitConnections } from './connection-limits';
 import { registerConsole } from './console-route';
 import { registerEdgeAuth, unknownEndpoint } from './edge-auth';
 import { openAIError, toOpenAIError } from './openai-errors';
@@ -31,6 +32,8 @@ export interface HttpServerOptions {
   maxBodyBytes: number;
   /** How long a client may take to send its whole request; absent = 30 s. */
   requestTimeoutMs?: number;
+  /** Connections held at once, in all and per client address; absent = `DEFAULT_CONNECTION_LIMITS`. */
+  connections?: ConnectionLimits;
   /** Where the console's build is (tests point elsewhere); absent = apps/console/dist. */
   consoleDist?: string;
 }
@@ -53,6 +56,14 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     // A request (headers and body) must arrive within this time; Fastify's default is no limit,
     // so a half-sent body would hold its connection forever. Answers may take longer.
     requestTimeout: opts.requestTimeoutMs ?? 30_000,
+    // An idle keep-alive connection is closed after this (Fastify's default holds it 72 s).
+    keepAliveTimeout: 10_000,
+  });
+  // Headers must arrive within 10 s (slowloris); Node's default waits a minute.
+  app.server.headersTimeout = 10_000;
+  const refused = limitConnections(app.server, opts.connections ?? DEFAULT_CONNECTION_LIMITS);
+  app.addHook('onRequest', async (req, reply) => {
+    if (refused(req.raw.socket)) return reply.hijack();
   });
 
   app.setErrorHandler((error, req, reply) => {
