@@ -44,6 +44,7 @@ const EnvSchema = z.object({
     .int()
     .min(1_024)
     .default(2 * 1024 * 1024),
+  SLUICE_BODY_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   SLUICE_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(DEFAULT_CONNECTION_LIMITS.total),
   SLUICE_MAX_CONNECTIONS_PER_CLIENT: z.coerce
     .number()
@@ -113,6 +114,8 @@ export interface SluiceConfig {
   maxBodyBytes: number;
   /** Connections the API holds at once, in all and per client address. */
   connections?: ConnectionLimits;
+  /** How long a request's body may take to arrive (408 beyond); absent = 30 s. */
+  bodyTimeoutMs?: number;
   /** Per-tenant submit rate (token bucket per API process); absent = `DEFAULT_SUBMIT_RATE`. */
   submitRate?: SubmitRateLimit;
   logLevel: SluiceEnv['LOG_LEVEL'];
@@ -183,6 +186,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     maxBodyBytes: e.SLUICE_MAX_BODY_BYTES,
     connections: { total: e.SLUICE_MAX_CONNECTIONS, perClient: e.SLUICE_MAX_CONNECTIONS_PER_CLIENT },
+    bodyTimeoutMs: e.SLUICE_BODY_TIMEOUT_MS,
     submitRate: {
       ratePerSecond: e.SLUICE_TENANT_SUBMIT_RPS,
       burst: e.SLUICE_TENANT_SUBMIT_BURST ?? Math.max(1, Math.ceil(2 * e.SLUICE_TENANT_SUBMIT_RPS)),

@@ -104,7 +104,11 @@ describe('connection limits (embedded)', () => {
   let s: TestSluice;
 
   beforeAll(async () => {
-    s = await startTestSluice({ mode: 'embedded', connections: { total: 100, perClient: 5 } });
+    s = await startTestSluice({
+      mode: 'embedded',
+      connections: { total: 100, perClient: 5 },
+      bodyTimeoutMs: 500,
+    });
   }, 120_000);
   afterAll(async () => {
     await s?.close();
@@ -124,6 +128,16 @@ describe('connection limits (embedded)', () => {
       socket.on('close', () => resolve(text));
       if (request) socket.write(request);
     });
+
+  it('answers 408 and closes the connection when a body does not arrive in time, even with a valid key', async () => {
+    const answer = answerOf(
+      await open(),
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.tenant.apiKey}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":`,
+    );
+    const text = await answer;
+    expect(text).toMatch(/^HTTP\/1\.1 408/);
+    expect(text).toMatch(/did not arrive within 0\.5 s/);
+  });
 
   it('refuses a client holding more connections than its limit with 429, and serves it again once one closes', async () => {
     const held = await Promise.all(Array.from({ length: 5 }, open));

@@ -285,6 +285,7 @@ export async function createRuntime(
         metrics,
         maxBodyBytes: config.maxBodyBytes,
         ...(config.connections ? { connections: config.connections } : {}),
+        ...(config.bodyTimeoutMs ? { requestTimeoutMs: config.bodyTimeoutMs } : {}),
       });
       closers.push(() => http.close());
       runtime.http = http;

@@ -61,6 +61,7 @@ export async function startTestSluice(
     pools?: Array<{ name: string; models?: string[] }>;
     /** Connections the API holds at once (absent = the defaults). */
     connections?: SluiceConfig['connections'];
+    bodyTimeoutMs?: number;
   } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
@@ -111,6 +112,7 @@ export async function startTestSluice(
       ...(opts.batch ? { batch: { ...BATCH_DEFAULTS, ...opts.batch } } : {}),
       maxBodyBytes: 256 * 1024,
       ...(opts.connections ? { connections: opts.connections } : {}),
+      ...(opts.bodyTimeoutMs ? { bodyTimeoutMs: opts.bodyTimeoutMs } : {}),
       submitRate: opts.submitRate ?? UNLIMITED_SUBMIT_RATE,
       logLevel: 'info',
     };

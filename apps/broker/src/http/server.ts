@@ -8,12 +8,13 @@ import type { Metrics } from '../metrics';
 import { type AppRouter, appRouter } from '../root';
 import type { Services } from '../services';
 import { registerStreamPush } from '../streaming/stream-routes';
+import { PUSH_PATH } from '../streaming/stream-writer';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitConnections } from './connection-limits';
 import { registerConsole } from './console-route';
 import { registerEdgeAuth, unknownEndpoint } from './edge-auth';
 import { openAIError, toOpenAIError } from './openai-errors';
 import { bearerOf, registerOpenAIRoutes } from './openai-routes';
-import { BodyEncodingError, registerStrictUtf8Bodies } from './strict-utf8';
+import { BodyEncodingError, registerRequestBodies } from './request-body';
 
 /** The router's subscription procedures, by path (`requests.watch`). */
 const SUBSCRIPTIONS = new Set(
@@ -30,7 +31,7 @@ export interface HttpServerOptions {
   logger: Logger;
   metrics: Metrics;
   maxBodyBytes: number;
-  /** How long a client may take to send its whole request; absent = 30 s. */
+  /** How long a client may take to send a request's body; absent = 30 s. */
   requestTimeoutMs?: number;
   /** Connections held at once, in all and per client address; absent = `DEFAULT_CONNECTION_LIMITS`. */
   connections?: ConnectionLimits;
@@ -53,9 +54,6 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     return503OnClosing: true,
-    // A request (headers and body) must arrive within this time; Fastify's default is no limit,
-    // so a half-sent body would hold its connection forever. Answers may take longer.
-    requestTimeout: opts.requestTimeoutMs ?? 30_000,
     // An idle keep-alive connection is closed after this (Fastify's default holds it 72 s).
     keepAliveTimeout: 10_000,
   });
@@ -72,7 +70,12 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     let e: ReturnType<typeof toOpenAIError>;
     if (error instanceof BodyEncodingError) {
       e = openAIError(error.statusCode, error.message, {
-        code: error.statusCode === 415 ? 'unsupported_media_type' : 'invalid_encoding',
+        code:
+          error.statusCode === 415
+            ? 'unsupported_media_type'
+            : error.statusCode === 408
+              ? 'request_timeout'
+              : 'invalid_encoding',
       });
     } else if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       e = openAIError(413, `Request body too large: the limit is ${opts.maxBodyBytes} bytes.`, {
@@ -108,7 +111,10 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   });
 
   app.setNotFoundHandler(unknownEndpoint);
-  registerStrictUtf8Bodies(app);
+  registerRequestBodies(app, {
+    timeoutMs: opts.requestTimeoutMs ?? 30_000,
+    longLived: (url) => url.startsWith(PUSH_PATH),
+  });
 
   // Cookies are read for the console's session only; the API's own credential stays the bearer key.
   await app.register(fastifyCookie);
