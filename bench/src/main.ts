@@ -10,7 +10,7 @@ import { PROFILES } from './profile';
 import { charts, goals, markdown, type Summary, tables } from './report';
 import { cost, deployCost } from './scenarios/cost';
 import { fairness } from './scenarios/fairness';
-import { embeddingsSaturation, mixed } from './scenarios/operations';
+import { embeddingsSaturation, mixed, sharedQuota } from './scenarios/operations';
 import { overhead } from './scenarios/overhead';
 import { priority } from './scenarios/priority';
 import { saturation } from './scenarios/saturation';
@@ -26,6 +26,7 @@ const SCENARIOS = [
   'cost',
   'embeddings',
   'mixed',
+  'shared-quota',
   'streaming',
 ] as const;
 type Scenario = (typeof SCENARIOS)[number];
@@ -115,6 +116,9 @@ async function runScenarios(): Promise<Summary> {
     },
     mixed: async () => {
       summary.operations = [...(summary.operations ?? []), ...(await mixed(profile, log))];
+    },
+    'shared-quota': async () => {
+      summary.operations = [...(summary.operations ?? []), ...(await sharedQuota(profile, log))];
     },
     streaming: async () => {
       summary.streaming = await streaming(profile, log);

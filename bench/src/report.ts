@@ -386,7 +386,7 @@ export function tables(s: Summary): string[] {
   if (s.operations?.length) {
     const o = s.profile.operations;
     out.push(
-      `### 7. Other endpoints: ${INPUTS_PER_REQUEST}-input embedding requests against their own TPM limit (${n(o.embeddingLimits.tpm)} TPM), and chat with embeddings at once (Kafka, continuous)\n\n` +
+      `### 7. Other endpoints: ${INPUTS_PER_REQUEST}-input embedding requests against their own TPM limit (${n(o.embeddingLimits.tpm)} TPM), chat with embeddings at once, and chat with the Responses API on one model's shared quota (utilisation of both together; Kafka, continuous)\n\n` +
         table(
           [
             'scenario',

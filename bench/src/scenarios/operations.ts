@@ -35,7 +35,7 @@ async function exhaustEmbeddings(baseURL: string, apiKey: string, limits: Limits
 
 /** One kind of traffic: which model, its limits, what one request costs and how it is sent. */
 interface Traffic {
-  label: 'chat' | 'embeddings';
+  label: 'chat' | 'embeddings' | 'responses';
   model: string;
   limits: Limits;
   charge: number;
@@ -60,8 +60,30 @@ const CHAT = (limits: Limits): Traffic => ({
     client.chat.completions.create(chatBody(tenant, i), headers ? { headers } : {}),
 });
 
+/** The same work as `chatBody`, as a Responses API request on the same model. */
+function responsesBody(tenant: string, i: number) {
+  const chat = chatBody(tenant, i);
+  return { model: chat.model, input: chat.messages[0]!.content, max_output_tokens: chat.max_tokens };
+}
+
+const RESPONSES = (limits: Limits): Traffic => ({
+  label: 'responses',
+  model: MODEL,
+  limits,
+  charge: CHARGE,
+  send: (client, tenant, i, headers) =>
+    client.responses.create(responsesBody(tenant, i), headers ? { headers } : {}),
+});
+
+/** The simulator's endpoint name of each traffic, in `stats().byEndpoint`. */
+const ENDPOINT_OF: Record<Traffic['label'], string> = {
+  chat: 'chat.completions',
+  embeddings: 'embeddings',
+  responses: 'responses',
+};
+
 export interface OperationsRow {
-  scenario: 'embeddings saturation' | 'mixed';
+  scenario: 'embeddings saturation' | 'mixed' | 'shared quota';
   traffic: Traffic['label'];
   contender: string;
   requests: number;
@@ -156,7 +178,7 @@ async function run(opts: {
   );
   const after = opts.sim.stats().byEndpoint;
   for (const t of opts.traffics) {
-    const name = t.label === 'chat' ? 'chat.completions' : 'embeddings';
+    const name = ENDPOINT_OF[t.label];
     const c = result.get(t.label)!;
     c.attempts = (after[name]?.requests ?? 0) - (before[name]?.requests ?? 0);
     c.rateLimited = (after[name]?.rateLimited ?? 0) - (before[name]?.rateLimited ?? 0);
@@ -175,9 +197,10 @@ async function scenario(
   const perTenant = Math.ceil(requestsPerTraffic / tenantCount);
   const limits = Object.fromEntries(traffics.map((t) => [t.model, t.limits]));
   const drain = async (baseURL: string, key: string) => {
-    for (const t of traffics)
-      if (t.label === 'chat') await exhaustQuota(baseURL, key, t.limits, t.model);
-      else await exhaustEmbeddings(baseURL, key, t.limits);
+    // Each model's quota once: traffics of one model share it.
+    for (const t of new Map(traffics.map((x) => [x.model, x])).values())
+      if (t.label === 'embeddings') await exhaustEmbeddings(baseURL, key, t.limits);
+      else await exhaustQuota(baseURL, key, t.limits, t.model);
   };
   const rows: OperationsRow[] = [];
   // Sluice starts (Kafka topics, consumer group joins) while the direct contenders run.
@@ -251,6 +274,14 @@ export function embeddingsSaturation(
   log: (line: string) => void,
 ): Promise<OperationsRow[]> {
   return scenario('embeddings saturation', [EMBEDDINGS(profile.operations.embeddingLimits)], profile, log);
+}
+
+/**
+ * Chat Completions and Responses traffic for one model at once: one quota, shared. Each row's
+ * utilisation is the model's, both traffics together.
+ */
+export function sharedQuota(profile: Profile, log: (line: string) => void): Promise<OperationsRow[]> {
+  return scenario('shared quota', [CHAT(profile.limits), RESPONSES(profile.limits)], profile, log);
 }
 
 /** Chat and embeddings traffic at once, each against its own model's limits. */
