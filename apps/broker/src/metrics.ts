@@ -195,6 +195,15 @@ export function createMetrics(options: { collectDefaults?: boolean } = {}) {
           this.set({ pool: g.pool, model: g.model }, g.learned ? 1 : 0);
       },
     }),
+    limiterChargeRatio: new Gauge({
+      name: 'sluice_limiter_charge_ratio',
+      help: "What the upstream charges per token Sluice estimated, learned from consecutive remaining-token headers (1 = our estimates are the upstream's)",
+      labelNames: ['pool', 'model'] as const,
+      registers,
+      collect() {
+        for (const g of snapshot()?.groups ?? []) this.set({ pool: g.pool, model: g.model }, g.chargeRatio);
+      },
+    }),
     limiterPaused: new Gauge({
       name: 'sluice_limiter_paused',
       help: '1 while sending is paused after an upstream 429 (retry-after)',
