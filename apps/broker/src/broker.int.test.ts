@@ -287,6 +287,7 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('broker end to end (%s)', (mod
     // The simulator announces its limits: the limiter has learned them and shows its utilisation.
     expect(metrics).toMatch(/sluice_quota_limit\{pool="default",model="gpt-4o-mini",limit="rpm"\} [1-9]/);
     expect(metrics).toMatch(/sluice_limiter_learned\{pool="default",model="gpt-4o-mini"\} 1/);
+    expect(metrics).toMatch(/sluice_limiter_charge_ratio\{pool="default",model="gpt-4o-mini"\} [0-9.]+/);
     expect(metrics).toMatch(
       /sluice_quota_utilisation_ratio\{pool="default",model="gpt-4o-mini",limit="tpm"\} /,
     );
