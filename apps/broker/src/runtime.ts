@@ -119,7 +119,8 @@ export async function createRuntime(
     });
     // Dispatchers sign what they push to an API process's streaming callers with it.
     const pushSecret = await clusterSecret(database.db, 'stream_push');
-    const streamTargets = opts.roles.includes('api') ? createStreamTargets() : undefined;
+    // The callers of this process waiting for streams (none in a dispatcher-only process).
+    const streamTargets = createStreamTargets();
     const tenants = createTenantService(database.db, { cacheAuth: opts.roles.includes('api') });
     await tenants.startAuthCache();
     closers.push(() => tenants.stopAuthCache());
@@ -198,7 +199,7 @@ export async function createRuntime(
         limiter,
         upstream: createUpstreamClient(pools),
         streams: createStreamOpener({
-          ...(streamTargets ? { targets: streamTargets } : {}),
+          targets: streamTargets,
           secret: pushSecret,
         }),
         logger: logger.child({ component: 'dispatcher' }),
@@ -264,7 +265,7 @@ export async function createRuntime(
         tenants,
         hub,
         streams: {
-          targets: streamTargets ?? createStreamTargets(),
+          targets: streamTargets,
           replyTo: () => {
             const url = config.advertiseUrl ?? runtime.url;
             return url

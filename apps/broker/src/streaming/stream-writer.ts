@@ -106,10 +106,10 @@ function pushWriter(replyTo: ReplyTo, requestId: string, secret: string, head: S
  * Opens the way to a streamed request's caller: in this process when it waits here, else the API
  * process its submission names. Undefined when there is no caller to stream to (it went away).
  */
-export function createStreamOpener(deps: { targets?: StreamTargets; secret: string }) {
+export function createStreamOpener(deps: { targets: StreamTargets; secret: string }) {
   return {
     open(requestId: string, replyTo: ReplyTo | null | undefined, head: StreamHead): StreamWriter | undefined {
-      const local = deps.targets?.take(requestId);
+      const local = deps.targets.take(requestId);
       if (local) return localWriter(local, head);
       if (!replyTo) return undefined;
       return pushWriter(replyTo, requestId, deps.secret, head);
