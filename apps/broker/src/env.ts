@@ -4,7 +4,9 @@ import { describeZodError } from '@sluice/events';
 import { z } from 'zod';
 import { BATCH_ENV, type BatchSettings, batchSettingsFromEnv } from './batch/batch-settings';
 import { DEFAULT_RESPONSE_CACHE, type ResponseCacheConfig } from './cache/response-cache';
+import { ESTIMATOR_DEFAULTS, type EstimatorSettings } from './estimation/estimator';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './http/connection-limits';
+import { DEFAULT_LARGE_BODY_LIMITS, type LargeBodyLimits } from './http/large-bodies';
 import { DEFAULT_SUBMIT_RATE, type SubmitRateLimit } from './intake/submit-rate';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig, PoolsFileSchema } from './upstream/pools';
 
@@ -51,6 +53,12 @@ const EnvSchema = z.object({
     .int()
     .min(1)
     .default(DEFAULT_CONNECTION_LIMITS.perClient),
+  /** Bodies of 256 KiB or more one tenant has read at once (each API process); more wait their turn. */
+  SLUICE_LARGE_BODIES_PER_TENANT: z.coerce.number().int().min(1).default(DEFAULT_LARGE_BODY_LIMITS.perTenant),
+  /** Threads that measure large requests off the serving thread (0 = measure inline). */
+  SLUICE_ESTIMATE_THREADS: z.coerce.number().int().min(0).max(64).default(ESTIMATOR_DEFAULTS.threads),
+  SLUICE_ESTIMATE_QUEUE: z.coerce.number().int().min(1).default(ESTIMATOR_DEFAULTS.maxQueue),
+  SLUICE_ESTIMATE_QUEUE_PER_TENANT: z.coerce.number().int().min(1).default(ESTIMATOR_DEFAULTS.maxPerTenant),
   SLUICE_DISPATCHER_ID: z.string().min(1).max(100).optional(),
   /** Where dispatchers reach this API process to push streamed answers (default: its own address, right on one host). */
   SLUICE_ADVERTISE_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -116,8 +124,12 @@ export interface SluiceConfig {
   connections?: ConnectionLimits;
   /** How long a request's body may take to arrive (408 beyond); absent = 30 s. */
   bodyTimeoutMs?: number;
+  /** How many large bodies a tenant has read at once; absent = `DEFAULT_LARGE_BODY_LIMITS`. */
+  largeBodies?: LargeBodyLimits;
   /** Per-tenant submit rate (token bucket per API process); absent = `DEFAULT_SUBMIT_RATE`. */
   submitRate?: SubmitRateLimit;
+  /** Where large requests are measured; absent = `ESTIMATOR_DEFAULTS`. */
+  estimator?: EstimatorSettings;
   logLevel: SluiceEnv['LOG_LEVEL'];
   /** Exact response cache bounds and optional Redis front; absent = `DEFAULT_RESPONSE_CACHE`. */
   cache?: ResponseCacheConfig;
@@ -187,6 +199,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBodyBytes: e.SLUICE_MAX_BODY_BYTES,
     connections: { total: e.SLUICE_MAX_CONNECTIONS, perClient: e.SLUICE_MAX_CONNECTIONS_PER_CLIENT },
     bodyTimeoutMs: e.SLUICE_BODY_TIMEOUT_MS,
+    largeBodies: { ...DEFAULT_LARGE_BODY_LIMITS, perTenant: e.SLUICE_LARGE_BODIES_PER_TENANT },
+    estimator: {
+      ...ESTIMATOR_DEFAULTS,
+      warm: true,
+      threads: e.SLUICE_ESTIMATE_THREADS,
+      maxQueue: e.SLUICE_ESTIMATE_QUEUE,
+      maxPerTenant: e.SLUICE_ESTIMATE_QUEUE_PER_TENANT,
+    },
     submitRate: {
       ratePerSecond: e.SLUICE_TENANT_SUBMIT_RPS,
       burst: e.SLUICE_TENANT_SUBMIT_BURST ?? Math.max(1, Math.ceil(2 * e.SLUICE_TENANT_SUBMIT_RPS)),

@@ -25,6 +25,7 @@ export const ERROR_TABLE: Record<SluiceErrorCode, ErrorMapping> = {
   rate_limited: { status: 429, openaiType: 'requests', trpc: 'TOO_MANY_REQUESTS' },
   log_unavailable: { status: 503, openaiType: 'server_error', trpc: 'SERVICE_UNAVAILABLE' },
   database_unavailable: { status: 503, openaiType: 'server_error', trpc: 'SERVICE_UNAVAILABLE' },
+  overloaded: { status: 503, openaiType: 'server_error', trpc: 'SERVICE_UNAVAILABLE' },
   upstream_error: { status: 502, openaiType: 'server_error', trpc: 'BAD_GATEWAY' },
   upstream_refused: { status: 400, openaiType: 'invalid_request_error', trpc: 'BAD_REQUEST' },
   timeout: { status: 504, openaiType: 'server_error', trpc: 'TIMEOUT' },

@@ -108,6 +108,7 @@ describe('connection limits (embedded)', () => {
       mode: 'embedded',
       connections: { total: 100, perClient: 5 },
       bodyTimeoutMs: 500,
+      largeBodies: { minBytes: 10_000, perTenant: 1 },
     });
   }, 120_000);
   afterAll(async () => {
@@ -149,5 +150,54 @@ describe('connection limits (embedded)', () => {
     const served = await answerOf(await open(), 'GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(served).toMatch(/^HTTP\/1\.1 200/);
     for (const socket of held) socket.destroy();
+  });
+  it("reads one tenant's large bodies a few at a time: the next waits, then 429; another tenant's pass", async () => {
+    const halfSent = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.tenant.apiKey}\r\nContent-Type: application/json\r\nContent-Length: 50000\r\n\r\n{"model":`;
+    // Two half-sent large bodies: the first holds the tenant's one slot until its deadline, the
+    // second then holds it until its own.
+    const holders = [answerOf(await open(), halfSent), answerOf(await open(), halfSent)];
+    await new Promise((r) => setTimeout(r, 50));
+    const large = (key: string) =>
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          model: 'gpt-4o-mini',
+          max_tokens: 5,
+          messages: [{ role: 'user', content: 'lorem ipsum '.repeat(2_000) }],
+        }),
+      });
+    const other = await s.newTenant(`other-${Date.now()}`);
+    const [waited, passed] = await Promise.all([large(s.tenant.apiKey), large(other.apiKey)]);
+    expect(passed.status).toBe(200);
+    expect(waited.status).toBe(429);
+    expect(waited.headers.get('retry-after')).toBe('1');
+    expect(((await waited.json()) as { error: { message: string } }).error.message).toMatch(
+      /1 large request bodies being read already/,
+    );
+    for (const holder of holders) expect(await holder).toMatch(/^HTTP\/1\.1 408/);
+    // Its slot given back, the tenant's next large body is read at once.
+    expect((await large(s.tenant.apiKey)).status).toBe(200);
+  });
+
+  it('lets bodies refused unread pass their deadline quietly (they used to fail later, unheard)', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const headers = { authorization: `Bearer ${s.tenant.apiKey}`, 'content-type': 'application/json' };
+    const refused = await Promise.all([
+      fetch(`${s.url}/v1/chat/completions`, { method: 'PUT', headers, body }),
+      fetch(`${s.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'image/png' },
+        body,
+      }),
+      fetch(`${s.url}/trpc/requests.submit`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded' },
+        body,
+      }),
+    ]);
+    expect(refused.map((r) => r.status >= 400 && r.status < 500)).toEqual([true, true, true]);
+    await new Promise((r) => setTimeout(r, 800)); // past the 0.5 s deadline
+    expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
   });
 });

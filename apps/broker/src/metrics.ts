@@ -45,6 +45,13 @@ export function createMetrics(options: { collectDefaults?: boolean } = {}) {
       labelNames: ['reason'] as const,
       registers,
     }),
+    estimateSeconds: new Histogram({
+      name: 'sluice_estimate_seconds',
+      help: 'Time to measure a request (token estimate and size checks), inline or on an estimation thread',
+      labelNames: ['where'] as const,
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 2.5],
+      registers,
+    }),
     logAppendSeconds: new Histogram({
       name: 'sluice_log_append_seconds',
       help: 'Durable log append latency at submit',

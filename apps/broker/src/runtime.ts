@@ -15,6 +15,7 @@ import { migrateDatabase } from './db/migrate';
 import { DISPATCHER_DEFAULTS } from './dispatcher/defaults';
 import { createDispatcher, type Dispatcher } from './dispatcher/dispatcher';
 import type { SluiceConfig } from './env';
+import { createEstimator, ESTIMATOR_DEFAULTS } from './estimation/estimator';
 import { startOpsServer } from './http/ops-server';
 import { createHttpServer } from './http/server';
 import type { Logger } from './logger';
@@ -257,8 +258,11 @@ export async function createRuntime(
       await hub.start();
       closers.push(() => hub.stop());
       runtime.hub = hub;
+      const estimator = createEstimator(config.estimator ?? ESTIMATOR_DEFAULTS, metrics);
+      closers.push(() => estimator.close());
       services = createServices({
         config,
+        estimator,
         database,
         log,
         store,
@@ -287,6 +291,7 @@ export async function createRuntime(
         maxBodyBytes: config.maxBodyBytes,
         ...(config.connections ? { connections: config.connections } : {}),
         ...(config.bodyTimeoutMs ? { requestTimeoutMs: config.bodyTimeoutMs } : {}),
+        ...(config.largeBodies ? { largeBodies: config.largeBodies } : {}),
       });
       closers.push(() => http.close());
       runtime.http = http;

@@ -11,6 +11,7 @@ import { createConsoleSessions } from './console/console-sessions';
 import type { Database } from './db/database';
 import { createDeadLetters } from './dlq/dead-letters';
 import type { SluiceConfig } from './env';
+import type { Estimator } from './estimation/estimator';
 import { createSubmitUseCase } from './intake/submit';
 import { createSubmitRateLimiter, DEFAULT_SUBMIT_RATE } from './intake/submit-rate';
 import type { Metrics } from './metrics';
@@ -97,6 +98,8 @@ export function createServices(deps: {
   cache?: CacheAdmission;
   /** Sync or Batch API at admission. */
   route?: RouteRequest;
+  /** Measures large requests off the serving thread; absent = inline. */
+  estimator?: Estimator;
   /** Calls besides the paced ones (a stored response's retrieve, delete, input items); default: the pools' clients. */
   upstream?: UpstreamClient;
 }): Services {
@@ -119,6 +122,7 @@ export function createServices(deps: {
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.cache ? { cache: deps.cache } : {}),
     ...(deps.route ? { route: deps.route } : {}),
+    ...(deps.estimator ? { estimator: deps.estimator } : {}),
     budget: (tenantId, priority) => billing.admit(tenantId, priority),
     submitRate(tenantId) {
       const r = submitRate.take(tenantId);

@@ -14,6 +14,8 @@ export const SLUICE_ERROR_CODES = {
   rate_limited: { retriable: true },
   log_unavailable: { retriable: true },
   database_unavailable: { retriable: true },
+  /** Sluice itself is at capacity for this kind of work (e.g. measuring large requests): retry shortly. */
+  overloaded: { retriable: true },
   upstream_error: { retriable: true },
   /** The upstream refused the request (its 4xx, relayed as it sent it): the same request cannot succeed. */
   upstream_refused: { retriable: false },

@@ -62,6 +62,7 @@ export async function startTestSluice(
     /** Connections the API holds at once (absent = the defaults). */
     connections?: SluiceConfig['connections'];
     bodyTimeoutMs?: number;
+    largeBodies?: SluiceConfig['largeBodies'];
   } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
@@ -113,6 +114,7 @@ export async function startTestSluice(
       maxBodyBytes: 256 * 1024,
       ...(opts.connections ? { connections: opts.connections } : {}),
       ...(opts.bodyTimeoutMs ? { bodyTimeoutMs: opts.bodyTimeoutMs } : {}),
+      ...(opts.largeBodies ? { largeBodies: opts.largeBodies } : {}),
       submitRate: opts.submitRate ?? UNLIMITED_SUBMIT_RATE,
       logLevel: 'info',
     };

@@ -1,7 +1,7 @@
 import { ENDPOINTS } from '@sluice/events';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_COOKIE } from '../console/session-token';
-import type { Services } from '../services';
+import type { AuthResult, Services } from '../services';
 import { openAIError } from './openai-errors';
 import { bearerOf } from './openai-routes';
 
@@ -13,6 +13,13 @@ import { bearerOf } from './openai-routes';
  * is a subscription (a GET: no body to hold), whose client reads a refusal only in its stream.
  * Each door answers in its own shape: OpenAI's error body on /v1, tRPC's on /trpc.
  */
+const authenticated = new WeakMap<FastifyRequest, AuthResult>();
+
+/** Who a request's key belongs to, once the edge has checked it (undefined: a cookie, a subscription, no door). */
+export function edgeAuthOf(req: FastifyRequest): AuthResult | undefined {
+  return authenticated.get(req);
+}
+
 export function registerEdgeAuth(
   app: FastifyInstance,
   services: Services,
@@ -26,7 +33,11 @@ export function registerEdgeAuth(
     const bearer = bearerOf(req);
     if (door === 'trpc' && !bearer && req.cookies[SESSION_COOKIE]) return;
     if (door === 'trpc' && req.method === 'GET' && isSubscription(path.slice('/trpc/'.length))) return;
-    if (bearer && (await services.authenticate(bearer))) return;
+    const auth = bearer ? await services.authenticate(bearer) : null;
+    if (auth) {
+      authenticated.set(req, auth);
+      return;
+    }
     const message = bearer
       ? 'Incorrect or revoked API key provided. Send "Authorization: Bearer <tenant key>" with a key from `sluice tenants create`.'
       : 'You didn\'t provide an API key. Send "Authorization: Bearer <tenant key>" (create one with `sluice tenants create`).';

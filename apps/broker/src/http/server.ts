@@ -12,9 +12,10 @@ import { PUSH_PATH } from '../streaming/stream-writer';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitConnections } from './connection-limits';
 import { registerConsole } from './console-route';
 import { registerEdgeAuth, unknownEndpoint } from './edge-auth';
+import { createLargeBodyGate, DEFAULT_LARGE_BODY_LIMITS, type LargeBodyLimits } from './large-bodies';
 import { openAIError, toOpenAIError } from './openai-errors';
 import { bearerOf, registerOpenAIRoutes } from './openai-routes';
-import { BodyEncodingError, registerRequestBodies } from './request-body';
+import { BodyRefused, registerRequestBodies } from './request-body';
 
 /** The router's subscription procedures, by path (`requests.watch`). */
 const SUBSCRIPTIONS = new Set(
@@ -33,6 +34,8 @@ export interface HttpServerOptions {
   maxBodyBytes: number;
   /** How long a client may take to send a request's body; absent = 30 s. */
   requestTimeoutMs?: number;
+  /** How many large bodies a tenant has read at once; absent = `DEFAULT_LARGE_BODY_LIMITS`. */
+  largeBodies?: LargeBodyLimits;
   /** Connections held at once, in all and per client address; absent = `DEFAULT_CONNECTION_LIMITS`. */
   connections?: ConnectionLimits;
   /** Where the console's build is (tests point elsewhere); absent = apps/console/dist. */
@@ -56,6 +59,9 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     return503OnClosing: true,
     // An idle keep-alive connection is closed after this (Fastify's default holds it 72 s).
     keepAliveTimeout: 10_000,
+    // Node checks the headers deadline only this often (30 s by default): a slowloris would hold
+    // its connection three times longer than the deadline says.
+    http: { connectionsCheckingInterval: 1_000 },
   });
   // Headers must arrive within 10 s (slowloris); Node's default waits a minute.
   app.server.headersTimeout = 10_000;
@@ -68,15 +74,14 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
     const fastifyCode = (error as { code?: string }).code;
     const statusCode = (error as { statusCode?: number }).statusCode;
     let e: ReturnType<typeof toOpenAIError>;
-    if (error instanceof BodyEncodingError) {
-      e = openAIError(error.statusCode, error.message, {
-        code:
-          error.statusCode === 415
-            ? 'unsupported_media_type'
-            : error.statusCode === 408
-              ? 'request_timeout'
-              : 'invalid_encoding',
-      });
+    if (error instanceof BodyRefused) {
+      e = {
+        ...openAIError(error.statusCode, error.message, {
+          code: error.openaiCode,
+          ...(error.statusCode === 429 ? { type: 'requests' } : {}),
+        }),
+        ...(error.retryAfterMs ? { retryAfterMs: error.retryAfterMs } : {}),
+      };
     } else if (fastifyCode === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       e = openAIError(413, `Request body too large: the limit is ${opts.maxBodyBytes} bytes.`, {
         code: 'payload_too_large',
@@ -114,6 +119,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   registerRequestBodies(app, {
     timeoutMs: opts.requestTimeoutMs ?? 30_000,
     longLived: (url) => url.startsWith(PUSH_PATH),
+    gate: createLargeBodyGate(opts.largeBodies ?? DEFAULT_LARGE_BODY_LIMITS),
   });
 
   // Cookies are read for the console's session only; the API's own credential stays the bearer key.

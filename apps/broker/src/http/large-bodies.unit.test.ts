@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { createLargeBodyGate } from './large-bodies';
+
+const never = new AbortController().signal;
+
+describe('large body gate', () => {
+  it("lets a tenant read `perTenant` large bodies at once, the next in arrival order, others' unaffected", async () => {
+    const gate = createLargeBodyGate({ minBytes: 1, perTenant: 2 });
+    const a = await gate.enter('t1', 1_000, never);
+    const b = await gate.enter('t1', 1_000, never);
+    const order: string[] = [];
+    const queued = (name: string) =>
+      gate.enter('t1', 1_000, never).then((release) => {
+        order.push(name);
+        return release;
+      });
+    const c = queued('c');
+    const d = queued('d');
+    expect(await gate.enter('t2', 1_000, never)).toBeTypeOf('function'); // another tenant: no wait
+    a!();
+    a!(); // releasing twice frees one slot, not two
+    await c;
+    expect(order).toEqual(['c']);
+    b!();
+    expect(await d).toBeTypeOf('function');
+    expect(order).toEqual(['c', 'd']);
+  });
+
+  it('gives up after the timeout, or when the caller goes, and keeps the queue consistent', async () => {
+    const gate = createLargeBodyGate({ minBytes: 1, perTenant: 1 });
+    const held = await gate.enter('t', 1_000, never);
+    expect(await gate.enter('t', 20, never)).toBeUndefined();
+    const gone = new AbortController();
+    const waiting = gate.enter('t', 1_000, gone.signal);
+    gone.abort();
+    expect(await waiting).toBeUndefined();
+    held!();
+    // Nobody is left waiting: the freed slot is there for the next comer at once.
+    expect(await gate.enter('t', 20, never)).toBeTypeOf('function');
+  });
+});
