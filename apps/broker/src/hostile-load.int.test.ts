@@ -115,9 +115,12 @@ describe('connection limits (embedded)', () => {
     await s?.close();
   }, 120_000);
 
-  const open = () =>
+  const open = (from?: string) =>
     new Promise<Socket>((resolve) => {
-      const socket = connect(Number(new URL(s.url).port), '127.0.0.1', () => resolve(socket));
+      const socket = connect(
+        { port: Number(new URL(s.url).port), host: '127.0.0.1', ...(from ? { localAddress: from } : {}) },
+        () => resolve(socket),
+      );
     });
   const answerOf = (socket: Socket, request?: string) =>
     new Promise<string>((resolve) => {
@@ -155,7 +158,11 @@ describe('connection limits (embedded)', () => {
     const halfSent = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s.tenant.apiKey}\r\nContent-Type: application/json\r\nContent-Length: 50000\r\n\r\n{"model":`;
     // Two half-sent large bodies: the first holds the tenant's one slot until its deadline, the
     // second then holds it until its own.
-    const holders = [answerOf(await open(), halfSent), answerOf(await open(), halfSent)];
+    // From addresses of their own: this describe's per-client connection limit is 5.
+    const holders = [
+      answerOf(await open('127.0.0.7'), halfSent),
+      answerOf(await open('127.0.0.8'), halfSent),
+    ];
     await new Promise((r) => setTimeout(r, 50));
     const large = (key: string) =>
       fetch(`${s.url}/v1/chat/completions`, {

@@ -1,5 +1,6 @@
+import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { createLargeBodyGate } from './large-bodies';
+import { createLargeBodyGate, registerJsonLane } from './large-bodies';
 
 const never = new AbortController().signal;
 
@@ -37,5 +38,26 @@ describe('large body gate', () => {
     held!();
     // Nobody is left waiting: the freed slot is there for the next comer at once.
     expect(await gate.enter('t', 20, never)).toBeTypeOf('function');
+  });
+});
+
+describe('JSON lane', () => {
+  const app = Fastify({ onProtoPoisoning: 'error' });
+  registerJsonLane(app, 100);
+  app.post('/', async (req) => ({ got: req.body }));
+  const post = (payload: string) =>
+    app.inject({ method: 'POST', url: '/', headers: { 'content-type': 'application/json' }, payload });
+
+  it('parses large bodies as Fastify does: the same values, poisoning and broken JSON refused', async () => {
+    const big = (n: number) => JSON.stringify({ n, text: 'x'.repeat(200) });
+    const answers = await Promise.all([post(big(1)), post(big(2)), post('{"small":true}')]);
+    expect(answers.map((a) => a.json())).toEqual([
+      { got: { n: 1, text: 'x'.repeat(200) } },
+      { got: { n: 2, text: 'x'.repeat(200) } },
+      { got: { small: true } },
+    ]);
+    const poisoned = await post(`{"text":"${'x'.repeat(200)}","__proto__":{"admin":true}}`);
+    expect(poisoned.statusCode).toBe(400);
+    expect((await post(`{"text":"${'x'.repeat(200)}"`)).statusCode).toBe(400); // not JSON
   });
 });

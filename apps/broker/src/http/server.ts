@@ -12,7 +12,12 @@ import { PUSH_PATH } from '../streaming/stream-writer';
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS, limitConnections } from './connection-limits';
 import { registerConsole } from './console-route';
 import { registerEdgeAuth, unknownEndpoint } from './edge-auth';
-import { createLargeBodyGate, DEFAULT_LARGE_BODY_LIMITS, type LargeBodyLimits } from './large-bodies';
+import {
+  createLargeBodyGate,
+  DEFAULT_LARGE_BODY_LIMITS,
+  type LargeBodyLimits,
+  registerJsonLane,
+} from './large-bodies';
 import { openAIError, toOpenAIError } from './openai-errors';
 import { bearerOf, registerOpenAIRoutes } from './openai-routes';
 import { BodyRefused, registerRequestBodies } from './request-body';
@@ -116,11 +121,13 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<Fastify
   });
 
   app.setNotFoundHandler(unknownEndpoint);
+  const largeBodies = opts.largeBodies ?? DEFAULT_LARGE_BODY_LIMITS;
   registerRequestBodies(app, {
     timeoutMs: opts.requestTimeoutMs ?? 30_000,
     longLived: (url) => url.startsWith(PUSH_PATH),
-    gate: createLargeBodyGate(opts.largeBodies ?? DEFAULT_LARGE_BODY_LIMITS),
+    gate: createLargeBodyGate(largeBodies),
   });
+  registerJsonLane(app, largeBodies.minBytes);
 
   // Cookies are read for the console's session only; the API's own credential stays the bearer key.
   await app.register(fastifyCookie);
