@@ -230,3 +230,48 @@ describe('a stream the upstream breaks after its first chunks (embedded)', () =>
     });
   });
 });
+
+describe('a Responses stream that ends in response.failed (embedded)', () => {
+  let s: TestSluice;
+
+  beforeAll(async () => {
+    s = await startTestSluice({
+      mode: 'embedded',
+      simulator: {
+        limits: { default: { rpm: 100_000, tpm: 50_000_000 } },
+        latency: { baseMs: 5, perTokenMs: 2 },
+        faults: { answerFailureRate: 1 },
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+  }, 120_000);
+
+  it('relays the failure event, records the request failed with its reported usage, and sends it once', async () => {
+    const openai = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: s.tenant.apiKey });
+    const before = s.simulator.stats().requests;
+    const { data: stream, response } = await openai.responses
+      .create({ model: 'gpt-4o-mini', input: 'Tell me a story', max_output_tokens: 30, stream: true })
+      .withResponse();
+    const requestId = response.headers.get('x-sluice-request-id') ?? '';
+    const types: string[] = [];
+    for await (const event of stream) types.push(event.type);
+    expect(types).toContain('response.output_text.delta');
+    expect(types.at(-1)).toBe('response.failed');
+
+    const view = await outcomeOf(s, requestId, 'failed');
+    expect(view.error?.reason).toBe('server_error');
+    expect(s.simulator.stats().requests - before).toBe(1);
+    expect(await eventCounts(s, requestId)).toMatchObject({ 'request.failed': 1, 'usage.recorded': 1 });
+    const usage = await s.runtime.database.db.execute(
+      sql`SELECT payload FROM events WHERE request_id = ${requestId} AND type = 'usage.recorded'`,
+    );
+    const recorded = (
+      usage as unknown as { rows: Array<{ payload: { completionTokens: number; estimated: boolean } }> }
+    ).rows[0]?.payload;
+    // The failed response reported what it had spent: that is billed, not an estimate.
+    expect(recorded?.estimated).toBe(false);
+    expect(recorded?.completionTokens).toBeGreaterThan(0);
+  });
+});

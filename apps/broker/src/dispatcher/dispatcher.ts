@@ -511,6 +511,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           message: attempt.message,
           completionTokens: countTextTokens(s.model, attempt.streamedText),
           upstreamRequestId: attempt.facts.upstreamRequestId,
+          ...(attempt.final ? { final: attempt.final } : {}),
         });
         const usage = decision.events.find((e) => e.type === 'usage.recorded');
         limiter.onResponse(

@@ -82,6 +82,8 @@ export type DispatchFact =
       /** Output tokens the upstream streamed before the break (the shell counts them). */
       completionTokens: number;
       upstreamRequestId: string | null;
+      /** The stream ended with an answer reporting a failure (`response.failed`): with its usage. */
+      final?: { result: unknown; status: number; error: UpstreamError };
     }
   | {
       type: 'attempt_failed';
@@ -259,34 +261,54 @@ export function decide(state: DispatchState, fact: DispatchFact): Decision {
       };
     }
     case 'stream_broken': {
-      // No usage comes with a broken stream: what the upstream spent is estimated (the prompt as
-      // admitted, the output it streamed), recorded once, like any other attempt's.
+      // A broken stream comes without usage: what the upstream spent is estimated (the prompt as
+      // admitted, the output it streamed), recorded once, like any other attempt's. A failed
+      // answer that ended the stream reports its own.
       const at = new Date(fact.at);
       const prompt = s.estimate.promptTokens;
-      const usage = {
-        ...estimatedUsage(s.estimate),
-        completionTokens: fact.completionTokens,
-        totalTokens: prompt + fact.completionTokens,
-        estimated: true,
-        channel: 'sync' as const,
-      };
+      const reported = fact.final ? operationFor(s.endpoint).usage(fact.final.result) : undefined;
+      const usage = reported
+        ? { ...reported, estimated: false, channel: 'sync' as const }
+        : {
+            ...estimatedUsage(s.estimate),
+            completionTokens: fact.completionTokens,
+            totalTokens: prompt + fact.completionTokens,
+            estimated: true,
+            channel: 'sync' as const,
+          };
+      const final = fact.final;
       const ended =
         fact.cause === 'caller'
           ? outcome.cancelled(s, state.attempt, at, {
               reason: `the caller closed the stream: ${fact.message}`.slice(0, 500),
               cancelledBy: 'tenant',
             })
-          : outcome.failed(s, state.attempt, at, {
-              reason: 'stream_interrupted',
-              status: null,
-              message: `the upstream stream broke after its first chunk was relayed: ${fact.message}`.slice(
-                0,
-                2_000,
-              ),
-              deadLettered: false,
-              upstreamError: null,
-              upstreamRequestId: fact.upstreamRequestId,
-            });
+          : final
+            ? outcome.failed(s, state.attempt, at, {
+                reason: classifyUpstreamFailure({
+                  status: final.status,
+                  ...(final.error.code ? { errorCode: final.error.code } : {}),
+                }),
+                status: final.status,
+                message: `the upstream's answer failed after its stream was relayed: ${fact.message}`.slice(
+                  0,
+                  2_000,
+                ),
+                deadLettered: false,
+                upstreamError: final.error,
+                upstreamRequestId: fact.upstreamRequestId,
+              })
+            : outcome.failed(s, state.attempt, at, {
+                reason: 'stream_interrupted',
+                status: null,
+                message: `the upstream stream broke after its first chunk was relayed: ${fact.message}`.slice(
+                  0,
+                  2_000,
+                ),
+                deadLettered: false,
+                upstreamError: null,
+                upstreamRequestId: fact.upstreamRequestId,
+              });
       return {
         events: [ended, outcome.usage(s, state.attempt, at, usage)],
         next: { kind: 'done', deadLetter: null },

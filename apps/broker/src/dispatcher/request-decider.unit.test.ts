@@ -264,6 +264,31 @@ describe('request decider: a stream broken after its first chunk', () => {
     expect(next).toEqual({ kind: 'done', deadLetter: null });
   });
 
+  it("fails with the upstream's error and billed usage when the stream ended in a failed answer", () => {
+    const result = {
+      status: 'failed',
+      usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 },
+      error: { code: 'server_error', message: 'The model failed' },
+    };
+    const error = { message: 'The model failed', type: 'server_error', param: null, code: 'server_error' };
+    const { events, next } = decide(inFlight(), {
+      ...broken('upstream'),
+      message: 'The model failed',
+      final: { result, status: 500, error },
+    });
+    expect(events).toMatchObject([
+      {
+        type: 'request.failed',
+        reason: 'server_error',
+        status: 500,
+        upstreamError: error,
+        deadLettered: false,
+      },
+      { type: 'usage.recorded', attempt: 1, promptTokens: 12, completionTokens: 5, estimated: false },
+    ]);
+    expect(next).toEqual({ kind: 'done', deadLetter: null });
+  });
+
   it('fails without a retry when the upstream broke it: the caller already had chunks', () => {
     const { events, next } = decide(inFlight(), broken('upstream'));
     expect(events).toMatchObject([

@@ -1,7 +1,8 @@
-import type { RequestSubmitted } from '@sluice/events';
+import type { RequestSubmitted, UpstreamError } from '@sluice/events';
 import type { AnyOperation, StreamPolicy } from '../operations/operation';
 import type { StreamOpener, StreamWriter } from '../streaming/stream-writer';
 import { type UpstreamClient, UpstreamFailure, type UpstreamSuccess } from '../upstream/upstream-client';
+import { failureOf } from './upstream-attempt';
 
 /** How a streamed attempt ended, once its first chunk had reached the caller or it was whole. */
 export type StreamedAttempt =
@@ -15,6 +16,8 @@ export type StreamedAttempt =
       /** The output text streamed before the break: what the attempt is billed from. */
       streamedText: string;
       facts: Omit<UpstreamSuccess, 'result'>;
+      /** The stream ended with an answer that reports a failure (`response.failed`): it and its usage. */
+      final?: { result: unknown; status: number; error: UpstreamError };
     };
 
 /**
@@ -75,7 +78,20 @@ export async function attemptStreamed(
     if (!writer) throw new UpstreamFailure(message, { connectionError: true });
     return broken('upstream', message);
   }
+  // A failed answer (`response.failed`) is a failure like an unstreamed one: retried while the caller
+  // has seen nothing of it; once relayed, the caller has the failure event, and it ends the request.
+  const failure = op.settle?.failure(result);
+  if (failure && !writer) throw failureOf(failure, facts.upstreamRequestId);
   ended = true;
   await writer?.end(policy.end);
+  if (failure)
+    return {
+      kind: 'broken',
+      cause: 'upstream',
+      message: failure.error.message,
+      streamedText: assembler.text(),
+      facts,
+      final: { result, ...failure },
+    };
   return { kind: 'answered', answer: { ...facts, result } };
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { UpstreamError } from '@sluice/events';
 import type { AnyOperation } from '../operations/operation';
 import { type UpstreamClient, UpstreamFailure, type UpstreamSuccess } from '../upstream/upstream-client';
 
@@ -55,13 +56,20 @@ export async function attemptToFinal(
     opts.onWork?.(undefined);
   }
   const failure = op.settle?.failure(result);
-  if (failure)
-    throw new UpstreamFailure(failure.error.message, {
-      status: failure.status,
-      body: { error: failure.error },
-      ...(failure.error.code ? { errorCode: failure.error.code } : {}),
-      upstreamError: failure.error,
-      upstreamRequestId: first.upstreamRequestId,
-    });
+  if (failure) throw failureOf(failure, first.upstreamRequestId);
   return { ...first, result };
+}
+
+/** A final answer that reports a failure (a `failed` response), as the attempt's failure. */
+export function failureOf(
+  failure: { status: number; error: UpstreamError },
+  upstreamRequestId: string | null,
+): UpstreamFailure {
+  return new UpstreamFailure(failure.error.message, {
+    status: failure.status,
+    body: { error: failure.error },
+    ...(failure.error.code ? { errorCode: failure.error.code } : {}),
+    upstreamError: failure.error,
+    upstreamRequestId,
+  });
 }

@@ -242,7 +242,8 @@ describe('hostile load (production processes)', () => {
       attackedP99: Math.round(p99(attacked.latencies)),
       requests: [baseline.latencies.length, attacked.latencies.length],
       attackerAnswers: countBy(answers.map((a) => `${a.status} ${a.body.slice(0, 90)}`)),
-      lagP99Ms: [Math.round(baselineLagP99 * 1_000), Math.round(lagP99 * 1_000)],
+      // Node's histogram counts the 10 ms between its samples in each value: the delay is the rest.
+      delayP99Ms: [Math.round((baselineLagP99 - 0.01) * 1_000), Math.round((lagP99 - 0.01) * 1_000)],
     };
     console.log(`hostile load: ${JSON.stringify(summary)}`);
 
@@ -251,7 +252,7 @@ describe('hostile load (production processes)', () => {
     expect(attacked.failures).toEqual([]);
     expect(attacked.latencies.length).toBeGreaterThan(ORDINARY_TENANTS * 10);
     expect(summary.attackedP99).toBeLessThanOrEqual(2 * summary.baselineP99);
-    expect(lagP99).toBeLessThan(0.02);
+    expect(lagP99 - 0.01).toBeLessThan(0.02);
     // The attacker's bodies were measured and refused with OpenAI-style errors (context length,
     // or its share of the estimation queue), never a reset socket; none reached the upstream.
     expect(answers.length).toBeGreaterThan(40);
