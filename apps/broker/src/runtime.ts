@@ -272,9 +272,7 @@ export async function createRuntime(
           targets: streamTargets,
           replyTo: () => {
             const url = config.advertiseUrl ?? runtime.url;
-            return url
-              ? { url: url.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://[::1]') }
-              : null;
+            return url ? { url: reachableUrl(url) } : null;
           },
           pushSecret,
         },
@@ -304,4 +302,9 @@ export async function createRuntime(
     await close();
     throw error;
   }
+}
+
+/** A listening address as a client on this host reaches it: a wildcard host becomes loopback. */
+export function reachableUrl(url: string): string {
+  return url.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://[::1]');
 }

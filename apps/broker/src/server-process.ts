@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig, type SluiceConfig } from './env';
 import { localState } from './local-state';
 import { createLogger, type Logger } from './logger';
-import { createRuntime, type Role, type Runtime } from './runtime';
+import { createRuntime, type Role, type Runtime, reachableUrl } from './runtime';
 
 /**
  * Runs Sluice as a long-lived process (`npm start`, `sluice serve`, `sluice dispatch`):
@@ -58,7 +58,7 @@ export async function runServerProcess(roles: readonly Role[], env = process.env
         url: runtime.url,
         log: config.log.kind,
         ...(runtime.url
-          ? { console: `${displayUrl(runtime.url)}/console (log in with an admin or tenant key)` }
+          ? { console: `${reachableUrl(runtime.url)}/console (log in with an admin or tenant key)` }
           : {}),
       },
       'Sluice started',
@@ -82,7 +82,7 @@ async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir:
   await state.writeServer({ url: runtime.url ?? '', pid: process.pid });
 
   if (runtime.simulator) warnSimulator(runtime, config);
-  const url = displayUrl(runtime.url ?? `http://127.0.0.1:${config.port}`);
+  const url = reachableUrl(runtime.url ?? `http://127.0.0.1:${config.port}`);
   const demoKeyFile = `${state.root}/demo-tenant.key`;
   // Keys are never printed: stdout is where the JSON logs go, and log collection keeps them.
   // The banner names the files that hold them (readable by their owner only) instead.
@@ -136,10 +136,6 @@ async function ensureKey(
     if (auth && auth.role === role) return { apiKey: stored, created: false };
   }
   return { apiKey: (await create()).apiKey, created: true };
-}
-
-function displayUrl(url: string): string {
-  return url.replace('://0.0.0.0', '://127.0.0.1').replace('://[::]', '://127.0.0.1');
 }
 
 function explainStartError(error: unknown, config: SluiceConfig): string {

@@ -239,7 +239,7 @@ describe('request decider: an attempt', () => {
 
 describe('request decider: a stream broken after its first chunk', () => {
   const inFlight = () => given(decide(given(), sent()).events);
-  const broken = (cause: 'caller' | 'upstream'): DispatchFact => ({
+  const broken = (cause: 'caller' | 'upstream'): Extract<DispatchFact, { type: 'stream_broken' }> => ({
     type: 'stream_broken',
     at: T0 + 500,
     cause,
