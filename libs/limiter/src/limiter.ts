@@ -516,7 +516,13 @@ export interface Limiter {
   /** Any answer from the upstream: learn from its headers; reconcile the reservation with the actual charge. */
   onResponse(
     reservation: Reservation,
-    response: { status: number; headers: RateLimitHeaders; actualTokens?: number },
+    response: {
+      status: number;
+      headers: RateLimitHeaders;
+      actualTokens?: number;
+      /** A 429's error message: it names the limit that refused (e.g. "tokens per day (TPD)"). */
+      message?: string;
+    },
     now: number,
   ): void;
   /** The call ended without an answer (timeout, dropped connection): the reservation stays charged. */

@@ -4,8 +4,11 @@ export { backlog, type SimulationOptions, type SimulationResult, simulate } from
 export {
   createUpstreamModel,
   type Enforcement,
+  type EnforcementFamily,
+  enforcementFamily,
   formatGoDuration,
   seededRandom,
+  type UpstreamLimits,
   type UpstreamModel,
   type UpstreamModelOptions,
   type UpstreamVerdict,
