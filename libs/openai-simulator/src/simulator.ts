@@ -73,6 +73,8 @@ export interface SimulatorOptions {
   /** Per model (or `default`) RPM/TPM. */
   limits?: Record<string, ModelLimits>;
   enforcement?: Enforcement;
+  /** How chat prompts are charged against TPM: `chars/4` (default, as OpenAI's guide says) or the exact `tokens`. */
+  promptCharge?: 'chars/4' | 'tokens';
   /** Rate-limit headers' `remaining`/`reset` as they were this long ago (a lagging counter). */
   headerLagMs?: number;
   /** Probability that an answer carries no `x-ratelimit-*` headers. */
@@ -470,6 +472,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     const model = endpoint.model(body);
     const ctx = {
       defaultMaxTokens,
+      ...(options.promptCharge ? { promptCharge: options.promptCharge } : {}),
       createdSeconds: Math.floor(now() / 1000),
       session,
       failMidway: faults.answerFailureRate ? random() < faults.answerFailureRate : false,
