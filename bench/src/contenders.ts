@@ -1,6 +1,11 @@
 import { type HarnessMode, startTestSluice, type TestSluice } from '@sluice/broker/testing';
 import { deleteKafkaNamespace } from '@sluice/events/kafka';
-import type { Enforcement, LatencyOptions, RunningSimulator } from '@sluice/openai-simulator';
+import type {
+  Enforcement,
+  LatencyOptions,
+  RunningSimulator,
+  SimulatorOptions,
+} from '@sluice/openai-simulator';
 import { startOpenAISimulator } from '@sluice/openai-simulator';
 import { kafkaBrokers } from '@sluice/test-support';
 import OpenAI from 'openai';
@@ -47,8 +52,19 @@ export async function closed(): Promise<void> {
   await Promise.all(closing);
 }
 
-export async function startSimulator(limits: Limits, enforcement: Enforcement, latency: LatencyOptions) {
-  return startOpenAISimulator({ limits: { default: limits }, enforcement, latency });
+/** Simulator options a benchmark variant adds: how prompts are charged, lagging or missing headers, limit changes. */
+export type SimulatorVariant = Pick<
+  SimulatorOptions,
+  'promptCharge' | 'headerLagMs' | 'headerDropRate' | 'limitChanges'
+>;
+
+export async function startSimulator(
+  limits: Limits,
+  enforcement: Enforcement,
+  latency: LatencyOptions,
+  variant: SimulatorVariant = {},
+) {
+  return startOpenAISimulator({ limits: { default: limits }, enforcement, latency, ...variant });
 }
 
 /**
@@ -110,6 +126,8 @@ export async function startSluice(opts: {
   /** Limits of other models (each model has its own); `limits` is every other model's. */
   perModelLimits?: Record<string, Limits>;
   enforcement: Enforcement;
+  /** More simulator options (a benchmark variant's). */
+  simulator?: SimulatorVariant;
   latency: LatencyOptions;
   tenants: readonly string[];
   /** The simulator's Batch API completion delay, and Sluice's batch flush and poll intervals. */
@@ -120,6 +138,7 @@ export async function startSluice(opts: {
     simulator: {
       limits: { default: opts.limits, ...opts.perModelLimits },
       enforcement: opts.enforcement,
+      ...opts.simulator,
       latency: opts.latency,
       ...(opts.batch ? { batch: { completionDelayMs: opts.batch.completionDelayMs } } : {}),
     },

@@ -5,6 +5,7 @@ import {
   type Outcome,
   runDirect,
   runViaSluice,
+  type SimulatorVariant,
   startSimulator,
   startSluice,
 } from '../contenders';
@@ -12,7 +13,8 @@ import type { Profile } from '../profile';
 import { bindingRate, type Second, snapshot, steadyUtilisation, upstreamSince } from '../workload';
 
 export interface SaturationRow {
-  enforcement: Enforcement;
+  /** The variant: enforcement family, prompt-cost rule and evidence faults (`continuous` and `quantized` charge chars/4). */
+  enforcement: string;
   contender: string;
   requests: number;
   completed: number;
@@ -35,6 +37,42 @@ export const CONTENDERS = [
   'Sluice',
 ] as const;
 
+/**
+ * The upstream's ways of enforcing the per-minute limit (issue 22), each under both prompt-cost
+ * rules (OpenAI's chars/4 and the exact token count), plus evidence that is missing or late. The
+ * first two keep their historic names (chars/4) for the report's charts.
+ */
+export const SATURATION_VARIANTS: ReadonlyArray<{
+  name: string;
+  enforcement: Enforcement;
+  simulator?: SimulatorVariant;
+}> = [
+  { name: 'continuous', enforcement: 'continuous' },
+  { name: 'quantized', enforcement: 'quantized' },
+  { name: 'bucket 60s, exact tokens', enforcement: 'continuous', simulator: { promptCharge: 'tokens' } },
+  { name: 'windows 1s, exact tokens', enforcement: 'quantized', simulator: { promptCharge: 'tokens' } },
+  { name: 'bucket 1s, chars/4', enforcement: { kind: 'bucket', capacityMs: 1_000 } },
+  {
+    name: 'bucket 1s, exact tokens',
+    enforcement: { kind: 'bucket', capacityMs: 1_000 },
+    simulator: { promptCharge: 'tokens' },
+  },
+  { name: 'bucket 0.25s, chars/4', enforcement: { kind: 'bucket', capacityMs: 250 } },
+  {
+    name: 'bucket 0.25s, exact tokens',
+    enforcement: { kind: 'bucket', capacityMs: 250 },
+    simulator: { promptCharge: 'tokens' },
+  },
+  { name: 'windows 10s, chars/4', enforcement: { kind: 'windows', windowMs: 10_000 } },
+  {
+    name: 'windows 10s, exact tokens',
+    enforcement: { kind: 'windows', windowMs: 10_000 },
+    simulator: { promptCharge: 'tokens' },
+  },
+  { name: 'bucket 60s, headers 1 s late', enforcement: 'continuous', simulator: { headerLagMs: 1_000 } },
+  { name: 'bucket 60s, 30% without headers', enforcement: 'continuous', simulator: { headerDropRate: 0.3 } },
+];
+
 /** N tenants push a backlog far larger than what the quota admits during the run. */
 export async function saturation(
   profile: Profile,
@@ -47,9 +85,18 @@ export async function saturation(
   const perTenant = Math.ceil(requests / tenants);
   const names = Array.from({ length: tenants }, (_, i) => `tenant-${i + 1}`);
   const rows: SaturationRow[] = [];
-  for (const enforcement of ['continuous', 'quantized'] as const) {
+  for (const variant of SATURATION_VARIANTS) {
+    const { enforcement: family, name: enforcement } = variant;
+    const simulator = variant.simulator ?? {};
     // Sluice starts (Kafka topics, consumer group joins: seconds of waiting) while the direct contenders run.
-    const sluiceStarting = startSluice({ mode: 'kafka', limits, enforcement, latency, tenants: names });
+    const sluiceStarting = startSluice({
+      mode: 'kafka',
+      limits,
+      enforcement: family,
+      simulator,
+      latency,
+      tenants: names,
+    });
     sluiceStarting.catch(() => {});
     for (const contender of CONTENDERS) {
       let outcomes: Outcome[];
@@ -71,7 +118,7 @@ export async function saturation(
           closeLater(() => sut.close());
         }
       } else {
-        const sim = await startSimulator(limits, enforcement, latency);
+        const sim = await startSimulator(limits, family, latency, simulator);
         try {
           await exhaustQuota(sim.url, 'sk-org-shared-quota', limits);
           const before = snapshot(sim.stats());
