@@ -2,7 +2,13 @@ import { DEFAULT_MAX_OUTPUT_TOKENS, LIMITER_DEFAULTS, type RetryPolicy } from '.
 import type { RateLimitHeaders } from './headers';
 import { Fifo, MinHeap } from './internal/min-heap';
 import { PRIORITIES, type Priority } from './priority';
-import { type DispatchLedger, PoolModelQuota, type QuotaLimits, TenantCap } from './quota';
+import {
+  type DispatchLedger,
+  type EnforcementEstimate,
+  PoolModelQuota,
+  type QuotaLimits,
+  TenantCap,
+} from './quota';
 
 export interface LimiterConfig {
   /** Configured limits per pool and model (`*` = any model): a ceiling; absent = learned from headers. */
@@ -76,6 +82,9 @@ export interface GroupSnapshot {
   available: { requests: number; tokens: number };
   utilisation: { requests: number; tokens: number };
   pausedUntil: number | null;
+  /** How the upstream is believed to enforce its per-minute limits (learned from its answers). */
+  enforcement: EnforcementEstimate;
+  /** The enforcement is fixed windows. */
   strictWindows: boolean;
   queued: Record<Priority, number>;
 }
@@ -308,7 +317,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     t.vtime += 1 / t.weight;
     if (t.retries.size || t.fresh.size) cq.activate(t);
     const probe = !g.quota.learned;
-    const ledger = g.quota.take(g.quota.chargeFor(r.tokens), now);
+    const ledger = g.quota.take(g.quota.chargeFor(r.tokens), now, r.tokens);
     tenantCap(r.tenantId, now)?.take(r.tokens);
     for (const p of PRIORITIES) g.share[p] *= decay;
     g.share[r.priority] += 1;
@@ -412,6 +421,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
           ledger: reservation.ledger,
         },
         now,
+        r.message,
       );
       if (r.status < 400 && r.actualTokens !== undefined && config.chargeBasis === 'actual') {
         g.quota.reconcile(
