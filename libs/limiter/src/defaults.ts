@@ -13,6 +13,8 @@ export const LIMITER_DEFAULTS = {
   paceMargin: 0.001,
   /** After a 429 the bucket explains: slack × `growth` + `step` (at most `max`), then × `easePerDispatch` back toward `paceMargin`. */
   paceSlack: { growth: 1.5, step: 0.002, max: 0.75, easePerDispatch: 0.9995 },
+  /** A late limiter wake-up keeps up to this much of its slot (besides a quarter interval). */
+  lateTimerCreditMs: 30,
   /** No dispatch in the last ms of a window: a request sent then may land in the next window upstream. */
   windowGuardMs: 8,
   /**

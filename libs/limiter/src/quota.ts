@@ -190,7 +190,7 @@ export class PoolModelQuota {
    */
   private windowHeadroom: number = LIMITER_DEFAULTS.windowHeadroom.initial;
   /** GCRA: the earliest time the next dispatch keeps an even pace (so a new arrival waits one interval, not a burst). */
-  private nextEvenAt = 0;
+  private nextEvenAt = { requests: 0, tokens: 0 };
   /**
    * How far under the refill rate the even pace runs: `paceMargin`, raised by each 429 the bucket
    * explains (our per-request charges are noisier than a small bucket absorbs) and easing back
@@ -300,7 +300,8 @@ export class PoolModelQuota {
     if (wait > 0) return wait;
     // Even spacing under every family: a bucket of any capacity is never burst into, and windows
     // whose length we under- or overestimate still see at most their share plus one request.
-    if (now < this.nextEvenAt) return Math.ceil(this.nextEvenAt - now);
+    const evenAt = Math.max(this.nextEvenAt.requests, this.nextEvenAt.tokens);
+    if (now < evenAt) return Math.ceil(evenAt - now);
     const e = this.enforcement;
     if (e.kind === 'bucket') return 0;
     this.rollWindow(now, e.windowMs);
@@ -327,13 +328,20 @@ export class PoolModelQuota {
     if (!this.learned) this.probesInFlight++;
     // Just under the refill rate: the bucket stays just above empty, and an estimate a little low
     // is caught by the server's headers before it costs a 429.
-    const spacing =
-      Math.max(MINUTE / this.limits.rpm, (charged * MINUTE) / this.limits.tpm) / (1 - this.paceSlack);
-    const { paceMargin, paceSlack } = LIMITER_DEFAULTS;
+    // Each limit keeps its own even pace (a small request is not held to the request rate's spacing
+    // when tokens bind, nor the reverse).
+    const stretch = 1 / (1 - this.paceSlack);
+    const { paceMargin, paceSlack, lateTimerCreditMs } = LIMITER_DEFAULTS;
     this.paceSlack = Math.max(paceMargin, this.paceSlack * paceSlack.easePerDispatch);
-    // A timer that fired up to a quarter interval late keeps its slot (no lost capacity); an idle
-    // pool earns no credit, so the first dispatch after a pause is not followed by a burst.
-    this.nextEvenAt = (this.nextEvenAt >= now - spacing / 4 ? this.nextEvenAt : now) + spacing;
+    // A timer that fired late (a busy event loop) keeps up to a quarter interval, or a few ms
+    // (less than an eighth of a small bucket), of its slot, so lateness costs no capacity; an idle
+    // pool earns no more credit, so the first dispatch after a pause is not followed by a burst.
+    const credit = Math.min(lateTimerCreditMs, this.capacityFraction() * (MINUTE / 8));
+    const pace = (at: number, spacing: number) => Math.max(at, now - Math.max(spacing / 4, credit)) + spacing;
+    this.nextEvenAt = {
+      requests: pace(this.nextEvenAt.requests, (MINUTE / this.limits.rpm) * stretch),
+      tokens: pace(this.nextEvenAt.tokens, ((charged * MINUTE) / this.limits.tpm) * stretch),
+    };
     if (this.enforcement.kind === 'windows') {
       this.rollWindow(now, this.enforcement.windowMs);
       this.window.requests += 1;
@@ -519,7 +527,10 @@ export class PoolModelQuota {
       this.limits = { ...this.limits, rpm, tpm };
       this.shapeBuckets();
       // The pace of the old limits no longer applies.
-      this.nextEvenAt = Math.min(this.nextEvenAt, now);
+      this.nextEvenAt = {
+        requests: Math.min(this.nextEvenAt.requests, now),
+        tokens: Math.min(this.nextEvenAt.tokens, now),
+      };
     }
     this.learned = true;
   }
@@ -648,7 +659,7 @@ export class PoolModelQuota {
     this.tokensThrough -= refund;
     if (ledger) this.minuteLog.adjust(ledger.seq, -refund);
     // The even pace was set by the reservation; give back the time the refunded tokens took.
-    this.nextEvenAt = Math.max(now, this.nextEvenAt - (refund * MINUTE) / this.limits.tpm);
+    this.nextEvenAt.tokens = Math.max(now, this.nextEvenAt.tokens - (refund * MINUTE) / this.limits.tpm);
   }
 
   snapshot(now: number) {

@@ -21,6 +21,8 @@ export interface SimulationOptions {
   limitChanges?: UpstreamModelOptions['limitChanges'];
   /** The upstream's budget starts spent (as the benchmark's drained start). */
   startDrained?: boolean;
+  /** A limiter wake-up fires up to this much late, uniformly (a busy event loop). */
+  timerLateMs?: number;
   /** Requests arriving over time (absolute simulated ms). */
   arrivals: QueuedRequest[];
   /** Upstream latency per call. */
@@ -63,6 +65,7 @@ export interface SimulationResult {
 export function simulate(o: SimulationOptions): SimulationResult {
   const random = seededRandom(o.seed ?? 1);
   const headerRandom = seededRandom((o.seed ?? 1) + 7);
+  const lateness = seededRandom((o.seed ?? 1) + 13);
   const upstream = createUpstreamModel({
     limits: o.limits,
     enforcement: o.enforcement,
@@ -154,9 +157,13 @@ export function simulate(o: SimulationOptions): SimulationResult {
       if (transit === 0) arrive();
       else responses.push({ at: now + transit, seq: seq++, run: arrive });
     }
-    const candidates = [o.limiter.nextWakeAt(now), responses.peek()?.at, arrivals[next]?.enqueuedAt].filter(
-      (t): t is number => t !== undefined,
-    );
+    const wake = o.limiter.nextWakeAt(now);
+    const late = o.timerLateMs ? Math.floor(lateness() * o.timerLateMs) : 0;
+    const candidates = [
+      wake === undefined ? undefined : wake + late,
+      responses.peek()?.at,
+      arrivals[next]?.enqueuedAt,
+    ].filter((t): t is number => t !== undefined);
     if (candidates.length === 0) break;
     now = Math.max(now + 1, Math.min(...candidates));
     result.endedAt = now;
