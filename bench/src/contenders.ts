@@ -29,12 +29,23 @@ export interface Outcome {
  * Empties the TPM minute bucket of `apiKey` with one request charging (almost) the whole limit, so
  * every contender starts in steady state instead of spending a full minute's burst first.
  */
-export async function exhaustQuota(baseURL: string, apiKey: string, limits: Limits, model = MODEL) {
+/**
+ * Spends the upstream's token budget with one large request. `capacity` is what the upstream's
+ * bucket holds (a minute's worth unless it enforces a smaller bucket, which a minute-sized request
+ * would overdraw for a minute).
+ */
+export async function exhaustQuota(
+  baseURL: string,
+  apiKey: string,
+  limits: Limits,
+  model = MODEL,
+  capacity = limits.tpm,
+) {
   const client = new OpenAI({ apiKey, baseURL, maxRetries: 0 });
   await client.chat.completions.create({
     model,
     messages: [{ role: 'user', content: 'drain' }],
-    max_tokens: limits.tpm - 50,
+    max_tokens: Math.max(1, Math.floor(capacity) - 50),
   });
 }
 

@@ -1,4 +1,4 @@
-import type { Enforcement } from '@sluice/openai-simulator';
+import { type Enforcement, enforcementFamily } from '@sluice/openai-simulator';
 import {
   closeLater,
   exhaustQuota,
@@ -88,6 +88,8 @@ export async function saturation(
   for (const variant of SATURATION_VARIANTS) {
     const { enforcement: family, name: enforcement } = variant;
     const simulator = variant.simulator ?? {};
+    const held = enforcementFamily(family);
+    const capacity = held.kind === 'bucket' ? (limits.tpm * held.capacityMs) / 60_000 : limits.tpm;
     // Sluice starts (Kafka topics, consumer group joins: seconds of waiting) while the direct contenders run.
     const sluiceStarting = startSluice({
       mode: 'kafka',
@@ -106,7 +108,7 @@ export async function saturation(
         const sut = await sluiceStarting;
         await quietAfter?.catch(() => {});
         try {
-          await exhaustQuota(sut.sluice.simulator.url, sut.upstreamKey, limits);
+          await exhaustQuota(sut.sluice.simulator.url, sut.upstreamKey, limits, undefined, capacity);
           const before = snapshot(sut.sluice.simulator.stats());
           t0 = Date.now();
           outcomes = await runViaSluice({
@@ -120,7 +122,7 @@ export async function saturation(
       } else {
         const sim = await startSimulator(limits, family, latency, simulator);
         try {
-          await exhaustQuota(sim.url, 'sk-org-shared-quota', limits);
+          await exhaustQuota(sim.url, 'sk-org-shared-quota', limits, undefined, capacity);
           const before = snapshot(sim.stats());
           t0 = Date.now();
           outcomes = await runDirect({
