@@ -29,6 +29,8 @@ export const LIMITER_DEFAULTS = {
   windowBoundaryToleranceMs: 60,
   /** Successful answers without limit headers, before the limits are unknown, after which the assumed ones are kept. */
   headerlessAnswersBeforeAssuming: 3,
+  /** Once a daily limit is known, batch-class work leaves this share of the day's budget to interactive traffic. */
+  dailyInteractiveReserve: 0.2,
   /** Pause after a 429 that names no retry-after. */
   fallbackPauseMs: 1_000,
   /** Memory of the recent dispatch mix (for floors): half-life in dispatches. */

@@ -204,3 +204,56 @@ describe('robust to missing and noisy evidence', () => {
     expect(share429).toBeLessThan(0.015);
   });
 });
+
+describe('daily limits', () => {
+  it('given a TPD limit named by a 429, then it is learned and batch work is spread over the day, leaving room for interactive traffic', () => {
+    const HOUR = 3_600_000;
+    // 86,400 tokens a day: one token a second refills; a day's batch backlog of 100-token requests
+    // and an interactive request every 10 minutes.
+    const batch: QueuedRequest[] = Array.from({ length: 3_000 }, (_, i) => ({
+      id: `b${i}`,
+      tenantId: 'nightly',
+      pool: 'p',
+      model: 'gpt-4o-mini',
+      priority: 'batch',
+      tokens: 100,
+      enqueuedAt: 0,
+    }));
+    const interactive: QueuedRequest[] = Array.from({ length: 144 }, (_, i) => ({
+      id: `i${i}`,
+      tenantId: 'app',
+      pool: 'p',
+      model: 'gpt-4o-mini',
+      priority: 'interactive',
+      tokens: 100,
+      enqueuedAt: i * 600_000 + 1,
+    }));
+    const limiter = createLimiter();
+    const r = simulate({
+      limiter,
+      limits: { rpm: 10_000, tpm: 1_000_000, tpd: 86_400 },
+      enforcement: 'continuous',
+      arrivals: [...batch, ...interactive],
+      latencyMs: 200,
+      untilMs: 24 * HOUR,
+    });
+    expect(limiter.snapshot(r.endedAt).groups[0]?.limits.tpd).toBe(86_400);
+    // The first morning burns what the day bucket held before the limit was known (one 429 shows
+    // it); after that, batch work goes at the refill rate, above the reserve.
+    expect(r.rateLimited).toBeLessThanOrEqual(2);
+    const batchPerHour = Array.from({ length: 24 }, () => 0);
+    for (const c of r.completed)
+      if (c.request.priority === 'batch') batchPerHour[Math.floor(c.dispatchedAt / HOUR)]!++;
+    // Hours 6–23: every hour has batch work, none more than the hour's refill (36 requests) + 1.
+    for (const n of batchPerHour.slice(6, 23)) {
+      expect(n).toBeGreaterThan(20);
+      expect(n).toBeLessThanOrEqual(37);
+    }
+    // Interactive requests still go within seconds of arriving, all day.
+    const waits = r.completed
+      .filter((c) => c.request.priority === 'interactive')
+      .map((c) => c.dispatchedAt - c.request.enqueuedAt);
+    expect(waits.length).toBe(144);
+    expect(Math.max(...waits.slice(10))).toBeLessThan(5_000);
+  });
+});

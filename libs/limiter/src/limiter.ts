@@ -155,6 +155,8 @@ interface Group {
   quota: PoolModelQuota;
   classes: Record<Priority, ClassQueue>;
   delayed: MinHeap<QueuedRequest>;
+  /** When batch work held back by a daily limit's reserve may next go. */
+  batchDailyWakeAt: number | undefined;
   /** Exponentially decayed dispatch counts per class, for the floors. */
   share: Record<Priority, number>;
   size: number;
@@ -192,6 +194,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
         classes: { interactive: new ClassQueue(), standard: new ClassQueue(), batch: new ClassQueue() },
         delayed: new MinHeap((r) => r.notBefore ?? 0),
         share: { interactive: 0, standard: 0, batch: 0 },
+        batchDailyWakeAt: undefined,
         size: 0,
       };
       groups.set(key, g);
@@ -242,13 +245,24 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     }
   }
 
-  function nextClass(g: Group): Priority | undefined {
+  function nextClass(g: Group, now: number): Priority | undefined {
     const total = g.share.interactive + g.share.standard + g.share.batch;
+    const ready = (p: Priority) => {
+      const t = g.classes[p].size > 0 ? headTenant(g.classes[p]) : undefined;
+      if (!t) return false;
+      if (p !== 'batch') return true;
+      // Batch work waits for the day's budget above the interactive reserve; others go meanwhile.
+      const head = (t.retries.size ? t.retries : t.fresh).peek()!;
+      const wait = g.quota.batchDailyWait(g.quota.chargeFor(head.tokens), now);
+      if (wait > 0) g.batchDailyWakeAt = now + wait;
+      return wait === 0;
+    };
+    g.batchDailyWakeAt = undefined;
     // Floors first: a lower class below its guaranteed share goes now.
     for (const p of ['batch', 'standard'] as const) {
-      if (g.classes[p].size > 0 && headTenant(g.classes[p]) && g.share[p] < floors[p] * total) return p;
+      if (g.share[p] < floors[p] * total && ready(p)) return p;
     }
-    for (const p of PRIORITIES) if (g.classes[p].size > 0 && headTenant(g.classes[p])) return p;
+    for (const p of PRIORITIES) if (ready(p)) return p;
     return undefined;
   }
 
@@ -282,7 +296,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
   /** One decision for a group: the request that may go now, or how long until one may. */
   function decide(g: Group, now: number): { dispatch: QueuedRequest } | { waitMs: number } | undefined {
     for (;;) {
-      const p = nextClass(g);
+      const p = nextClass(g, now);
       if (!p) return undefined;
       const cq = g.classes[p];
       const t = headTenant(cq)!;
@@ -405,6 +419,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
           for (const t of g.classes[p].blocked) next = Math.min(next, t.blockedUntil);
         const d = decide(g, now);
         if (d) next = Math.min(next, 'waitMs' in d ? now + d.waitMs : now);
+        if (g.batchDailyWakeAt !== undefined) next = Math.min(next, g.batchDailyWakeAt);
       }
       return Number.isFinite(next) ? next : undefined;
     },

@@ -503,12 +503,25 @@ export class PoolModelQuota {
     }
   }
 
-  /** The day's budget, if a daily limit is known: what is left and what it holds (for spreading batch work). */
-  daily(now: number): { level: number; capacity: number; perMs: number } | undefined {
-    const b = this.tpd ?? this.rpd;
-    if (!b) return undefined;
-    b.refill(now);
-    return { level: b.level, capacity: b.capacity, perMs: b.capacity / DAY };
+  /**
+   * ms until batch-class work charging `charged` may draw on the day's budget (0 = now). Once a
+   * daily limit is known, batch work only spends what lies above a reserve kept for interactive
+   * traffic; the day bucket refills evenly, so batch work then runs at the day's refill rate, spread
+   * over the day instead of burning the allowance in the morning.
+   */
+  batchDailyWait(charged: number, now: number): number {
+    let wait = 0;
+    const reserve = LIMITER_DEFAULTS.dailyInteractiveReserve;
+    for (const [b, need] of [
+      [this.tpd, charged],
+      [this.rpd, 1],
+    ] as const) {
+      if (!b) continue;
+      b.refill(now);
+      const missing = need + reserve * b.capacity - b.level;
+      if (missing > 0) wait = Math.max(wait, Math.ceil((missing * DAY) / b.capacity));
+    }
+    return wait;
   }
 
   private adoptLimits(status: number, h: RateLimitHeaders, now: number): void {
@@ -621,27 +634,29 @@ export class PoolModelQuota {
         ? Math.max(1, Math.min(16, Math.floor(this.enforcement.capacityMs / 500)))
         : 16;
     this.points.set(seq, point);
-    const sample = (j: number, k: number) => {
+    /** false: the span is no evidence (the bucket was full inside it). */
+    const sample = (j: number, k: number): boolean => {
       const before = this.points.get(j);
       const after = this.points.get(k);
       // A count of 0 may hide a negative one (a window's burst beyond what the bucket holds): censored.
-      if (!before || !after || before.remainingTokens <= 0 || after.remainingTokens <= 0) return;
-      for (let i = j + 1; i <= k; i++) if (this.refused.has(i)) return;
-      const levelBefore = Math.min(
-        capacity,
-        before.remainingTokens + ((after.at - before.at) * limit) / MINUTE,
-      );
-      const charged = levelBefore - after.remainingTokens;
+      if (!before || !after || before.remainingTokens <= 0 || after.remainingTokens <= 0) return true;
+      for (let i = j + 1; i <= k; i++) if (this.refused.has(i)) return true;
+      const refilled = before.remainingTokens + ((after.at - before.at) * limit) / MINUTE;
+      // A bucket that was full somewhere inside a span lost refill we cannot place: only a pair
+      // of neighbours (full just before the second) still says what the second was charged.
+      if (refilled > capacity && k - j > 1) return false;
+      const charged = Math.min(capacity, refilled) - after.remainingTokens;
       const estimates = after.estimatesThrough - before.estimatesThrough;
       // A difference beyond the bucket means the answers were not what we think they were.
-      if (estimates <= 0 || Math.abs(charged) > capacity) return;
-      const decay = 0.5 ** (span / LIMITER_DEFAULTS.chargeRatioHalfLife);
+      if (estimates <= 0 || Math.abs(charged) > capacity) return true;
+      const decay = 0.5 ** ((k - j) / LIMITER_DEFAULTS.chargeRatioHalfLife);
       this.charge.server = this.charge.server * decay + charged;
       this.charge.estimate = this.charge.estimate * decay + estimates;
-      this.charge.samples += span;
+      this.charge.samples += k - j;
+      return true;
     };
-    sample(seq - span, seq);
-    sample(seq, seq + span);
+    if (!sample(seq - span, seq)) sample(seq - 1, seq);
+    if (!sample(seq, seq + span)) sample(seq + span - 1, seq + span);
     // Answers come back nearly in order: a short memory is enough.
     this.points.delete(seq - 64);
   }
