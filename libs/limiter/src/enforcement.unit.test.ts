@@ -95,15 +95,15 @@ function nextFitLimit(windowMs: number, rule: CostRule): number {
 
 describe('pacing under every enforcement family, told nothing', () => {
   /*
-   * The one miss: a 0.25 s bucket (250 tokens, under two requests) with chars/4 charges reaches
-   * 0.994, not 0.995. Each request's charge is ±10% off our estimate in a way we cannot see, and a
-   * bucket that small absorbs none of it: the pace backs off after each 429 the bucket explains.
+   * Measured (utilisation, 429s of ~2,400 attempts): minute, 10 s and 1 s buckets 0.998 both
+   * rules, one 429 (the drained start's first request); 0.25 s bucket 0.998 exact and 0.996
+   * chars/4 (2 429s): its 250 tokens hold under two requests, so chars/4 noise costs a little.
    */
   const buckets: Array<[string, Enforcement, number, Record<CostRule, number>]> = [
     ['a minute bucket', 'continuous', 60_000, { exact: 0.995, 'chars/4': 0.995 }],
     ['a 10 s bucket', { kind: 'bucket', capacityMs: 10_000 }, 10_000, { exact: 0.995, 'chars/4': 0.995 }],
     ['a 1 s bucket', { kind: 'bucket', capacityMs: 1_000 }, 1_000, { exact: 0.995, 'chars/4': 0.995 }],
-    ['a 0.25 s bucket', { kind: 'bucket', capacityMs: 250 }, 250, { exact: 0.995, 'chars/4': 0.993 }],
+    ['a 0.25 s bucket', { kind: 'bucket', capacityMs: 250 }, 250, { exact: 0.995, 'chars/4': 0.995 }],
   ];
   for (const [name, enforcement, capacityMs, floor] of buckets) {
     for (const rule of ['exact', 'chars/4'] as const) {
@@ -129,8 +129,8 @@ describe('pacing under every enforcement family, told nothing', () => {
     /*
      * Fixed 10 s windows: next-fit allows 0.994 of the limit. Even pacing overflows a window only at
      * its end, rarely; two such 429s within 1,000 dispatches show windows, and the boundaries they
-     * imply (20–30 s apart, whole multiples of 10 s) give the length. Measured: 0.978 (exact) and
-     * 0.986 (chars/4), with 3 and 4 429s in ~2,300 attempts (0.13% and 0.19%, over the 0.1% goal):
+     * imply (20–30 s apart, whole multiples of 10 s) give the length. Measured: 0.981 (exact) and
+     * 0.984 (chars/4), with 3 and 2 429s in ~2,300 attempts (0.13%, over the 0.1% goal, and 0.09%):
      * the 2% of each window held back at first for charge noise decays slowly, and the evidence
      * itself costs 429s.
      */
