@@ -88,8 +88,11 @@ export async function saturation(
   for (const variant of SATURATION_VARIANTS) {
     const { enforcement: family, name: enforcement } = variant;
     const simulator = variant.simulator ?? {};
+    // The drain spends what the upstream holds: a bucket's capacity, or one window's share (a
+    // minute's worth through a 10 s window would block the rest of that window, not drain it).
     const held = enforcementFamily(family);
-    const capacity = held.kind === 'bucket' ? (limits.tpm * held.capacityMs) / 60_000 : limits.tpm;
+    const capacity =
+      (limits.tpm * (held.kind === 'bucket' ? held.capacityMs : Math.max(1_000, held.windowMs))) / 60_000;
     // Sluice starts (Kafka topics, consumer group joins: seconds of waiting) while the direct contenders run.
     const sluiceStarting = startSluice({
       mode: 'kafka',
