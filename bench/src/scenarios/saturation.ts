@@ -88,11 +88,11 @@ export async function saturation(
   for (const variant of SATURATION_VARIANTS) {
     const { enforcement: family, name: enforcement } = variant;
     const simulator = variant.simulator ?? {};
-    // The drain spends what the upstream holds: a bucket's capacity, or one window's share (a
-    // minute's worth through a 10 s window would block the rest of that window, not drain it).
+    // The drain spends what a bucket holds (a minute's worth through a 1 s bucket would overdraw
+    // it for a minute). Windows have no burst to skip, and a drain would only block the rest of its
+    // window (seconds of idling for 10 s windows): they start undrained.
     const held = enforcementFamily(family);
-    const capacity =
-      (limits.tpm * (held.kind === 'bucket' ? held.capacityMs : Math.max(1_000, held.windowMs))) / 60_000;
+    const drain = held.kind === 'bucket' ? (limits.tpm * held.capacityMs) / 60_000 : undefined;
     // Sluice starts (Kafka topics, consumer group joins: seconds of waiting) while the direct contenders run.
     const sluiceStarting = startSluice({
       mode: 'kafka',
@@ -111,7 +111,7 @@ export async function saturation(
         const sut = await sluiceStarting;
         await quietAfter?.catch(() => {});
         try {
-          await exhaustQuota(sut.sluice.simulator.url, sut.upstreamKey, limits, undefined, capacity);
+          if (drain) await exhaustQuota(sut.sluice.simulator.url, sut.upstreamKey, limits, undefined, drain);
           const before = snapshot(sut.sluice.simulator.stats());
           t0 = Date.now();
           outcomes = await runViaSluice({
@@ -125,7 +125,7 @@ export async function saturation(
       } else {
         const sim = await startSimulator(limits, family, latency, simulator);
         try {
-          await exhaustQuota(sim.url, 'sk-org-shared-quota', limits, undefined, capacity);
+          if (drain) await exhaustQuota(sim.url, 'sk-org-shared-quota', limits, undefined, drain);
           const before = snapshot(sim.stats());
           t0 = Date.now();
           outcomes = await runDirect({
