@@ -1,6 +1,11 @@
 import { type HarnessMode, startTestSluice, type TestSluice } from '@sluice/broker/testing';
 import { deleteKafkaNamespace } from '@sluice/events/kafka';
-import type { Enforcement, LatencyOptions, RunningSimulator } from '@sluice/openai-simulator';
+import type {
+  Enforcement,
+  LatencyOptions,
+  RunningSimulator,
+  SimulatorOptions,
+} from '@sluice/openai-simulator';
 import { startOpenAISimulator } from '@sluice/openai-simulator';
 import { kafkaBrokers } from '@sluice/test-support';
 import OpenAI from 'openai';
@@ -24,12 +29,23 @@ export interface Outcome {
  * Empties the TPM minute bucket of `apiKey` with one request charging (almost) the whole limit, so
  * every contender starts in steady state instead of spending a full minute's burst first.
  */
-export async function exhaustQuota(baseURL: string, apiKey: string, limits: Limits, model = MODEL) {
+/**
+ * Spends the upstream's token budget with one large request. `capacity` is what the upstream's
+ * bucket holds (a minute's worth unless it enforces a smaller bucket, which a minute-sized request
+ * would overdraw for a minute).
+ */
+export async function exhaustQuota(
+  baseURL: string,
+  apiKey: string,
+  limits: Limits,
+  model = MODEL,
+  capacity = limits.tpm,
+) {
   const client = new OpenAI({ apiKey, baseURL, maxRetries: 0 });
   await client.chat.completions.create({
     model,
     messages: [{ role: 'user', content: 'drain' }],
-    max_tokens: limits.tpm - 50,
+    max_tokens: Math.max(1, Math.floor(capacity) - 50),
   });
 }
 
@@ -47,8 +63,19 @@ export async function closed(): Promise<void> {
   await Promise.all(closing);
 }
 
-export async function startSimulator(limits: Limits, enforcement: Enforcement, latency: LatencyOptions) {
-  return startOpenAISimulator({ limits: { default: limits }, enforcement, latency });
+/** Simulator options a benchmark variant adds: how prompts are charged, lagging or missing headers, limit changes. */
+export type SimulatorVariant = Pick<
+  SimulatorOptions,
+  'promptCharge' | 'headerLagMs' | 'headerDropRate' | 'limitChanges'
+>;
+
+export async function startSimulator(
+  limits: Limits,
+  enforcement: Enforcement,
+  latency: LatencyOptions,
+  variant: SimulatorVariant = {},
+) {
+  return startOpenAISimulator({ limits: { default: limits }, enforcement, latency, ...variant });
 }
 
 /**
@@ -110,6 +137,8 @@ export async function startSluice(opts: {
   /** Limits of other models (each model has its own); `limits` is every other model's. */
   perModelLimits?: Record<string, Limits>;
   enforcement: Enforcement;
+  /** More simulator options (a benchmark variant's). */
+  simulator?: SimulatorVariant;
   latency: LatencyOptions;
   tenants: readonly string[];
   /** The simulator's Batch API completion delay, and Sluice's batch flush and poll intervals. */
@@ -120,6 +149,7 @@ export async function startSluice(opts: {
     simulator: {
       limits: { default: opts.limits, ...opts.perModelLimits },
       enforcement: opts.enforcement,
+      ...opts.simulator,
       latency: opts.latency,
       ...(opts.batch ? { batch: { completionDelayMs: opts.batch.completionDelayMs } } : {}),
     },

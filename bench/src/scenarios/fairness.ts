@@ -1,4 +1,4 @@
-import type { Enforcement, RunningSimulator } from '@sluice/openai-simulator';
+import type { RunningSimulator } from '@sluice/openai-simulator';
 import {
   closeLater,
   exhaustQuota,
@@ -21,7 +21,7 @@ export interface FairnessTenant {
 }
 
 export interface FairnessRow {
-  enforcement: Enforcement;
+  enforcement: string;
   contender: 'Sluice' | 'openai SDK, maxRetries 2 (default)';
   heavyBacklog: number;
   windowSeconds: number;

@@ -1,4 +1,3 @@
-import type { Enforcement } from '@sluice/openai-simulator';
 import {
   closeLater,
   exhaustQuota,
@@ -13,7 +12,7 @@ import type { Profile } from '../profile';
 import { percentile, refillIntervalMs, sleep, snapshot, steadyUtilisation, upstreamSince } from '../workload';
 
 export interface PriorityRow {
-  enforcement: Enforcement;
+  enforcement: string;
   contender: 'Sluice' | 'openai SDK, maxRetries 10';
   batchBacklog: number;
   interactive: number;

@@ -1,10 +1,11 @@
-import type { Enforcement } from '@sluice/openai-simulator';
+import { type Enforcement, enforcementFamily } from '@sluice/openai-simulator';
 import {
   closeLater,
   exhaustQuota,
   type Outcome,
   runDirect,
   runViaSluice,
+  type SimulatorVariant,
   startSimulator,
   startSluice,
 } from '../contenders';
@@ -12,7 +13,8 @@ import type { Profile } from '../profile';
 import { bindingRate, type Second, snapshot, steadyUtilisation, upstreamSince } from '../workload';
 
 export interface SaturationRow {
-  enforcement: Enforcement;
+  /** The variant: enforcement family, prompt-cost rule and evidence faults (`continuous` and `quantized` charge chars/4). */
+  enforcement: string;
   contender: string;
   requests: number;
   completed: number;
@@ -35,6 +37,42 @@ export const CONTENDERS = [
   'Sluice',
 ] as const;
 
+/**
+ * The upstream's ways of enforcing the per-minute limit (issue 22), each under both prompt-cost
+ * rules (OpenAI's chars/4 and the exact token count), plus evidence that is missing or late. The
+ * first two keep their historic names (chars/4) for the report's charts.
+ */
+export const SATURATION_VARIANTS: ReadonlyArray<{
+  name: string;
+  enforcement: Enforcement;
+  simulator?: SimulatorVariant;
+}> = [
+  { name: 'continuous', enforcement: 'continuous' },
+  { name: 'quantized', enforcement: 'quantized' },
+  { name: 'bucket 60s, exact tokens', enforcement: 'continuous', simulator: { promptCharge: 'tokens' } },
+  { name: 'windows 1s, exact tokens', enforcement: 'quantized', simulator: { promptCharge: 'tokens' } },
+  { name: 'bucket 1s, chars/4', enforcement: { kind: 'bucket', capacityMs: 1_000 } },
+  {
+    name: 'bucket 1s, exact tokens',
+    enforcement: { kind: 'bucket', capacityMs: 1_000 },
+    simulator: { promptCharge: 'tokens' },
+  },
+  { name: 'bucket 0.25s, chars/4', enforcement: { kind: 'bucket', capacityMs: 250 } },
+  {
+    name: 'bucket 0.25s, exact tokens',
+    enforcement: { kind: 'bucket', capacityMs: 250 },
+    simulator: { promptCharge: 'tokens' },
+  },
+  { name: 'windows 10s, chars/4', enforcement: { kind: 'windows', windowMs: 10_000 } },
+  {
+    name: 'windows 10s, exact tokens',
+    enforcement: { kind: 'windows', windowMs: 10_000 },
+    simulator: { promptCharge: 'tokens' },
+  },
+  { name: 'bucket 60s, headers 1 s late', enforcement: 'continuous', simulator: { headerLagMs: 1_000 } },
+  { name: 'bucket 60s, 30% without headers', enforcement: 'continuous', simulator: { headerDropRate: 0.3 } },
+];
+
 /** N tenants push a backlog far larger than what the quota admits during the run. */
 export async function saturation(
   profile: Profile,
@@ -47,9 +85,23 @@ export async function saturation(
   const perTenant = Math.ceil(requests / tenants);
   const names = Array.from({ length: tenants }, (_, i) => `tenant-${i + 1}`);
   const rows: SaturationRow[] = [];
-  for (const enforcement of ['continuous', 'quantized'] as const) {
+  for (const variant of SATURATION_VARIANTS) {
+    const { enforcement: family, name: enforcement } = variant;
+    const simulator = variant.simulator ?? {};
+    // The drain spends what a bucket holds (a minute's worth through a 1 s bucket would overdraw
+    // it for a minute). Windows have no burst to skip, and a drain would only block the rest of its
+    // window (seconds of idling for 10 s windows): they start undrained.
+    const held = enforcementFamily(family);
+    const drain = held.kind === 'bucket' ? (limits.tpm * held.capacityMs) / 60_000 : undefined;
     // Sluice starts (Kafka topics, consumer group joins: seconds of waiting) while the direct contenders run.
-    const sluiceStarting = startSluice({ mode: 'kafka', limits, enforcement, latency, tenants: names });
+    const sluiceStarting = startSluice({
+      mode: 'kafka',
+      limits,
+      enforcement: family,
+      simulator,
+      latency,
+      tenants: names,
+    });
     sluiceStarting.catch(() => {});
     for (const contender of CONTENDERS) {
       let outcomes: Outcome[];
@@ -59,7 +111,7 @@ export async function saturation(
         const sut = await sluiceStarting;
         await quietAfter?.catch(() => {});
         try {
-          await exhaustQuota(sut.sluice.simulator.url, sut.upstreamKey, limits);
+          if (drain) await exhaustQuota(sut.sluice.simulator.url, sut.upstreamKey, limits, undefined, drain);
           const before = snapshot(sut.sluice.simulator.stats());
           t0 = Date.now();
           outcomes = await runViaSluice({
@@ -71,9 +123,9 @@ export async function saturation(
           closeLater(() => sut.close());
         }
       } else {
-        const sim = await startSimulator(limits, enforcement, latency);
+        const sim = await startSimulator(limits, family, latency, simulator);
         try {
-          await exhaustQuota(sim.url, 'sk-org-shared-quota', limits);
+          if (drain) await exhaustQuota(sim.url, 'sk-org-shared-quota', limits, undefined, drain);
           const before = snapshot(sim.stats());
           t0 = Date.now();
           outcomes = await runDirect({

@@ -31,7 +31,7 @@ export interface Deployment {
 }
 
 export interface ScaleOutRow {
-  enforcement: Enforcement;
+  enforcement: string;
   dispatchers: number;
   groupMembers: number;
   requests: number;

@@ -27,7 +27,7 @@ export {
   type Reservation,
 } from './limiter';
 export { PRIORITIES, type Priority } from './priority';
-export type { QuotaLimits } from './quota';
+export { type EnforcementEstimate, parseDailyLimit, type QuotaLimits } from './quota';
 export {
   classifyUpstreamFailure,
   decideRetry,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createLimiter, type QueuedRequest } from './index';
+import { createLimiter, LIMITER_DEFAULTS, type QueuedRequest } from './index';
 import { backlog, createUpstreamModel, seededRandom, simulate } from './testing/index';
 
 const mean = (xs: Array<number | undefined>) => xs.reduce<number>((a, b) => a + (b ?? 0), 0) / xs.length;
@@ -195,12 +195,17 @@ describe('property: windows', () => {
             }
             return true;
           };
-          // Pacing spaces dispatches by their size, and a timer that fires up to a quarter of its
-          // interval late keeps its slot (else jitter would lose capacity): so a window may start
-          // up to a quarter interval "early", i.e. hold a quarter of one request beyond pro rata.
+          // Pacing spaces dispatches by their size, and a timer that fires late keeps up to a quarter
+          // of its interval, or lateTimerCreditMs, of its slot (else jitter would lose capacity): so
+          // a window may start that much "early", i.e. hold that much beyond pro rata plus one request.
+          const credit = LIMITER_DEFAULTS.lateTimerCreditMs / 60_000;
           return (
             check(60_000, rpm, tpm) &&
-            check(windowMs, (rpm * windowMs) / 60_000 + 1.25, (tpm * windowMs) / 60_000 + 1.25 * biggest)
+            check(
+              windowMs,
+              (rpm * windowMs) / 60_000 + 1 + Math.max(0.25, rpm * credit),
+              (tpm * windowMs) / 60_000 + biggest + Math.max(0.25 * biggest, tpm * credit),
+            )
           );
         },
       ),

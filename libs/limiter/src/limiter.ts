@@ -2,7 +2,13 @@ import { DEFAULT_MAX_OUTPUT_TOKENS, LIMITER_DEFAULTS, type RetryPolicy } from '.
 import type { RateLimitHeaders } from './headers';
 import { Fifo, MinHeap } from './internal/min-heap';
 import { PRIORITIES, type Priority } from './priority';
-import { type DispatchLedger, PoolModelQuota, type QuotaLimits, TenantCap } from './quota';
+import {
+  type DispatchLedger,
+  type EnforcementEstimate,
+  PoolModelQuota,
+  type QuotaLimits,
+  TenantCap,
+} from './quota';
 
 export interface LimiterConfig {
   /** Configured limits per pool and model (`*` = any model): a ceiling; absent = learned from headers. */
@@ -76,6 +82,9 @@ export interface GroupSnapshot {
   available: { requests: number; tokens: number };
   utilisation: { requests: number; tokens: number };
   pausedUntil: number | null;
+  /** How the upstream is believed to enforce its per-minute limits (learned from its answers). */
+  enforcement: EnforcementEstimate;
+  /** The enforcement is fixed windows. */
   strictWindows: boolean;
   queued: Record<Priority, number>;
 }
@@ -146,6 +155,8 @@ interface Group {
   quota: PoolModelQuota;
   classes: Record<Priority, ClassQueue>;
   delayed: MinHeap<QueuedRequest>;
+  /** When batch work held back by a daily limit's reserve may next go. */
+  batchDailyWakeAt: number | undefined;
   /** Exponentially decayed dispatch counts per class, for the floors. */
   share: Record<Priority, number>;
   size: number;
@@ -183,6 +194,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
         classes: { interactive: new ClassQueue(), standard: new ClassQueue(), batch: new ClassQueue() },
         delayed: new MinHeap((r) => r.notBefore ?? 0),
         share: { interactive: 0, standard: 0, batch: 0 },
+        batchDailyWakeAt: undefined,
         size: 0,
       };
       groups.set(key, g);
@@ -233,13 +245,24 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     }
   }
 
-  function nextClass(g: Group): Priority | undefined {
+  function nextClass(g: Group, now: number): Priority | undefined {
     const total = g.share.interactive + g.share.standard + g.share.batch;
+    const ready = (p: Priority) => {
+      const t = g.classes[p].size > 0 ? headTenant(g.classes[p]) : undefined;
+      if (!t) return false;
+      if (p !== 'batch') return true;
+      // Batch work waits for the day's budget above the interactive reserve; others go meanwhile.
+      const head = (t.retries.size ? t.retries : t.fresh).peek()!;
+      const wait = g.quota.batchDailyWait(g.quota.chargeFor(head.tokens), now);
+      if (wait > 0) g.batchDailyWakeAt = now + wait;
+      return wait === 0;
+    };
+    g.batchDailyWakeAt = undefined;
     // Floors first: a lower class below its guaranteed share goes now.
     for (const p of ['batch', 'standard'] as const) {
-      if (g.classes[p].size > 0 && headTenant(g.classes[p]) && g.share[p] < floors[p] * total) return p;
+      if (g.share[p] < floors[p] * total && ready(p)) return p;
     }
-    for (const p of PRIORITIES) if (g.classes[p].size > 0 && headTenant(g.classes[p])) return p;
+    for (const p of PRIORITIES) if (ready(p)) return p;
     return undefined;
   }
 
@@ -273,7 +296,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
   /** One decision for a group: the request that may go now, or how long until one may. */
   function decide(g: Group, now: number): { dispatch: QueuedRequest } | { waitMs: number } | undefined {
     for (;;) {
-      const p = nextClass(g);
+      const p = nextClass(g, now);
       if (!p) return undefined;
       const cq = g.classes[p];
       const t = headTenant(cq)!;
@@ -308,7 +331,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     t.vtime += 1 / t.weight;
     if (t.retries.size || t.fresh.size) cq.activate(t);
     const probe = !g.quota.learned;
-    const ledger = g.quota.take(g.quota.chargeFor(r.tokens), now);
+    const ledger = g.quota.take(g.quota.chargeFor(r.tokens), now, r.tokens);
     tenantCap(r.tenantId, now)?.take(r.tokens);
     for (const p of PRIORITIES) g.share[p] *= decay;
     g.share[r.priority] += 1;
@@ -396,6 +419,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
           for (const t of g.classes[p].blocked) next = Math.min(next, t.blockedUntil);
         const d = decide(g, now);
         if (d) next = Math.min(next, 'waitMs' in d ? now + d.waitMs : now);
+        if (g.batchDailyWakeAt !== undefined) next = Math.min(next, g.batchDailyWakeAt);
       }
       return Number.isFinite(next) ? next : undefined;
     },
@@ -412,6 +436,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
           ledger: reservation.ledger,
         },
         now,
+        r.message,
       );
       if (r.status < 400 && r.actualTokens !== undefined && config.chargeBasis === 'actual') {
         g.quota.reconcile(
@@ -516,7 +541,13 @@ export interface Limiter {
   /** Any answer from the upstream: learn from its headers; reconcile the reservation with the actual charge. */
   onResponse(
     reservation: Reservation,
-    response: { status: number; headers: RateLimitHeaders; actualTokens?: number },
+    response: {
+      status: number;
+      headers: RateLimitHeaders;
+      actualTokens?: number;
+      /** A 429's error message: it names the limit that refused (e.g. "tokens per day (TPD)"). */
+      message?: string;
+    },
     now: number,
   ): void;
   /** The call ended without an answer (timeout, dropped connection): the reservation stays charged. */

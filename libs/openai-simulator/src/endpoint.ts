@@ -31,6 +31,11 @@ export interface EndpointSession {
 export interface EndpointContext {
   /** TPM charge for the output when a body sets no output limit. */
   defaultMaxTokens: number;
+  /**
+   * How the prompt is charged against TPM: `chars/4` (default, OpenAI's guide: ceil(chars / 4)) or
+   * `tokens` (the tokenizer's exact count, as `usage.prompt_tokens` reports it).
+   */
+  promptCharge?: 'chars/4' | 'tokens';
   /** `created` of the answer, in epoch seconds (the simulator's clock). */
   createdSeconds: number;
   /** The instance and caller; absent where no state is kept (e.g. charging a batch file). */

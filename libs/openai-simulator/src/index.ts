@@ -30,10 +30,16 @@ export {
   chargedTokens,
   createRateLimitEngine,
   type Enforcement,
+  type EnforcementFamily,
+  enforcementFamily,
+  enforcementLabel,
   formatGoDuration,
   type LimitVerdict,
+  limitDimension,
   type ModelLimits,
+  parseEnforcement,
   type RateLimitEngine,
+  type RateLimitEngineOptions,
 } from './rate-limits';
 export {
   createSimulatorHandler,

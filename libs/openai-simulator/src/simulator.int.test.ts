@@ -126,3 +126,39 @@ describe('OpenAI simulator over HTTP, driven by the official openai SDK', () => 
     }
   });
 });
+
+describe('simulator options for rate-limit evidence', () => {
+  it('charges the exact prompt tokens with promptCharge "tokens", drops headers, changes limits mid-run and names daily limits', async () => {
+    let t = 1_000_000;
+    const sim = await startOpenAISimulator({
+      limits: { default: { rpm: 100, tpm: 100_000, tpd: 400 } },
+      promptCharge: 'tokens',
+      headerDropRate: 1,
+      limitChanges: [{ afterMs: 10_000, limits: { default: { rpm: 100, tpm: 100_000, tpd: 100_000 } } }],
+      now: () => t,
+    });
+    try {
+      const client = new OpenAI({ apiKey: 'sk-test', baseURL: sim.url, maxRetries: 0 });
+      const body = {
+        model: 'gpt-4o-mini',
+        messages: [{ role: 'user' as const, content: 'Hello' }],
+        max_tokens: 5,
+      };
+      const { data, response } = await client.chat.completions.create(body).withResponse();
+      expect(sim.stats().tokensCharged).toBe((data.usage?.prompt_tokens ?? 0) + 5);
+      expect(response.headers.get('x-ratelimit-remaining-tokens')).toBeNull();
+      const big = { ...body, max_tokens: 390 };
+      const error = (await client.chat.completions.create(big).catch((e: unknown) => e)) as InstanceType<
+        typeof OpenAI.RateLimitError
+      >;
+      expect(error).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(error.message).toMatch(/on tokens per day \(TPD\): Limit 400/);
+      expect(sim.stats().rateLimited.daily).toBe(1);
+      // The tier upgrade 10 s in: the daily limit is 100,000 now.
+      t += 10_000;
+      await expect(client.chat.completions.create(big)).resolves.toBeTruthy();
+    } finally {
+      await sim.close();
+    }
+  });
+});

@@ -21,6 +21,7 @@ import {
   type Enforcement,
   formatGoDuration,
   type LimitVerdict,
+  limitDimension,
   type ModelLimits,
   type RateLimitHeaderValues,
 } from './rate-limits';
@@ -72,6 +73,14 @@ export interface SimulatorOptions {
   /** Per model (or `default`) RPM/TPM. */
   limits?: Record<string, ModelLimits>;
   enforcement?: Enforcement;
+  /** How chat prompts are charged against TPM: `chars/4` (default, as OpenAI's guide says) or the exact `tokens`. */
+  promptCharge?: 'chars/4' | 'tokens';
+  /** Rate-limit headers' `remaining`/`reset` as they were this long ago (a lagging counter). */
+  headerLagMs?: number;
+  /** Probability that an answer carries no `x-ratelimit-*` headers. */
+  headerDropRate?: number;
+  /** Limits that replace `limits` this long after start (a tier upgrade mid-run), in order. */
+  limitChanges?: Array<{ afterMs: number; limits: Record<string, ModelLimits> }>;
   latency?: LatencyOptions;
   faults?: FaultOptions;
   /** Accepted API keys; absent = any non-empty key. */
@@ -112,6 +121,8 @@ export interface SimulatorStats {
     tooLarge: number;
     storm: number;
     insufficientQuota: number;
+    /** Of `requests` and `tokens`: refused by a daily limit (RPD, TPD). */
+    daily: number;
   };
   serverErrors: number;
   timeouts: number;
@@ -163,7 +174,7 @@ function emptyStats(): SimulatorStats {
   return {
     requests: 0,
     ok: 0,
-    rateLimited: { requests: 0, tokens: 0, tooLarge: 0, storm: 0, insufficientQuota: 0 },
+    rateLimited: { requests: 0, tokens: 0, tooLarge: 0, storm: 0, insufficientQuota: 0, daily: 0 },
     serverErrors: 0,
     timeouts: 0,
     drops: 0,
@@ -194,8 +205,14 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   let limits: Record<string, ModelLimits> = { ...options.limits };
   let latency: LatencyOptions = { ...options.latency };
   let faults: FaultOptions = { ...options.faults };
-  const engine = createRateLimitEngine({ enforcement: options.enforcement ?? 'continuous' });
   const random = seededRandom(options.seed ?? 42);
+  const engine = createRateLimitEngine({
+    enforcement: options.enforcement ?? 'continuous',
+    ...(options.headerLagMs ? { headerLagMs: options.headerLagMs } : {}),
+    ...(options.headerDropRate ? { headerDropRate: options.headerDropRate } : {}),
+    random: seededRandom((options.seed ?? 42) + 1),
+  });
+  const limitChanges = [...(options.limitChanges ?? [])].sort((a, b) => a.afterMs - b.afterMs);
   const defaultMaxTokens = options.defaultMaxTokens ?? 4096;
   let stats = emptyStats();
   const files = createFileStore({ maxStoredBytes: options.files?.maxStoredBytes ?? 1024 * 1024 * 1024 });
@@ -231,6 +248,8 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   const filesAndBatches = createFilesAndBatchesRoutes({ files, batches, now, stats: () => stats.batch });
 
   function limitsFor(model: string): ModelLimits {
+    while (limitChanges.length && now() - started >= limitChanges[0]!.afterMs)
+      limits = { ...limitChanges.shift()!.limits };
     return limits[model] ?? limits.default ?? DEFAULT_LIMITS;
   }
 
@@ -453,13 +472,14 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     const model = endpoint.model(body);
     const ctx = {
       defaultMaxTokens,
+      ...(options.promptCharge ? { promptCharge: options.promptCharge } : {}),
       createdSeconds: Math.floor(now() / 1000),
       session,
       failMidway: faults.answerFailureRate ? random() < faults.answerFailureRate : false,
     };
     const charge = endpoint.charge(body, ctx);
     const verdict = engine.check(`${key}\u0000${model}`, limitsFor(model), charge, now());
-    setRateLimitHeaders(res, verdict.headers);
+    if (verdict.headers) setRateLimitHeaders(res, verdict.headers);
     const keyLabel = key.slice(0, 12);
     const perKey = stats.byKey[keyLabel] ?? { ok: 0, rateLimited: 0 };
     stats.byKey[keyLabel] = perKey;
@@ -550,9 +570,10 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       );
     }
     stats.rateLimited[v.reason]++;
+    if (v.period === 'day') stats.rateLimited.daily++;
     res.setHeader('retry-after', String(Math.max(1, Math.ceil(v.retryAfterMs / 1000))));
     res.setHeader('retry-after-ms', String(v.retryAfterMs));
-    const dim = v.reason === 'tokens' ? 'tokens per min (TPM)' : 'requests per min (RPM)';
+    const dim = limitDimension(v.reason, v.period);
     return sendError(
       res,
       429,

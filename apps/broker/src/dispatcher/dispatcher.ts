@@ -564,8 +564,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       now = clock();
       const facts = error instanceof UpstreamFailure ? error.facts : { connectionError: true };
       const headers = facts.headers ? parseRateLimitHeaders(facts.headers, now) : undefined;
+      // A 429's message names the limit that refused (a daily one is learned from it).
+      const message = 'upstreamError' in facts ? facts.upstreamError?.message : undefined;
       if (facts.status !== undefined && headers)
-        limiter.onResponse(d.reservation, { status: facts.status, headers }, now);
+        limiter.onResponse(
+          d.reservation,
+          { status: facts.status, headers, ...(message ? { message } : {}) },
+          now,
+        );
       else limiter.onNoResponse(d.reservation, now);
       decision = decide(h.state, {
         type: 'attempt_failed',

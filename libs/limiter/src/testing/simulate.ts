@@ -1,13 +1,28 @@
 import { parseRateLimitHeaders } from '../headers';
 import { MinHeap } from '../internal/min-heap';
 import type { Limiter, QueuedRequest } from '../limiter';
-import { createUpstreamModel, type Enforcement, seededRandom } from './upstream-model';
+import {
+  createUpstreamModel,
+  type Enforcement,
+  seededRandom,
+  type UpstreamLimits,
+  type UpstreamModelOptions,
+} from './upstream-model';
 
 export interface SimulationOptions {
   limiter: Limiter;
   /** The upstream's hidden limits (the limiter is not told). */
-  limits: { rpm: number; tpm: number };
+  limits: UpstreamLimits;
   enforcement: Enforcement;
+  /** Time from dispatch to the upstream's admission, uniform in [0, admitJitterMs) (network jitter). */
+  admitJitterMs?: number;
+  headerLagMs?: number;
+  headerDropRate?: number;
+  limitChanges?: UpstreamModelOptions['limitChanges'];
+  /** The upstream's budget starts spent (as the benchmark's drained start). */
+  startDrained?: boolean;
+  /** A limiter wake-up fires up to this much late, uniformly (a busy event loop). */
+  timerLateMs?: number;
   /** Requests arriving over time (absolute simulated ms). */
   arrivals: QueuedRequest[];
   /** Upstream latency per call. */
@@ -37,7 +52,7 @@ export interface SimulationResult {
   endedAt: number;
   /** Dispatch times (ms) of every attempt, for window checks. */
   dispatchTimes: number[];
-  /** Time of the first and last 429. */
+  /** Time of every 429. */
   rateLimitedAt: number[];
   /** poll() calls made. */
   polls: number;
@@ -48,13 +63,19 @@ export interface SimulationResult {
  * the same inputs always give the same result.
  */
 export function simulate(o: SimulationOptions): SimulationResult {
+  const random = seededRandom(o.seed ?? 1);
+  const headerRandom = seededRandom((o.seed ?? 1) + 7);
+  const lateness = seededRandom((o.seed ?? 1) + 13);
   const upstream = createUpstreamModel({
     limits: o.limits,
     enforcement: o.enforcement,
     ...(o.chargeBasis ? { chargeBasis: o.chargeBasis } : {}),
     ...(o.announceLimits === false ? { announceLimits: false } : {}),
+    ...(o.headerLagMs ? { headerLagMs: o.headerLagMs } : {}),
+    ...(o.headerDropRate ? { headerDropRate: o.headerDropRate, random: headerRandom } : {}),
+    ...(o.limitChanges ? { limitChanges: o.limitChanges } : {}),
+    ...(o.startDrained ? { startDrained: true } : {}),
   });
-  const random = seededRandom(o.seed ?? 1);
   const start = o.startMs ?? 0;
   const arrivals = [...o.arrivals].sort((a, b) => a.enqueuedAt - b.enqueuedAt);
   type Pending = { at: number; seq: number; run: () => void };
@@ -89,46 +110,60 @@ export function simulate(o: SimulationOptions): SimulationResult {
       result.attempts++;
       result.dispatchTimes.push(now);
       attemptsById.set(r.id, (attemptsById.get(r.id) ?? 0) + 1);
-      const cost = o.charge ? o.charge(r) : r.tokens;
-      const verdict = upstream.admit(cost, now);
       const dispatchedAt = now;
-      const latency = o.latencyMs + Math.floor(random() * (o.latencyJitterMs ?? 0));
-      if (verdict.ok) {
-        bump(result.okPerSecond, now, 1);
-        bump(result.tokensPerSecond, now, cost);
-        const actualTokens = o.actual ? o.actual(r) : cost;
-        responses.push({
-          at: now + latency,
-          seq: seq++,
-          run: () => {
-            const t = dispatchedAt + latency;
-            upstream.complete(cost, actualTokens, t);
-            o.limiter.onResponse(
-              d.reservation,
-              { status: 200, headers: parseRateLimitHeaders(verdict.headers, t), actualTokens },
-              t,
-            );
-            result.completed.push({ request: r, dispatchedAt, attempts: attemptsById.get(r.id) ?? 1 });
-          },
-        });
-      } else {
-        result.rateLimited++;
-        result.rateLimitedAt.push(now);
-        responses.push({
-          at: now + 1,
-          seq: seq++,
-          run: () => {
-            const t = dispatchedAt + 1;
-            const headers = parseRateLimitHeaders(verdict.headers, t);
-            o.limiter.onResponse(d.reservation, { status: 429, headers }, t);
-            o.limiter.enqueue({ ...r, notBefore: t + (headers.retryAfterMs ?? 1_000) }, t);
-          },
-        });
-      }
+      const arrive = () => {
+        const at = dispatchedAt + transit;
+        const cost = o.charge ? o.charge(r) : r.tokens;
+        const verdict = upstream.admit(cost, at);
+        const latency = o.latencyMs + Math.floor(random() * (o.latencyJitterMs ?? 0));
+        if (verdict.ok) {
+          bump(result.okPerSecond, at, 1);
+          bump(result.tokensPerSecond, at, cost);
+          const actualTokens = o.actual ? o.actual(r) : cost;
+          responses.push({
+            at: at + latency,
+            seq: seq++,
+            run: () => {
+              const t = at + latency;
+              upstream.complete(cost, actualTokens, t);
+              o.limiter.onResponse(
+                d.reservation,
+                { status: 200, headers: parseRateLimitHeaders(verdict.headers, t), actualTokens },
+                t,
+              );
+              result.completed.push({ request: r, dispatchedAt, attempts: attemptsById.get(r.id) ?? 1 });
+            },
+          });
+        } else {
+          result.rateLimited++;
+          result.rateLimitedAt.push(at);
+          responses.push({
+            at: at + 1,
+            seq: seq++,
+            run: () => {
+              const t = at + 1;
+              const headers = parseRateLimitHeaders(verdict.headers, t);
+              o.limiter.onResponse(
+                d.reservation,
+                { status: 429, headers, message: verdict.body.error.message },
+                t,
+              );
+              o.limiter.enqueue({ ...r, notBefore: t + (headers.retryAfterMs ?? 1_000) }, t);
+            },
+          });
+        }
+      };
+      const transit = o.admitJitterMs ? Math.floor(random() * o.admitJitterMs) : 0;
+      if (transit === 0) arrive();
+      else responses.push({ at: now + transit, seq: seq++, run: arrive });
     }
-    const candidates = [o.limiter.nextWakeAt(now), responses.peek()?.at, arrivals[next]?.enqueuedAt].filter(
-      (t): t is number => t !== undefined,
-    );
+    const wake = o.limiter.nextWakeAt(now);
+    const late = o.timerLateMs ? Math.floor(lateness() * o.timerLateMs) : 0;
+    const candidates = [
+      wake === undefined ? undefined : wake + late,
+      responses.peek()?.at,
+      arrivals[next]?.enqueuedAt,
+    ].filter((t): t is number => t !== undefined);
     if (candidates.length === 0) break;
     now = Math.max(now + 1, Math.min(...candidates));
     result.endedAt = now;

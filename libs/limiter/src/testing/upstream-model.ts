@@ -1,21 +1,58 @@
 /**
  * A model of an OpenAI-like upstream's rate limiting, with limits hidden from the limiter under
- * test. Pure: the clock is passed in. Two enforcement styles real providers use:
- * - `continuous`: buckets of one minute's capacity refilling continuously;
- * - `quantized`: one-second windows each allowing limit/60 (no carry-over), while the headers
- *   still describe the per-minute bucket — a client that trusts only the headers gets 429s.
+ * test. Pure: the clock is passed in. The per-minute limits are enforced in one of the families
+ * real providers use (the same as the project's simulator):
+ * - `{ kind: 'bucket', capacityMs }`: refills continuously at limit/minute and holds `capacityMs`
+ *   worth of the limit (60 s = the minute bucket, 1 s = bursts of limit/60); headers describe it;
+ * - `{ kind: 'windows', windowMs }`: fixed windows each allowing limit × windowMs/60 s (no
+ *   carry-over) while the headers still describe the per-minute bucket — a client that trusts only
+ *   the headers gets 429s.
+ * `continuous` and `quantized` are the historic names of a minute bucket and 1 s windows.
  * It charges TPM by *its own* figure for each request (e.g. OpenAI's ceil(chars/4) + max_tokens),
  * which need not equal the client's estimate, and optionally refunds to actual usage.
  */
-export type Enforcement = 'continuous' | 'quantized';
+export type Enforcement =
+  | 'continuous'
+  | 'quantized'
+  | { kind: 'bucket'; capacityMs: number }
+  | { kind: 'windows'; windowMs: number };
+
+export type EnforcementFamily =
+  | { kind: 'bucket'; capacityMs: number }
+  | { kind: 'windows'; windowMs: number };
+
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+export function enforcementFamily(e: Enforcement): EnforcementFamily {
+  if (e === 'continuous') return { kind: 'bucket', capacityMs: MINUTE };
+  if (e === 'quantized') return { kind: 'windows', windowMs: 1_000 };
+  return e;
+}
+
+export interface UpstreamLimits {
+  rpm: number;
+  tpm: number;
+  rpd?: number;
+  tpd?: number;
+}
 
 export interface UpstreamModelOptions {
-  limits: { rpm: number; tpm: number };
+  limits: UpstreamLimits;
   enforcement: Enforcement;
   /** Send `x-ratelimit-limit-*` (and remaining/reset) headers; some endpoints omit them. */
   announceLimits?: boolean;
   /** `estimate`: the admission charge is kept (OpenAI); `actual`: refunded to real usage on completion. */
   chargeBasis?: 'estimate' | 'actual';
+  /** `remaining`/`reset` as they were this long ago. */
+  headerLagMs?: number;
+  /** Probability that an answer carries no rate-limit headers (needs `random`). */
+  headerDropRate?: number;
+  random?: () => number;
+  /** Limits replaced at these absolute times (a tier upgrade mid-run), in order. */
+  limitChanges?: Array<{ at: number; limits: UpstreamLimits }>;
+  /** The budget starts spent (someone used the minute's quota just before). */
+  startDrained?: boolean;
 }
 
 export type UpstreamVerdict =
@@ -24,12 +61,11 @@ export type UpstreamVerdict =
       ok: false;
       status: 429;
       reason: 'requests' | 'tokens' | 'too_large';
+      period: 'minute' | 'day';
       retryAfterMs: number;
       headers: Record<string, string>;
       body: { error: { message: string; type: string; param: null; code: string } };
     };
-
-const MINUTE = 60_000;
 
 export interface UpstreamModel {
   /** A request reaching the upstream at `now` that it charges `charge` tokens. */
@@ -38,57 +74,113 @@ export interface UpstreamModel {
   complete(charged: number, actualTokens: number, now: number): void;
   /** Every admitted request, for window checks. */
   readonly admitted: ReadonlyArray<{ at: number; tokens: number }>;
+  /** The limits in force at `now`. */
+  limitsAt(now: number): UpstreamLimits;
+}
+
+interface Level {
+  level: number;
+  at: number;
 }
 
 export function createUpstreamModel(o: UpstreamModelOptions): UpstreamModel {
-  const { rpm, tpm } = o.limits;
-  const requests = { level: rpm, at: Number.NEGATIVE_INFINITY };
-  const tokens = { level: tpm, at: Number.NEGATIVE_INFINITY };
-  let window = { second: Number.NaN, requests: 0, tokens: 0 };
+  const family = enforcementFamily(o.enforcement);
+  let limits = o.limits;
+  const changes = [...(o.limitChanges ?? [])];
+  const capacity = (limit: number) =>
+    family.kind === 'bucket' ? (limit * family.capacityMs) / MINUTE : limit;
+  const fill = (limit: number) => (o.startDrained ? 0 : capacity(limit));
+  // The enforced bucket (for windows: the per-minute one the headers describe).
+  const requests: Level = { level: fill(limits.rpm), at: Number.NaN };
+  const tokens: Level = { level: fill(limits.tpm), at: Number.NaN };
+  const day = {
+    requests: { level: limits.rpd ?? 0, at: Number.NaN },
+    tokens: { level: limits.tpd ?? 0, at: Number.NaN },
+  };
+  let window = { index: Number.NaN, requests: 0, tokens: 0 };
   const admitted: Array<{ at: number; tokens: number }> = [];
+  const history: Array<{ at: number; headers: Record<string, string> }> = [];
 
-  const refill = (b: { level: number; at: number }, capacity: number, now: number) => {
+  const refill = (b: Level, cap: number, perMs: number, now: number) => {
+    if (Number.isNaN(b.at)) b.at = now;
     if (now > b.at) {
-      b.level =
-        b.at === Number.NEGATIVE_INFINITY
-          ? capacity
-          : Math.min(capacity, b.level + ((now - b.at) * capacity) / MINUTE);
+      b.level = Math.min(cap, b.level + (now - b.at) * perMs);
       b.at = now;
+    } else b.level = Math.min(cap, b.level);
+  };
+  const advance = (now: number) => {
+    while (changes.length && changes[0]!.at <= now) limits = changes.shift()!.limits;
+    refill(requests, capacity(limits.rpm), limits.rpm / MINUTE, now);
+    refill(tokens, capacity(limits.tpm), limits.tpm / MINUTE, now);
+    if (limits.rpd !== undefined) refill(day.requests, limits.rpd, limits.rpd / DAY, now);
+    if (limits.tpd !== undefined) refill(day.tokens, limits.tpd, limits.tpd / DAY, now);
+    if (family.kind === 'windows') {
+      const index = Math.floor(now / family.windowMs);
+      if (window.index !== index) window = { index, requests: 0, tokens: 0 };
     }
   };
 
-  function headers(): Record<string, string> {
+  function headers(now: number): Record<string, string> {
     if (o.announceLimits === false) return {};
-    return {
-      'x-ratelimit-limit-requests': String(rpm),
-      'x-ratelimit-limit-tokens': String(tpm),
+    const capR = capacity(limits.rpm);
+    const capT = capacity(limits.tpm);
+    let h: Record<string, string> = {
+      'x-ratelimit-limit-requests': String(limits.rpm),
+      'x-ratelimit-limit-tokens': String(limits.tpm),
       'x-ratelimit-remaining-requests': String(Math.max(0, Math.floor(requests.level))),
       'x-ratelimit-remaining-tokens': String(Math.max(0, Math.floor(tokens.level))),
-      'x-ratelimit-reset-requests': formatGoDuration(((rpm - requests.level) * MINUTE) / rpm),
-      'x-ratelimit-reset-tokens': formatGoDuration(((tpm - tokens.level) * MINUTE) / tpm),
+      'x-ratelimit-reset-requests': formatGoDuration(
+        (Math.max(0, capR - requests.level) * MINUTE) / limits.rpm,
+      ),
+      'x-ratelimit-reset-tokens': formatGoDuration((Math.max(0, capT - tokens.level) * MINUTE) / limits.tpm),
     };
+    if (o.headerLagMs) {
+      history.push({ at: now, headers: h });
+      while (history.length > 1 && history[1]!.at <= now - o.headerLagMs) history.shift();
+      h = { ...history[0]!.headers };
+    }
+    if (o.headerDropRate && (o.random ?? Math.random)() < o.headerDropRate) return {};
+    return h;
   }
 
   function deny(
     reason: 'requests' | 'tokens' | 'too_large',
+    period: 'minute' | 'day',
     waitMs: number,
     charge: number,
+    now: number,
   ): UpstreamVerdict {
     const retryAfterMs = Math.max(1, Math.ceil(waitMs));
-    const h = headers();
+    const h = headers(now);
     if (reason !== 'too_large') {
       h['retry-after-ms'] = String(retryAfterMs);
       h['retry-after'] = String(Math.ceil(retryAfterMs / 1000));
     }
-    const dimension = reason === 'requests' ? 'requests per min (RPM)' : 'tokens per min (TPM)';
+    const dimension =
+      period === 'day'
+        ? reason === 'requests'
+          ? 'requests per day (RPD)'
+          : 'tokens per day (TPD)'
+        : reason === 'requests'
+          ? 'requests per min (RPM)'
+          : 'tokens per min (TPM)';
+    const limit =
+      period === 'day'
+        ? reason === 'requests'
+          ? limits.rpd
+          : limits.tpd
+        : reason === 'requests'
+          ? limits.rpm
+          : limits.tpm;
     const message =
       reason === 'too_large'
-        ? `Request too large for model on tokens per min (TPM): Limit ${tpm}, Requested ${charge}.`
-        : `Rate limit reached for model on ${dimension}: Limit ${reason === 'requests' ? rpm : tpm}. Please try again in ${formatGoDuration(retryAfterMs)}.`;
+        ? `Request too large for model on tokens per min (TPM): Limit ${limits.tpm}, Requested ${charge}.`
+        : `Rate limit reached for model in organization org-sim on ${dimension}: Limit ${limit}. Please try again in ${formatGoDuration(retryAfterMs)}.`;
     return {
       ok: false,
       status: 429,
       reason,
+      period,
       retryAfterMs,
       headers: h,
       body: {
@@ -104,33 +196,47 @@ export function createUpstreamModel(o: UpstreamModelOptions): UpstreamModel {
 
   return {
     admitted,
+    limitsAt(now) {
+      advance(now);
+      return limits;
+    },
     admit(charge, now) {
-      refill(requests, rpm, now);
-      refill(tokens, tpm, now);
-      const second = Math.floor(now / 1000);
-      if (window.second !== second) window = { second, requests: 0, tokens: 0 };
-      if (charge > tpm) return deny('too_large', 0, charge);
-      if (o.enforcement === 'continuous') {
-        if (requests.level < 1) return deny('requests', ((1 - requests.level) * MINUTE) / rpm, charge);
-        if (tokens.level < charge) return deny('tokens', ((charge - tokens.level) * MINUTE) / tpm, charge);
+      advance(now);
+      if (charge > limits.tpm) return deny('too_large', 'minute', 0, charge, now);
+      if (limits.rpd !== undefined && day.requests.level < 1)
+        return deny('requests', 'day', ((1 - day.requests.level) * DAY) / limits.rpd, charge, now);
+      if (limits.tpd !== undefined && day.tokens.level < charge)
+        return deny('tokens', 'day', ((charge - day.tokens.level) * DAY) / limits.tpd, charge, now);
+      if (family.kind === 'bucket') {
+        // A request bigger than the bucket goes when the bucket is full.
+        const needR = Math.min(1, capacity(limits.rpm));
+        const needT = Math.min(charge, capacity(limits.tpm));
+        if (requests.level < needR)
+          return deny('requests', 'minute', ((needR - requests.level) * MINUTE) / limits.rpm, charge, now);
+        if (tokens.level < needT)
+          return deny('tokens', 'minute', ((needT - tokens.level) * MINUTE) / limits.tpm, charge, now);
       } else {
-        const toNextSecond = 1000 - (now % 1000);
-        if (window.requests + 1 > rpm / 60) return deny('requests', toNextSecond, charge);
-        // A request bigger than one second's share still fits an otherwise empty window.
-        if (window.tokens > 0 && window.tokens + charge > tpm / 60)
-          return deny('tokens', toNextSecond, charge);
+        const share = family.windowMs / MINUTE;
+        const toNext = family.windowMs - (now % family.windowMs);
+        // A request bigger than one window's share still fits an otherwise empty window.
+        if (window.requests > 0 && window.requests + 1 > limits.rpm * share)
+          return deny('requests', 'minute', toNext, charge, now);
+        if (window.tokens > 0 && window.tokens + charge > limits.tpm * share)
+          return deny('tokens', 'minute', toNext, charge, now);
       }
       requests.level -= 1;
       tokens.level -= charge;
+      day.requests.level -= 1;
+      day.tokens.level -= charge;
       window.requests += 1;
       window.tokens += charge;
       admitted.push({ at: now, tokens: charge });
-      return { ok: true, status: 200, charged: charge, headers: headers() };
+      return { ok: true, status: 200, charged: charge, headers: headers(now) };
     },
     complete(charged, actualTokens, now) {
       if (o.chargeBasis !== 'actual') return;
-      refill(tokens, tpm, now);
-      tokens.level = Math.min(tpm, tokens.level + charged - actualTokens);
+      advance(now);
+      tokens.level = Math.min(capacity(limits.tpm), tokens.level + charged - actualTokens);
     },
   };
 }

@@ -35,7 +35,16 @@ export const chatCompletions: SimulatedEndpoint = {
   path: '/v1/chat/completions',
   model: (body) => String(body.model ?? ''),
   refuse: chatRefusal,
-  charge: (body, ctx) => chargedTokens(body, ctx.defaultMaxTokens),
+  charge: (body, ctx) => {
+    const byChars = chargedTokens(body, ctx.defaultMaxTokens);
+    if (ctx.promptCharge !== 'tokens') return byChars;
+    const model = String(body.model ?? '');
+    const chars = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
+    const prompt =
+      promptTokens(model, (body.messages ?? []) as Array<Record<string, unknown>>) +
+      definitionTokens(model, body);
+    return byChars - chars + prompt;
+  },
   answer(body, ctx): EndpointAnswer {
     const model = String(body.model);
     const replies = Array.from({ length: choiceCount(body) }, (_, i) => chatReply(model, body, i));
