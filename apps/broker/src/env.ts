@@ -230,6 +230,7 @@ function loadPoolsFile(path: string, env: Record<string, string | undefined>): P
       ...(p.models ? { models: p.models } : {}),
       ...(p.limits ? { limits: p.limits } : {}),
       timeoutMs: p.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      ...(p.flexTimeoutMs ? { flexTimeoutMs: p.flexTimeoutMs } : {}),
     };
   });
 }

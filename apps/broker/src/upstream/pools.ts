@@ -22,10 +22,13 @@ export interface PoolConfig {
     }
   >;
   timeoutMs: number;
+  /** A flex-tier call's timeout: flex answers slowly (OpenAI suggests up to 15 minutes). Default 900,000. */
+  flexTimeoutMs?: number;
 }
 
 export const DEFAULT_POOL = 'default';
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 120_000;
+export const DEFAULT_FLEX_TIMEOUT_MS = 900_000;
 
 const Limits = z.strictObject({
   rpm: z.number().int().positive().optional(),
@@ -46,6 +49,7 @@ export const PoolsFileSchema = z.strictObject({
         models: z.array(z.string().min(1)).optional(),
         limits: z.record(z.string(), Limits).optional(),
         timeoutMs: z.number().int().positive().optional(),
+        flexTimeoutMs: z.number().int().positive().optional(),
       }),
     )
     .min(1),
