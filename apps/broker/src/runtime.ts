@@ -206,6 +206,7 @@ export async function createRuntime(
         metrics,
         dispatcherId,
         ...(config.retryPolicy ? { retryPolicy: config.retryPolicy } : {}),
+        ...(config.tiers ? { tierSettings: config.tiers } : {}),
         batches,
       });
       await dispatcher.start();

@@ -24,6 +24,8 @@ import type { EventStore } from './store/event-store';
 import { evolveRequest, type RequestState } from './store/projections';
 import type { StreamIntake } from './streaming/stream-routes';
 import type { TenantService } from './tenants/tenant-service';
+import { tenantTiers } from './tiers/tenant-tiers';
+import { createTierAdmission } from './tiers/tier-admission';
 import type { ModelCatalog } from './upstream/model-catalog';
 import type { PoolConfig } from './upstream/pools';
 import { createUpstreamClient, type UpstreamClient } from './upstream/upstream-client';
@@ -58,6 +60,7 @@ export function createAdminOps(tenants: TenantService): Services['admin'] {
       return { keyId: r.key.id, apiKey: r.apiKey, prefix: r.key.prefix };
     },
     batchApi: (tenant, enabled) => tenantBatchApi(tenants, tenant, enabled),
+    tiers: (tenant, patch) => tenantTiers(tenants, tenant, patch),
     async revokeKey(keyIdOrPrefix) {
       const r = await tenants.revokeKey(keyIdOrPrefix);
       if (!r)
@@ -119,6 +122,11 @@ export function createServices(deps: {
     ...(deps.metrics ? { metrics: deps.metrics } : {}),
     ...(deps.cache ? { cache: deps.cache } : {}),
     ...(deps.route ? { route: deps.route } : {}),
+    tier: createTierAdmission({
+      tenant: (id) => deps.tenants.getTenant(id),
+      prices,
+      ...(deps.config.tiers ? { settings: deps.config.tiers } : {}),
+    }),
     budget: (tenantId, priority) => billing.admit(tenantId, priority),
     submitRate(tenantId) {
       const r = submitRate.take(tenantId);

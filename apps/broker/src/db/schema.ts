@@ -10,6 +10,8 @@ export interface TenantSettings {
   cache?: { enabled: boolean; ttlSeconds: number; scope?: string };
   /** Batch-class requests may go through the Batch API (half price, answered within 24 h). Default off. */
   batchApi?: boolean;
+  /** Service tiers (tiers/tier-policy): flex and priority `auto` | `allow` | `off`, and flex's deadline fallback. */
+  tiers?: { flex?: 'auto' | 'allow' | 'off'; priority?: 'auto' | 'allow' | 'off'; fallback?: boolean };
 }
 
 export const tenants = pgTable('tenants', (t) => ({
