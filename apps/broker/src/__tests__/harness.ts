@@ -62,6 +62,8 @@ export async function startTestSluice(
     /** Connections the API holds at once (absent = the defaults). */
     connections?: SluiceConfig['connections'];
     bodyTimeoutMs?: number;
+    /** Service-tier tunables (flex's deadline lead). */
+    tiers?: SluiceConfig['tiers'];
   } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
@@ -113,6 +115,7 @@ export async function startTestSluice(
       maxBodyBytes: 256 * 1024,
       ...(opts.connections ? { connections: opts.connections } : {}),
       ...(opts.bodyTimeoutMs ? { bodyTimeoutMs: opts.bodyTimeoutMs } : {}),
+      ...(opts.tiers ? { tiers: opts.tiers } : {}),
       submitRate: opts.submitRate ?? UNLIMITED_SUBMIT_RATE,
       logLevel: 'info',
     };
