@@ -1,6 +1,6 @@
 import { type HarnessMode, startTestSluice, type TestSluice } from '@sluice/broker/testing';
 import { deleteKafkaNamespace } from '@sluice/events/kafka';
-import type { Enforcement, LatencyOptions, RunningSimulator } from '@sluice/openai-simulator';
+import type { Enforcement, LatencyOptions, RunningSimulator, TierOptions } from '@sluice/openai-simulator';
 import { startOpenAISimulator } from '@sluice/openai-simulator';
 import { kafkaBrokers } from '@sluice/test-support';
 import OpenAI from 'openai';
@@ -114,6 +114,8 @@ export async function startSluice(opts: {
   tenants: readonly string[];
   /** The simulator's Batch API completion delay, and Sluice's batch flush and poll intervals. */
   batch?: { completionDelayMs: number; flushMs: number; pollMs: number };
+  /** The simulator's service tiers (flex slowdown and unavailability) and Sluice's flex deadline lead. */
+  tiers?: { simulator: TierOptions; flexMinLeadMs: number };
 }): Promise<SluiceUnderTest> {
   const sluice = await startTestSluice({
     mode: opts.mode,
@@ -122,8 +124,10 @@ export async function startSluice(opts: {
       enforcement: opts.enforcement,
       latency: opts.latency,
       ...(opts.batch ? { batch: { completionDelayMs: opts.batch.completionDelayMs } } : {}),
+      ...(opts.tiers ? { tiers: opts.tiers.simulator } : {}),
     },
     ...(opts.batch ? { batch: { flushMs: opts.batch.flushMs, pollMs: opts.batch.pollMs } } : {}),
+    ...(opts.tiers ? { tiers: { flexMinLeadMs: opts.tiers.flexMinLeadMs } } : {}),
   });
   const tenants = new Map<string, { id: string; apiKey: string }>();
   for (const name of opts.tenants) tenants.set(name, await sluice.newTenant(name));
