@@ -241,6 +241,26 @@ export function tierWorkload(profile: Profile): TierJob[] {
   return jobs;
 }
 
+const TIER_CONCURRENCY = 200;
+
+/** `fn` over `items` with at most `limit` running at once, results in order. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
 const tierTenantOf = (way: TierWay) => `deadlines-${TIER_WAYS.indexOf(way)}`;
 
 export async function tierCost(profile: Profile, log: (line: string) => void): Promise<TierCostRow[]> {
@@ -269,21 +289,20 @@ export async function tierCost(profile: Profile, log: (line: string) => void): P
       const sluice = createSluiceClient({ url: sut.url, apiKey: sut.tenants.get(tenant)!.apiKey });
       const refusedBefore = sut.sluice.simulator.stats().flexUnavailable;
       const started = Date.now();
-      const outcomes = await Promise.all(
-        jobs.map(async (job) => {
-          const body =
-            way === 'flex'
-              ? ({ ...(job.body as object), service_tier: 'flex' } as ChatCompletionParams)
-              : job.body;
-          const { id } = await sluice.submit(body, { priority: job.priority, timeoutMs: job.deadlineMs });
-          const view = await sluice.wait(id, { timeoutMs: Math.min(job.deadlineMs + 30_000, 600_000) });
-          const doneAt = view.completedAt ? Date.parse(view.completedAt) : Number.POSITIVE_INFINITY;
-          return {
-            completed: view.status === 'completed',
-            late: doneAt > Date.parse(view.submittedAt) + job.deadlineMs,
-          };
-        }),
-      );
+      // At most `TIER_CONCURRENCY` callers wait at once (one process's connections per client are bounded).
+      const outcomes = await mapLimited(jobs, TIER_CONCURRENCY, async (job) => {
+        const body =
+          way === 'flex'
+            ? ({ ...(job.body as object), service_tier: 'flex' } as ChatCompletionParams)
+            : job.body;
+        const { id } = await sluice.submit(body, { priority: job.priority, timeoutMs: job.deadlineMs });
+        const view = await sluice.wait(id, { timeoutMs: Math.min(job.deadlineMs + 30_000, 600_000) });
+        const doneAt = view.completedAt ? Date.parse(view.completedAt) : Number.POSITIVE_INFINITY;
+        return {
+          completed: view.status === 'completed',
+          late: doneAt > Date.parse(view.submittedAt) + job.deadlineMs,
+        };
+      });
       const completed = outcomes.filter((o) => o.completed).length;
       const report = await recorded(sluice, completed);
       const costByTier: Record<string, number> = {};
