@@ -396,7 +396,7 @@ export function tables(s: Summary): string[] {
   if (s.tiers?.length) {
     const t = tierWorkloadShape(s.profile);
     out.push(
-      `### 6b. Service tiers: one deadline-tagged workload four ways (embedded; ${n(t.requests)} gpt-5-mini requests: batch-class ones, ${pct(t.mix.day, 0)} due in 48 h and ${pct(t.mix.minutes, 0)} in 10 min, and ${pct(t.mix.urgent, 0)} interactive ones due within ${n(t.deadlinesMs.urgent / 1000, 1)} s; flex ${t.flexSlowdown}× slower with ${pct(t.flexUnavailableRate, 0)} "resource unavailable" refusals; goal: auto ≤ 0.55 × default only, 0 misses)\n\n` +
+      `### 6b. Service tiers: one deadline-tagged workload four ways (Kafka; ${n(t.requests)} gpt-5-mini requests: batch-class ones, ${pct(t.mix.day, 0)} due in 48 h and ${pct(t.mix.minutes, 0)} in 10 min, and ${pct(t.mix.urgent, 0)} interactive ones due within ${n(t.deadlinesMs.urgent / 1000, 1)} s; flex ${t.flexSlowdown}× slower with ${pct(t.flexUnavailableRate, 0)} "resource unavailable" refusals; goal: auto ≤ 0.55 × default only, 0 misses)\n\n` +
         table(
           [
             'way',
@@ -411,7 +411,9 @@ export function tables(s: Summary): string[] {
           s.tiers.map((r) => [
             r.way,
             `${n(r.completed)} / ${n(r.requests)}`,
-            n(r.deadlineMisses),
+            r.callerErrors
+              ? `${n(r.deadlineMisses)} (${n(r.callerErrors)} never heard)`
+              : n(r.deadlineMisses),
             r.usdPer1000Requests.toFixed(6),
             n(r.costVsDefault, 3),
             Object.entries(r.costByTier)

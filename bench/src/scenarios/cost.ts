@@ -172,8 +172,10 @@ export interface TierCostRow {
   way: TierWay;
   requests: number;
   completed: number;
-  /** Requests not completed by their deadline (failed, cancelled, or answered after it). */
+  /** Requests not completed by their deadline (failed, cancelled, answered after it, or never heard of). */
   deadlineMisses: number;
+  /** Of the misses, requests whose caller's call failed (a dropped connection): the outcome was never heard. */
+  callerErrors: number;
   /** Spend by tier as the tenant's report bills it (`default`, `flex`, `batch`, …), integer micro-dollars. */
   costByTier: Record<string, number>;
   costMicros: number;
@@ -241,7 +243,7 @@ export function tierWorkload(profile: Profile): TierJob[] {
   return jobs;
 }
 
-const TIER_CONCURRENCY = 200;
+const TIER_CONCURRENCY = 100;
 
 /** `fn` over `items` with at most `limit` running at once, results in order. */
 async function mapLimited<T, R>(
@@ -267,7 +269,7 @@ export async function tierCost(profile: Profile, log: (line: string) => void): P
   const shape = tierWorkloadShape(profile);
   const jobs = tierWorkload(profile);
   const sut = await startSluice({
-    mode: 'embedded',
+    mode: 'kafka',
     limits: { rpm: 1_000_000, tpm: 1_000_000_000 },
     enforcement: 'continuous',
     latency: profile.latency,
@@ -291,17 +293,24 @@ export async function tierCost(profile: Profile, log: (line: string) => void): P
       const started = Date.now();
       // At most `TIER_CONCURRENCY` callers wait at once (one process's connections per client are bounded).
       const outcomes = await mapLimited(jobs, TIER_CONCURRENCY, async (job) => {
-        const body =
-          way === 'flex'
-            ? ({ ...(job.body as object), service_tier: 'flex' } as ChatCompletionParams)
-            : job.body;
-        const { id } = await sluice.submit(body, { priority: job.priority, timeoutMs: job.deadlineMs });
-        const view = await sluice.wait(id, { timeoutMs: Math.min(job.deadlineMs + 30_000, 600_000) });
-        const doneAt = view.completedAt ? Date.parse(view.completedAt) : Number.POSITIVE_INFINITY;
-        return {
-          completed: view.status === 'completed',
-          late: doneAt > Date.parse(view.submittedAt) + job.deadlineMs,
-        };
+        try {
+          const body =
+            way === 'flex'
+              ? ({ ...(job.body as object), service_tier: 'flex' } as ChatCompletionParams)
+              : job.body;
+          const { id } = await sluice.submit(body, { priority: job.priority, timeoutMs: job.deadlineMs });
+          const view = await sluice.wait(id, { timeoutMs: Math.min(job.deadlineMs + 30_000, 600_000) });
+          const doneAt = view.completedAt ? Date.parse(view.completedAt) : Number.POSITIVE_INFINITY;
+          return {
+            completed: view.status === 'completed',
+            late: doneAt > Date.parse(view.submittedAt) + job.deadlineMs,
+            error: false,
+          };
+        } catch (error) {
+          // The caller never heard (a dropped connection): counted as a miss, and reported apart.
+          log(`tiers, ${way}: a request's caller failed: ${(error as Error).message}`);
+          return { completed: false, late: true, error: true };
+        }
       });
       const completed = outcomes.filter((o) => o.completed).length;
       const report = await recorded(sluice, completed);
@@ -314,6 +323,7 @@ export async function tierCost(profile: Profile, log: (line: string) => void): P
         requests: jobs.length,
         completed,
         deadlineMisses: outcomes.filter((o) => !o.completed || o.late).length,
+        callerErrors: outcomes.filter((o) => o.error).length,
         costByTier,
         costMicros,
         usdPer1000Requests: costMicros / 1e6 / (jobs.length / 1000),
