@@ -239,6 +239,7 @@ function loadPoolsFile(path: string, env: Record<string, string | undefined>): P
       ...(p.limits ? { limits: p.limits } : {}),
       timeoutMs: p.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
       ...(p.flexTimeoutMs ? { flexTimeoutMs: p.flexTimeoutMs } : {}),
+      ...(p.tierLimits ? { tierLimits: p.tierLimits } : {}),
     };
   });
 }

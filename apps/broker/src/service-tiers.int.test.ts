@@ -309,3 +309,34 @@ describe('service tiers under a tight quota (embedded)', () => {
     expect(backlogDone).toBe(true);
   }, 90_000);
 });
+
+describe('a tier with limits of its own (embedded)', () => {
+  let s: TestSluice;
+  beforeAll(async () => {
+    s = await startTestSluice({
+      simulator: { limits: { default: { rpm: 100_000, tpm: 50_000_000 } }, latency: { baseMs: 5 } },
+      pools: [{ name: 'main', tierLimits: { flex: { [MODEL]: { rpm: 120, tpm: 1_000_000 } } } }],
+    });
+    await trpcFor(s.url, s.adminKey).admin.tenants.tiers.mutate({ tenant: 'acme', flex: 'auto' });
+  }, 60_000);
+  afterAll(() => s?.close());
+
+  it('paces that tier in a limiter pool of its own, apart from the default tier', async () => {
+    const openai = new OpenAI({ apiKey: s.tenant.apiKey, baseURL: `${s.url}/v1`, maxRetries: 0 });
+    const flex = await openai.chat.completions.create(ask(700), {
+      headers: { 'x-sluice-priority': 'batch' },
+    });
+    const standard = await openai.chat.completions.create(ask(701));
+    expect([flex.service_tier, standard.service_tier]).toEqual(['flex', 'default']);
+    const metrics = await (
+      await fetch(`${s.url}/metrics`, { headers: { authorization: `Bearer ${s.adminKey}` } })
+    ).text();
+    const rpm = (pool: string) =>
+      metrics
+        .split('\n')
+        .find((l) => l.startsWith(`sluice_quota_limit{pool="${pool}",model="${MODEL}",limit="rpm"}`));
+    // The flex pool holds its own limit; the pool's other traffic keeps the upstream's.
+    expect(rpm('main~flex')).toMatch(/ 120$/);
+    expect(rpm('main')).toMatch(/ 100000$/);
+  });
+});

@@ -12,7 +12,7 @@ import type { SluiceConfig } from '../env';
 import type { SubmitRateLimit } from '../intake/submit-rate';
 import { createLogger } from '../logger';
 import { createRuntime, type Role, type Runtime } from '../runtime';
-import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../upstream/pools';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig } from '../upstream/pools';
 
 export type HarnessMode = 'embedded' | 'kafka';
 
@@ -58,7 +58,7 @@ export async function startTestSluice(
      * Separately provisioned pools, as `SLUICE_POOLS_FILE` declares them: each is served by its own
      * simulator (same options). Absent: one default pool.
      */
-    pools?: Array<{ name: string; models?: string[] }>;
+    pools?: Array<{ name: string; models?: string[]; tierLimits?: PoolConfig['tierLimits'] }>;
     /** Connections the API holds at once (absent = the defaults). */
     connections?: SluiceConfig['connections'];
     bodyTimeoutMs?: number;
@@ -104,6 +104,7 @@ export async function startTestSluice(
               apiKey: `sk-test-pool-secret-${i}`,
               baseURL: simulators[p.name]!.url,
               ...(p.models ? { models: p.models } : {}),
+              ...(p.tierLimits ? { tierLimits: p.tierLimits } : {}),
               timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
             })),
           }

@@ -61,6 +61,8 @@ export interface DispatcherDeps {
   clock?: () => number;
   random?: () => number;
   settings?: Partial<typeof DISPATCHER_DEFAULTS>;
+  /** The limiter's pool for a request of a pool at a tier (a tier with limits of its own has its own); absent = the pool. */
+  limiterPool?: (pool: string, tier: string | null) => string;
   /** Service-tier tunables (flex's deadline lead); absent = `TIER_DEFAULTS`. */
   tierSettings?: Partial<TierSettings>;
   /** Where streamed answers go as they arrive; absent = streamed requests are answered whole. */
@@ -310,7 +312,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const admission = limiter.admit(
       {
         tenantId: event.tenantId,
-        pool: event.pool,
+        pool: limiterPool(event),
         model: event.model,
         priority: event.priority,
         tokens: event.estimate.tpmCost,
@@ -389,11 +391,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return done;
   }
 
+  /** A tier with limits of its own is paced in a limiter pool of its own. */
+  function limiterPool(event: RequestSubmitted): string {
+    return deps.limiterPool?.(event.pool, event.tier?.tier ?? null) ?? event.pool;
+  }
+
   function queued(event: RequestSubmitted, now: number, notBefore?: number) {
     return {
       id: event.requestId,
       tenantId: event.tenantId,
-      pool: event.pool,
+      pool: limiterPool(event),
       model: event.model,
       priority: event.priority,
       tokens: event.estimate.tpmCost,

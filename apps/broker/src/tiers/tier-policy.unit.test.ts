@@ -129,3 +129,24 @@ describe('flex unavailability', () => {
     expect(isFlexUnavailable({ status: 503, body: { error: { code: 'resource_unavailable' } } })).toBe(false);
   });
 });
+
+describe('limiter pools of tiers with limits of their own', () => {
+  it('keys a tier apart only where its pool declares limits for it', async () => {
+    const { limiterLimits, limiterPoolOf } = await import('../upstream/pools');
+    const pools = [
+      {
+        name: 'main',
+        apiKey: 'k',
+        timeoutMs: 1,
+        limits: { m: { rpm: 10 } },
+        tierLimits: { flex: { m: { rpm: 2 } } },
+      },
+      { name: 'other', apiKey: 'k', timeoutMs: 1 },
+    ];
+    expect(limiterPoolOf(pools, 'main', 'flex')).toBe('main~flex');
+    expect(limiterPoolOf(pools, 'main', 'priority')).toBe('main');
+    expect(limiterPoolOf(pools, 'main', null)).toBe('main');
+    expect(limiterPoolOf(pools, 'other', 'flex')).toBe('other');
+    expect(limiterLimits(pools)).toEqual({ main: { m: { rpm: 10 } }, 'main~flex': { m: { rpm: 2 } } });
+  });
+});
