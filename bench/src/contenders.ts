@@ -5,6 +5,7 @@ import type {
   LatencyOptions,
   RunningSimulator,
   SimulatorOptions,
+  TierOptions,
 } from '@sluice/openai-simulator';
 import { startOpenAISimulator } from '@sluice/openai-simulator';
 import { kafkaBrokers } from '@sluice/test-support';
@@ -143,6 +144,8 @@ export async function startSluice(opts: {
   tenants: readonly string[];
   /** The simulator's Batch API completion delay, and Sluice's batch flush and poll intervals. */
   batch?: { completionDelayMs: number; flushMs: number; pollMs: number };
+  /** The simulator's service tiers (flex slowdown and unavailability) and Sluice's flex deadline lead. */
+  tiers?: { simulator: TierOptions; flexMinLeadMs: number };
 }): Promise<SluiceUnderTest> {
   const sluice = await startTestSluice({
     mode: opts.mode,
@@ -152,8 +155,10 @@ export async function startSluice(opts: {
       ...opts.simulator,
       latency: opts.latency,
       ...(opts.batch ? { batch: { completionDelayMs: opts.batch.completionDelayMs } } : {}),
+      ...(opts.tiers ? { tiers: opts.tiers.simulator } : {}),
     },
     ...(opts.batch ? { batch: { flushMs: opts.batch.flushMs, pollMs: opts.batch.pollMs } } : {}),
+    ...(opts.tiers ? { tiers: { flexMinLeadMs: opts.tiers.flexMinLeadMs } } : {}),
   });
   const tenants = new Map<string, { id: string; apiKey: string }>();
   for (const name of opts.tenants) tenants.set(name, await sluice.newTenant(name));

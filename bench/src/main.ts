@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out,cost,embeddings,mixed] [--publish]
+// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out,cost,tiers,embeddings,mixed] [--publish]
 // (--publish also writes the reference report to docs/benchmark-report.md; --render only re-renders out/summary.json)
 // One run, one machine: Sluice against the official openai SDK called directly, on the project's simulator.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { promptTokens } from '@sluice/openai-simulator';
 import { closed } from './contenders';
 import { PROFILES } from './profile';
 import { charts, goals, markdown, type Summary, tables } from './report';
-import { cost, deployCost } from './scenarios/cost';
+import { cost, deployCost, tierCost } from './scenarios/cost';
 import { fairness } from './scenarios/fairness';
 import { embeddingsSaturation, mixed, sharedQuota } from './scenarios/operations';
 import { overhead } from './scenarios/overhead';
@@ -24,6 +24,7 @@ const SCENARIOS = [
   'overhead',
   'scale-out',
   'cost',
+  'tiers',
   'embeddings',
   'mixed',
   'shared-quota',
@@ -110,6 +111,9 @@ async function runScenarios(): Promise<Summary> {
     },
     cost: async () => {
       summary.cost = await cost(profile, log, deployCostOnce());
+    },
+    tiers: async () => {
+      summary.tiers = await tierCost(profile, log);
     },
     embeddings: async () => {
       summary.operations = [...(summary.operations ?? []), ...(await embeddingsSaturation(profile, log))];

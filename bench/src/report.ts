@@ -1,6 +1,6 @@
 import { lineChart } from './chart';
 import type { Profile } from './profile';
-import type { CostRow } from './scenarios/cost';
+import { type CostRow, type TierCostRow, tierWorkloadShape } from './scenarios/cost';
 import type { FairnessRow } from './scenarios/fairness';
 import { INPUTS_PER_REQUEST, type OperationsRow } from './scenarios/operations';
 import type { OverheadRow } from './scenarios/overhead';
@@ -21,6 +21,8 @@ export interface Summary {
   overhead?: OverheadRow[];
   scaleOut?: ScaleOutRow[];
   cost?: CostRow[];
+  /** The same deadline-tagged workload at the default tier only, flex, the Batch API, and Sluice's choice. */
+  tiers?: TierCostRow[];
   /** Other endpoints: embeddings saturation, and chat with embeddings at once. */
   operations?: OperationsRow[];
   /** Streams relayed as generated: added time to first token and between chunks, streams held at once. */
@@ -193,6 +195,14 @@ export function goals(s: Summary): string {
       mark(r.goals.concurrent),
     ]);
   }
+  const auto = s.tiers?.find((r) => r.way === 'auto');
+  if (auto)
+    rows.push([
+      'service tiers, auto',
+      '≤ 0.55 × the default tier only, 0 deadline misses',
+      `${n(auto.costVsDefault, 3)} ×, ${n(auto.deadlineMisses)} misses`,
+      mark(auto.costVsDefault <= 0.55 && auto.deadlineMisses === 0),
+    ]);
   return table(['scenario', 'goal', 'measured', 'result'], rows);
 }
 
@@ -378,6 +388,38 @@ export function tables(s: Summary): string[] {
             (r.costMicros / 1e6).toFixed(6),
             r.usdPer1000Requests.toFixed(6),
             n(r.costVsNone, 3),
+            n(r.wallSeconds, 1),
+          ]),
+        ),
+    );
+  }
+  if (s.tiers?.length) {
+    const t = tierWorkloadShape(s.profile);
+    out.push(
+      `### 6b. Service tiers: one deadline-tagged workload four ways (Kafka; ${n(t.requests)} gpt-5-mini requests: batch-class ones, ${pct(t.mix.day, 0)} due in 48 h and ${pct(t.mix.minutes, 0)} in 10 min, and ${pct(t.mix.urgent, 0)} interactive ones due within ${n(t.deadlinesMs.urgent / 1000, 1)} s; flex ${t.flexSlowdown}× slower with ${pct(t.flexUnavailableRate, 0)} "resource unavailable" refusals; goal: auto ≤ 0.55 × default only, 0 misses)\n\n` +
+        table(
+          [
+            'way',
+            'completed',
+            'deadline misses',
+            'USD per 1,000 requests',
+            'cost / default only',
+            'spend by tier (USD)',
+            'flex refusals retried',
+            'wall (s)',
+          ],
+          s.tiers.map((r) => [
+            r.way,
+            `${n(r.completed)} / ${n(r.requests)}`,
+            r.callerErrors
+              ? `${n(r.deadlineMisses)} (${n(r.callerErrors)} never heard)`
+              : n(r.deadlineMisses),
+            r.usdPer1000Requests.toFixed(6),
+            n(r.costVsDefault, 3),
+            Object.entries(r.costByTier)
+              .map(([tier, c]) => `${tier} ${(c / 1e6).toFixed(6)}`)
+              .join(', '),
+            n(r.flexUnavailable),
             n(r.wallSeconds, 1),
           ]),
         ),

@@ -58,6 +58,7 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
       cache: null,
       route: 'sync',
       replyTo: null,
+      tier: null,
     },
   ];
   if (n % 5 === 4) {
@@ -84,6 +85,8 @@ function history(tenantId: string, n: number, start: number): SluiceEvent[] {
     queueWaitMs: 40,
     reservedTokens: 30,
     batch: null,
+    serviceTier: null,
+    tierFallback: null,
   });
   if (n % 5 === 3) {
     out.push({

@@ -11,6 +11,7 @@ import { out, table, withSession } from './cli/output';
 import { registerReplayCommand } from './cli/replay-command';
 import { registerReportCommand } from './cli/report-command';
 import { registerStatusCommand } from './cli/status-command';
+import { registerTiersCommand } from './cli/tiers-command';
 import { loadConfig } from './env';
 import { runServerProcess } from './server-process';
 
@@ -62,6 +63,7 @@ tenants
 registerBudgetCommand(tenants);
 registerCacheCommand(tenants);
 registerBatchApiCommand(tenants);
+registerTiersCommand(tenants);
 
 const keys = program.command('keys').description('manage API keys');
 keys

@@ -350,6 +350,7 @@ describe('console sessions and procedures (embedded)', () => {
     const tenants = await admin.console.admin.tenants.query();
     expect(tenants.find((t) => t.name === 'beta')).toMatchObject({
       batchApi: true,
+      tiers: { flex: 'allow', priority: 'off', fallback: true },
       budget: { limited: true, limitUsdMicros: 5_000_000 },
     });
 

@@ -8,6 +8,7 @@ import { ESTIMATOR_DEFAULTS, type EstimatorSettings } from './estimation/estimat
 import { type ConnectionLimits, DEFAULT_CONNECTION_LIMITS } from './http/connection-limits';
 import { DEFAULT_LARGE_BODY_LIMITS, type LargeBodyLimits } from './http/large-bodies';
 import { DEFAULT_SUBMIT_RATE, type SubmitRateLimit } from './intake/submit-rate';
+import type { TierSettings } from './tiers/tier-policy';
 import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig, PoolsFileSchema } from './upstream/pools';
 
 /**
@@ -73,6 +74,8 @@ const EnvSchema = z.object({
   SLUICE_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
   /** Upstream attempts per request (429, 5xx, timeouts are retried) before it is dead-lettered. */
   SLUICE_RETRY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(6),
+  /** Flex is used only while at least this long remains before a request's deadline (default 5 min). */
+  SLUICE_FLEX_MIN_LEAD_MS: z.coerce.number().int().min(0).max(86_400_000).optional(),
   SLUICE_RETRY_BASE_DELAY_MS: z.coerce.number().int().min(1).default(500),
   SLUICE_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(1).default(30_000),
   SLUICE_SIMULATOR_RPM: z.coerce.number().int().min(1).default(500),
@@ -135,6 +138,8 @@ export interface SluiceConfig {
   cache?: ResponseCacheConfig;
   /** Batch API routing; absent = `BATCH_DEFAULTS`. */
   batch?: BatchSettings;
+  /** Service tiers (flex's deadline lead); absent = `TIER_DEFAULTS`. */
+  tiers?: Partial<TierSettings>;
 }
 
 export class ConfigError extends Error {
@@ -218,6 +223,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ...(e.REDIS_URL ? { redisUrl: e.REDIS_URL } : {}),
     },
     batch: batchSettingsFromEnv(e),
+    ...(e.SLUICE_FLEX_MIN_LEAD_MS !== undefined
+      ? { tiers: { flexMinLeadMs: e.SLUICE_FLEX_MIN_LEAD_MS } }
+      : {}),
   };
 }
 
@@ -250,6 +258,8 @@ function loadPoolsFile(path: string, env: Record<string, string | undefined>): P
       ...(p.models ? { models: p.models } : {}),
       ...(p.limits ? { limits: p.limits } : {}),
       timeoutMs: p.timeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS,
+      ...(p.flexTimeoutMs ? { flexTimeoutMs: p.flexTimeoutMs } : {}),
+      ...(p.tierLimits ? { tierLimits: p.tierLimits } : {}),
     };
   });
 }

@@ -31,7 +31,13 @@ import { createStreamTargets } from './streaming/stream-target';
 import { createStreamOpener } from './streaming/stream-writer';
 import { createTenantService, type TenantService } from './tenants/tenant-service';
 import { createModelCatalog } from './upstream/model-catalog';
-import { DEFAULT_POOL, DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig } from './upstream/pools';
+import {
+  DEFAULT_POOL,
+  DEFAULT_UPSTREAM_TIMEOUT_MS,
+  limiterLimits,
+  limiterPoolOf,
+  type PoolConfig,
+} from './upstream/pools';
 import { createUpstreamClient } from './upstream/upstream-client';
 
 export type Role = 'api' | 'dispatcher';
@@ -170,9 +176,7 @@ export async function createRuntime(
     };
 
     if (opts.roles.includes('dispatcher')) {
-      const limiter = createLimiter({
-        limits: Object.fromEntries(pools.filter((p) => p.limits).map((p) => [p.name, p.limits!])),
-      });
+      const limiter = createLimiter({ limits: limiterLimits(pools) });
       const requestStates = createGroupCommit(async (ids: string[]) => {
         const found = await store.requestStates(ids);
         return ids.map((id) => found.get(id));
@@ -207,6 +211,8 @@ export async function createRuntime(
         metrics,
         dispatcherId,
         ...(config.retryPolicy ? { retryPolicy: config.retryPolicy } : {}),
+        ...(config.tiers ? { tierSettings: config.tiers } : {}),
+        limiterPool: (pool, tier) => limiterPoolOf(pools, pool, tier),
         batches,
       });
       await dispatcher.start();

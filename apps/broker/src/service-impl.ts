@@ -25,6 +25,8 @@ import type { EventStore } from './store/event-store';
 import { evolveRequest, type RequestState } from './store/projections';
 import type { StreamIntake } from './streaming/stream-routes';
 import type { TenantService } from './tenants/tenant-service';
+import { tenantTiers } from './tiers/tenant-tiers';
+import { createTierAdmission } from './tiers/tier-admission';
 import type { ModelCatalog } from './upstream/model-catalog';
 import type { PoolConfig } from './upstream/pools';
 import { createUpstreamClient, type UpstreamClient } from './upstream/upstream-client';
@@ -59,6 +61,7 @@ export function createAdminOps(tenants: TenantService): Services['admin'] {
       return { keyId: r.key.id, apiKey: r.apiKey, prefix: r.key.prefix };
     },
     batchApi: (tenant, enabled) => tenantBatchApi(tenants, tenant, enabled),
+    tiers: (tenant, patch) => tenantTiers(tenants, tenant, patch),
     async revokeKey(keyIdOrPrefix) {
       const r = await tenants.revokeKey(keyIdOrPrefix);
       if (!r)
@@ -123,6 +126,11 @@ export function createServices(deps: {
     ...(deps.cache ? { cache: deps.cache } : {}),
     ...(deps.route ? { route: deps.route } : {}),
     ...(deps.estimator ? { estimator: deps.estimator } : {}),
+    tier: createTierAdmission({
+      tenant: (id) => deps.tenants.getTenant(id),
+      prices,
+      ...(deps.config.tiers ? { settings: deps.config.tiers } : {}),
+    }),
     budget: (tenantId, priority) => billing.admit(tenantId, priority),
     submitRate(tenantId) {
       const r = submitRate.take(tenantId);

@@ -11,6 +11,8 @@ import type { RequestView } from './outcomes/request-view';
 import type { ReportGrouping, UsageReportRow } from './reports/usage-report';
 import type { RequestState } from './store/projections';
 import type { StreamIntake } from './streaming/stream-routes';
+import type { TenantTiers } from './tiers/tenant-tiers';
+import type { TierPolicy } from './tiers/tier-policy';
 import type { ModelCatalog } from './upstream/model-catalog';
 
 export interface AuthResult {
@@ -59,6 +61,8 @@ export interface Services {
     revokeKey(keyIdOrPrefix: string): Promise<{ keyId: string }>;
     /** Shows (`enabled` undefined) or sets the tenant's Batch API routing. */
     batchApi(tenant: string, enabled?: boolean): Promise<TenantBatchApi>;
+    /** Shows (no changes) or changes the tenant's service-tier policy (flex, priority, fallback). */
+    tiers(tenant: string, patch?: Partial<TierPolicy>): Promise<TenantTiers>;
     listKeys(
       tenant?: string,
     ): Promise<

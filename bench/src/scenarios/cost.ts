@@ -160,3 +160,190 @@ async function admin(sut: SluiceUnderTest, path: string, input: unknown) {
   if (!res.ok) throw new Error(`${path} failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { result: { data: unknown } }).result.data;
 }
+
+// ---- service tiers: the same deadline-tagged workload four ways ----
+
+/** How the tier is chosen: never (default tier only), flex for everything, the Batch API where the deadline allows, or Sluice's choice. */
+export type TierWay = 'default only' | 'flex' | 'batch API' | 'auto';
+const TIER_WAYS: readonly TierWay[] = ['default only', 'flex', 'batch API', 'auto'];
+const TIER_MODEL = 'gpt-5-mini';
+
+export interface TierCostRow {
+  way: TierWay;
+  requests: number;
+  completed: number;
+  /** Requests not completed by their deadline (failed, cancelled, answered after it, or never heard of). */
+  deadlineMisses: number;
+  /** Of the misses, requests whose caller's call failed (a dropped connection): the outcome was never heard. */
+  callerErrors: number;
+  /** Spend by tier as the tenant's report bills it (`default`, `flex`, `batch`, …), integer micro-dollars. */
+  costByTier: Record<string, number>;
+  costMicros: number;
+  usdPer1000Requests: number;
+  /** Cost relative to the default tier only, in the same run. */
+  costVsDefault: number;
+  /** Flex refusals for lack of capacity, retried by Sluice (not counted as rate limits). */
+  flexUnavailable: number;
+  wallSeconds: number;
+}
+
+/** The tier scenario's knobs, derived from the profile so `--quick` stays quick. */
+export function tierWorkloadShape(profile: Profile) {
+  return {
+    requests: profile.cost.requests,
+    /**
+     * Shares of the workload by deadline: batch-class work due in 48 h and in 10 minutes, and
+     * interactive requests due within seconds (a person waits).
+     */
+    mix: { day: 0.4, minutes: 0.5, urgent: 0.1 },
+    deadlinesMs: {
+      day: 48 * 3_600_000,
+      minutes: 600_000,
+      urgent: Math.max(5_000, 15 * (profile.latency.baseMs ?? 100)),
+    },
+    /** Flex answers this many times slower than the default tier, and refuses this share for lack of capacity. */
+    flexSlowdown: 40,
+    flexUnavailableRate: 0.1,
+    /** Sluice uses flex only while at least this long remains before the deadline. */
+    flexMinLeadMs: 30_000,
+  };
+}
+
+interface TierJob {
+  body: ChatCompletionParams;
+  priority: 'interactive' | 'batch';
+  deadlineMs: number;
+}
+
+/** Deterministic: of every ten requests, one is urgent (interactive), four are due in a day, five in minutes. */
+export function tierWorkload(profile: Profile): TierJob[] {
+  const shape = tierWorkloadShape(profile);
+  const jobs: TierJob[] = [];
+  for (let i = 0; i < shape.requests; i++) {
+    const slot = i % 10;
+    const kind = slot === 0 ? 'urgent' : slot <= 4 ? 'day' : 'minutes';
+    jobs.push({
+      deadlineMs: shape.deadlinesMs[kind],
+      priority: kind === 'urgent' ? 'interactive' : 'batch',
+      body: {
+        model: TIER_MODEL,
+        messages: [
+          {
+            role: 'user' as const,
+            content:
+              kind === 'urgent'
+                ? `Is order ${i} shipped? Answer yes or no.`
+                : `Summarise customer review ${i} in one sentence and tag its sentiment: the app is fast but the export to CSV on the reports page times out after the last update (${i}).`,
+          },
+        ],
+        max_completion_tokens: kind === 'urgent' ? 10 : 60,
+      },
+    });
+  }
+  return jobs;
+}
+
+const TIER_CONCURRENCY = 100;
+
+/** `fn` over `items` with at most `limit` running at once, results in order. */
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+const tierTenantOf = (way: TierWay) => `deadlines-${TIER_WAYS.indexOf(way)}`;
+
+export async function tierCost(profile: Profile, log: (line: string) => void): Promise<TierCostRow[]> {
+  const shape = tierWorkloadShape(profile);
+  const jobs = tierWorkload(profile);
+  const sut = await startSluice({
+    mode: 'kafka',
+    limits: { rpm: 1_000_000, tpm: 1_000_000_000 },
+    enforcement: 'continuous',
+    latency: profile.latency,
+    tenants: TIER_WAYS.map(tierTenantOf),
+    batch: { completionDelayMs: profile.cost.batchCompletionMs, flushMs: 200, pollMs: 100 },
+    tiers: {
+      simulator: { flex: { slowdown: shape.flexSlowdown, unavailableRate: shape.flexUnavailableRate } },
+      flexMinLeadMs: shape.flexMinLeadMs,
+    },
+  });
+  const rows: TierCostRow[] = [];
+  try {
+    for (const way of TIER_WAYS) {
+      const tenant = tierTenantOf(way);
+      if (way === 'flex') await admin(sut, 'admin.tenants.tiers', { tenant, flex: 'allow', fallback: false });
+      if (way === 'batch API' || way === 'auto')
+        await admin(sut, 'admin.tenants.batchApi', { tenant, enabled: true });
+      if (way === 'auto') await admin(sut, 'admin.tenants.tiers', { tenant, flex: 'auto', fallback: true });
+      const sluice = createSluiceClient({ url: sut.url, apiKey: sut.tenants.get(tenant)!.apiKey });
+      const refusedBefore = sut.sluice.simulator.stats().flexUnavailable;
+      const started = Date.now();
+      // At most `TIER_CONCURRENCY` callers wait at once (one process's connections per client are bounded).
+      const outcomes = await mapLimited(jobs, TIER_CONCURRENCY, async (job) => {
+        try {
+          const body =
+            way === 'flex'
+              ? ({ ...(job.body as object), service_tier: 'flex' } as ChatCompletionParams)
+              : job.body;
+          const { id } = await sluice.submit(body, { priority: job.priority, timeoutMs: job.deadlineMs });
+          const view = await sluice.wait(id, { timeoutMs: Math.min(job.deadlineMs + 30_000, 600_000) });
+          const doneAt = view.completedAt ? Date.parse(view.completedAt) : Number.POSITIVE_INFINITY;
+          return {
+            completed: view.status === 'completed',
+            late: doneAt > Date.parse(view.submittedAt) + job.deadlineMs,
+            error: false,
+          };
+        } catch (error) {
+          // The caller never heard (a dropped connection): counted as a miss, and reported apart.
+          log(`tiers, ${way}: a request's caller failed: ${(error as Error).message}`);
+          return { completed: false, late: true, error: true };
+        }
+      });
+      const completed = outcomes.filter((o) => o.completed).length;
+      const report = await recorded(sluice, completed);
+      const costByTier: Record<string, number> = {};
+      for (const r of await sluice.usage({ by: 'tier' }))
+        if (r.costMicros > 0) costByTier[r.tier] = (costByTier[r.tier] ?? 0) + r.costMicros;
+      const costMicros = report.reduce((n, r) => n + r.costMicros, 0);
+      const row: TierCostRow = {
+        way,
+        requests: jobs.length,
+        completed,
+        deadlineMisses: outcomes.filter((o) => !o.completed || o.late).length,
+        callerErrors: outcomes.filter((o) => o.error).length,
+        costByTier,
+        costMicros,
+        usdPer1000Requests: costMicros / 1e6 / (jobs.length / 1000),
+        costVsDefault: Number.NaN,
+        flexUnavailable: sut.sluice.simulator.stats().flexUnavailable - refusedBefore,
+        wallSeconds: (Date.now() - started) / 1000,
+      };
+      rows.push(row);
+      log(
+        `tiers, ${way}: ${completed}/${jobs.length} completed, ${row.deadlineMisses} deadline misses, $${row.usdPer1000Requests.toFixed(4)} per 1,000 requests (${Object.entries(
+          costByTier,
+        )
+          .map(([t, c]) => `${t} $${(c / 1e6).toFixed(6)}`)
+          .join(', ')}), ${row.flexUnavailable} flex refusals retried`,
+      );
+    }
+  } finally {
+    closeLater(() => sut.close());
+  }
+  const base = rows.find((r) => r.way === 'default only')?.costMicros ?? Number.NaN;
+  for (const r of rows) r.costVsDefault = r.costMicros / base;
+  return rows;
+}

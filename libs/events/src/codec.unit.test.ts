@@ -92,6 +92,22 @@ describe('event codec', () => {
     }
   });
 
+  it('decodes v3 submissions and dispatches written before service tiers with no tier and no fallback', () => {
+    const { tier: _tier, ...before } = makeSubmittedEvent({ tier: null });
+    expect(decodeEvent(JSON.stringify(before))).toMatchObject({ type: 'request.submitted', tier: null });
+    const {
+      serviceTier: _s,
+      tierFallback: _f,
+      ...dispatched
+    } = makeEvent('request.dispatched') as Record<string, unknown>;
+    expect(decodeEvent(JSON.stringify(dispatched))).toMatchObject({ serviceTier: null, tierFallback: null });
+    const chosen = makeSubmittedEvent({ tier: { tier: 'flex', chosenBy: 'sluice', fallback: true } });
+    expect(decodeEvent(encodeEvent(chosen))).toEqual(chosen);
+    expect(() =>
+      validateEvent({ ...chosen, tier: { tier: 'turbo', chosenBy: 'sluice', fallback: true } }),
+    ).toThrow(/tier/);
+  });
+
   it('refuses a body or a result of another endpoint than the event names', () => {
     const chat = makeSubmittedEvent();
     expect(() => validateEvent({ ...chat, endpoint: '/v1/embeddings' })).toThrow(/body\.input/);

@@ -194,6 +194,18 @@ export const UsageRecordedV2 = z.object({
 
 // ---- current versions: every event names its endpoint; bodies and results are per endpoint ----
 
+/**
+ * The service tier admission settled on, when it settled one: chosen by Sluice from the tenant's
+ * policy and the deadline (`sluice`, written into the body's `service_tier`), or named by the
+ * client and allowed (`client`). `fallback`: the tenant allows a flex request that can no longer
+ * meet its deadline to go at the default tier instead (recorded on `request.dispatched`).
+ */
+export const TierChoiceSchema = z.object({
+  tier: z.enum(['flex', 'priority']),
+  chosenBy: z.enum(['sluice', 'client']),
+  fallback: z.boolean(),
+});
+
 /** v3 names the endpoint; the body is that endpoint's (a union discriminated by `endpoint`). */
 export const RequestSubmittedV3 = perEndpoint(
   {
@@ -216,6 +228,8 @@ export const RequestSubmittedV3 = perEndpoint(
       .object({ url: z.url({ protocol: /^https?$/ }).max(2_048) })
       .nullable()
       .default(null),
+    /** The service tier admission settled on; null: none (submitted before tiers were chosen, or none applies). */
+    tier: TierChoiceSchema.nullable().default(null),
   },
   'body',
   'body',
@@ -224,6 +238,13 @@ export const RequestSubmittedV3 = perEndpoint(
 export const RequestDispatchedV3 = RequestDispatchedV2.extend({
   version: z.literal(3),
   ...envelopeWithEndpoint,
+  /** The `service_tier` this attempt was sent with; null: none named (or recorded before tiers). */
+  serviceTier: z.string().max(32).nullable().default(null),
+  /**
+   * Why a flex request went at the default tier instead: its deadline was too near for flex
+   * (`deadline`), or flex stayed unavailable until its last attempt (`unavailable`). Null: no fallback.
+   */
+  tierFallback: z.enum(['deadline', 'unavailable']).nullable().default(null),
 });
 
 export const RequestRetryScheduledV2 = RequestRetryScheduledV1.extend({
@@ -309,6 +330,7 @@ export type TokenEstimate = z.infer<typeof TokenEstimateSchema>;
 export type CacheDirective = z.infer<typeof CacheDirectiveSchema>;
 export type CompletionCache = z.infer<typeof CompletionCacheSchema>;
 export type UpstreamRoute = z.infer<typeof UpstreamRouteSchema>;
+export type TierChoice = z.infer<typeof TierChoiceSchema>;
 export type BatchRef = z.infer<typeof BatchRefSchema>;
 export type UpstreamError = z.infer<typeof UpstreamErrorSchema>;
 

@@ -61,6 +61,8 @@ export {
   SluiceEventSchema,
   type SluiceEventType,
   TERMINAL_EVENT_TYPES,
+  type TierChoice,
+  TierChoiceSchema,
   type TokenEstimate,
   TokenEstimateSchema,
   type UpstreamError,

@@ -45,10 +45,12 @@ export {
   createSimulatorHandler,
   type EndpointStats,
   type FaultOptions,
+  FLEX_UNAVAILABLE_MESSAGE,
   type LatencyOptions,
   type RunningSimulator,
   type SimulatorOptions,
   type SimulatorPatch,
   type SimulatorStats,
   startOpenAISimulator,
+  type TierOptions,
 } from './simulator';

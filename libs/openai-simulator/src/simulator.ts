@@ -12,6 +12,7 @@ import type {
   StreamChunk,
 } from './endpoint';
 import { SIMULATED_ENDPOINTS } from './endpoints';
+import { answeredServiceTier } from './endpoints/chat-completions';
 import { createFileStore } from './files';
 import { readBody, readJsonObject, sendError, sendJson } from './internal/http';
 import { seededRandom } from './internal/seeded-random';
@@ -39,6 +40,27 @@ export interface LatencyOptions {
   /** Uniform random extra in [0, jitterMs), added to the time to first token. */
   jitterMs?: number;
 }
+
+/**
+ * How the service tiers answer (`service_tier` in the request): flex is slower and sometimes has
+ * no capacity (429 "resource unavailable", not a rate limit, no quota charged); priority is faster.
+ */
+export interface TierOptions {
+  flex?: {
+    /** Multiplies the latency of a flex answer (default 3). */
+    slowdown?: number;
+    /** Probability that a flex request is refused with 429 `resource_unavailable` (default 0). */
+    unavailableRate?: number;
+  };
+  priority?: {
+    /** Multiplies the latency of a priority answer (default 0.5). */
+    speedup?: number;
+  };
+}
+
+/** OpenAI's flex refusal when it lacks capacity: retry later, it is not a rate limit. */
+export const FLEX_UNAVAILABLE_MESSAGE =
+  'Resource unavailable: flex processing has no capacity for this request right now. Please retry later, or send it with the default service tier.';
 
 export interface FaultOptions {
   /** Probability of a 5xx answer. */
@@ -83,6 +105,8 @@ export interface SimulatorOptions {
   limitChanges?: Array<{ afterMs: number; limits: Record<string, ModelLimits> }>;
   latency?: LatencyOptions;
   faults?: FaultOptions;
+  /** Flex slowdown and unavailability, priority speed-up. */
+  tiers?: TierOptions;
   /** Accepted API keys; absent = any non-empty key. */
   apiKeys?: string[];
   /** TPM charge when a request sets no max_tokens. */
@@ -124,6 +148,10 @@ export interface SimulatorStats {
     /** Of `requests` and `tokens`: refused by a daily limit (RPD, TPD). */
     daily: number;
   };
+  /** Flex requests refused for lack of capacity (429 `resource_unavailable`; no quota charged). */
+  flexUnavailable: number;
+  /** Requests answered, by the tier that answered them (`service_tier` of the answer). */
+  byTier: Record<string, number>;
   serverErrors: number;
   timeouts: number;
   drops: number;
@@ -165,7 +193,7 @@ export interface RunningSimulator {
 
 /** What `configure` (and `POST /_sim/config`) may change at runtime; each given field replaces the old one. */
 export type SimulatorPatch = Partial<
-  Pick<SimulatorOptions, 'limits' | 'enforcement' | 'latency' | 'faults' | 'batch'>
+  Pick<SimulatorOptions, 'limits' | 'enforcement' | 'latency' | 'faults' | 'batch' | 'tiers'>
 >;
 
 const DEFAULT_LIMITS: ModelLimits = { rpm: 500, tpm: 200_000 };
@@ -175,6 +203,8 @@ function emptyStats(): SimulatorStats {
     requests: 0,
     ok: 0,
     rateLimited: { requests: 0, tokens: 0, tooLarge: 0, storm: 0, insufficientQuota: 0, daily: 0 },
+    flexUnavailable: 0,
+    byTier: {},
     serverErrors: 0,
     timeouts: 0,
     drops: 0,
@@ -205,6 +235,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   let limits: Record<string, ModelLimits> = { ...options.limits };
   let latency: LatencyOptions = { ...options.latency };
   let faults: FaultOptions = { ...options.faults };
+  let tiers: TierOptions = { ...options.tiers };
   const random = seededRandom(options.seed ?? 42);
   const engine = createRateLimitEngine({
     enforcement: options.enforcement ?? 'continuous',
@@ -275,6 +306,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     if (patch.limits) limits = { ...patch.limits };
     if (patch.latency) latency = { ...patch.latency };
     if (patch.faults) faults = { ...patch.faults };
+    if (patch.tiers) tiers = { ...patch.tiers };
     if (patch.enforcement) engine.setEnforcement(patch.enforcement);
     if (patch.batch) {
       batches.advanceAll(); // what happened under the old options stays as it was
@@ -469,6 +501,13 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       );
     }
 
+    const tier = answeredServiceTier(body.service_tier);
+    if (tier === 'flex' && tiers.flex?.unavailableRate && random() < tiers.flex.unavailableRate) {
+      stats.flexUnavailable++;
+      counts.rateLimited++;
+      return sendError(res, 429, FLEX_UNAVAILABLE_MESSAGE, 'resource_unavailable', 'resource_unavailable');
+    }
+
     const model = endpoint.model(body);
     const ctx = {
       defaultMaxTokens,
@@ -493,9 +532,16 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
 
     const answer = endpoint.answer(body, ctx);
     const chunks = answer.stream?.();
+    const tierFactor =
+      tier === 'flex'
+        ? (tiers.flex?.slowdown ?? 3)
+        : tier === 'priority'
+          ? (tiers.priority?.speedup ?? 0.5)
+          : 1;
     const firstTokenMs =
-      (latency.firstTokenMs ?? latency.baseMs ?? 0) + (latency.jitterMs ? random() * latency.jitterMs : 0);
-    const perTokenMs = latency.perTokenMs ?? 0;
+      ((latency.firstTokenMs ?? latency.baseMs ?? 0) + (latency.jitterMs ? random() * latency.jitterMs : 0)) *
+      tierFactor;
+    const perTokenMs = (latency.perTokenMs ?? 0) * tierFactor;
     // A background answer is given at once; the work runs on the simulator's clock.
     const wait = chunks
       ? firstTokenMs
@@ -507,6 +553,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
 
     const delivered = () => {
       stats.ok++;
+      stats.byTier[tier] = (stats.byTier[tier] ?? 0) + 1;
       perKey.ok++;
       counts.ok++;
       stats.completionTokens += answer.outputTokens;

@@ -12,7 +12,7 @@ import type { SluiceConfig } from '../env';
 import type { SubmitRateLimit } from '../intake/submit-rate';
 import { createLogger } from '../logger';
 import { createRuntime, type Role, type Runtime } from '../runtime';
-import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../upstream/pools';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS, type PoolConfig } from '../upstream/pools';
 
 export type HarnessMode = 'embedded' | 'kafka';
 
@@ -58,11 +58,13 @@ export async function startTestSluice(
      * Separately provisioned pools, as `SLUICE_POOLS_FILE` declares them: each is served by its own
      * simulator (same options). Absent: one default pool.
      */
-    pools?: Array<{ name: string; models?: string[] }>;
+    pools?: Array<{ name: string; models?: string[]; tierLimits?: PoolConfig['tierLimits'] }>;
     /** Connections the API holds at once (absent = the defaults). */
     connections?: SluiceConfig['connections'];
     bodyTimeoutMs?: number;
     largeBodies?: SluiceConfig['largeBodies'];
+    /** Service-tier tunables (flex's deadline lead). */
+    tiers?: SluiceConfig['tiers'];
   } = {},
 ): Promise<TestSluice> {
   const mode = opts.mode ?? 'embedded';
@@ -103,6 +105,7 @@ export async function startTestSluice(
               apiKey: `sk-test-pool-secret-${i}`,
               baseURL: simulators[p.name]!.url,
               ...(p.models ? { models: p.models } : {}),
+              ...(p.tierLimits ? { tierLimits: p.tierLimits } : {}),
               timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS,
             })),
           }
@@ -115,6 +118,7 @@ export async function startTestSluice(
       ...(opts.connections ? { connections: opts.connections } : {}),
       ...(opts.bodyTimeoutMs ? { bodyTimeoutMs: opts.bodyTimeoutMs } : {}),
       ...(opts.largeBodies ? { largeBodies: opts.largeBodies } : {}),
+      ...(opts.tiers ? { tiers: opts.tiers } : {}),
       submitRate: opts.submitRate ?? UNLIMITED_SUBMIT_RATE,
       logLevel: 'info',
     };

@@ -302,6 +302,8 @@ describe('redelivered batch requests (embedded)', () => {
       submitted,
       outcome.dispatched(submitted, 1, new Date(), {
         dispatcherId: 'dead-dispatcher',
+        serviceTier: null,
+        tierFallback: null,
         queueWaitMs: 0,
         reservedTokens: submitted.estimate.tpmCost,
         batch: { localId },

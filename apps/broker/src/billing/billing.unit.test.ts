@@ -4,9 +4,11 @@ import { histogramPercentile, LATENCY_BUCKETS_MS, latencyBucket, oneObservation 
 import { admitWithinBudget, budgetPeriod, budgetStatus } from './budgets';
 import { costMicroMicros, costMicros, formatUsd, parseUsd, roundToMicros } from './cost';
 import {
+  billedChannel,
   loadPriceTable,
   parsePriceTable,
   priceAt,
+  tierPricedAt,
   unitPriceAt,
   unitPriceIntervals,
   usdToMicros,
@@ -128,6 +130,57 @@ describe('prices', () => {
     ).toThrow(/prices.json/);
     const twice = { effectiveFrom: '2025-01-01T00:00:00Z', input: '1', cachedInput: '1', output: '1' };
     expect(bad({ m: [twice, twice] })).toThrow(/two versions/);
+  });
+
+  it('prices the flex and priority tiers from the version that lists them; earlier ones bill them as sync', () => {
+    const tiers = parsePriceTable({
+      models: {
+        'gpt-5': [
+          { effectiveFrom: '2025-01-01T00:00:00Z', input: '1.25', cachedInput: '0.125', output: '10' },
+          {
+            effectiveFrom: '2026-12-06T00:00:00Z',
+            input: '1.25',
+            cachedInput: '0.125',
+            output: '10',
+            flex: { input: '0.625', cachedInput: '0.0625', output: '5' },
+            priority: { input: '2.50', cachedInput: '0.25', output: '20' },
+          },
+        ],
+      },
+    });
+    const before = new Date('2026-01-01T00:00:00Z');
+    const after = new Date('2026-12-07T00:00:00Z');
+    expect(priceAt(tiers, 'gpt-5', before, 'flex')).toEqual(priceAt(tiers, 'gpt-5', before, 'sync'));
+    expect(tierPricedAt(tiers, 'gpt-5', before, 'flex')).toBe(false);
+    expect(priceAt(tiers, 'gpt-5', after, 'flex')).toEqual({
+      inputMicrosPer1M: 625_000,
+      cachedInputMicrosPer1M: 62_500,
+      outputMicrosPer1M: 5_000_000,
+    });
+    expect(priceAt(tiers, 'gpt-5', after, 'priority')?.outputMicrosPer1M).toBe(20_000_000);
+    expect(tierPricedAt(tiers, 'gpt-5', after, 'flex')).toBe(true);
+    // A synchronous answer bills at the tier the upstream reported; other channels keep theirs.
+    expect(billedChannel('sync', 'flex')).toBe('flex');
+    expect(billedChannel('sync', 'priority')).toBe('priority');
+    expect(billedChannel('sync', 'default')).toBe('sync');
+    expect(billedChannel('sync', 'scale')).toBe('sync');
+    expect(billedChannel('sync', null)).toBe('sync');
+    expect(billedChannel('batch', 'flex')).toBe('batch');
+    expect(() =>
+      parsePriceTable({
+        models: {
+          m: [
+            {
+              effectiveFrom: '2025-01-01T00:00:00Z',
+              input: '1',
+              cachedInput: '1',
+              output: '1',
+              flex: { input: 'cheap', cachedInput: '0', output: '0' },
+            },
+          ],
+        },
+      }),
+    ).toThrow(/flex\.input/);
   });
 
   it('ships a valid table with the list prices', () => {

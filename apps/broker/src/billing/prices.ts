@@ -6,8 +6,32 @@ import { z } from 'zod';
 /** The price file shipped with Sluice; `SLUICE_PRICES_FILE` names another. */
 export const DEFAULT_PRICES_FILE = fileURLToPath(new URL('../../prices.json', import.meta.url));
 
-/** How tokens were bought (the `channel` of `usage.recorded`). `cache` was answered without the upstream. */
-export type Channel = 'sync' | 'batch' | 'cache';
+/**
+ * How tokens were bought, which picks their price: synchronously at the default tier (`sync`), at
+ * the flex or priority tier, through the Batch API, or answered from the cache without the upstream.
+ */
+export type Channel = 'sync' | 'flex' | 'priority' | 'batch' | 'cache';
+
+/** Every channel, in the order reports list them. */
+export const CHANNELS = ['sync', 'flex', 'priority', 'batch', 'cache'] as const satisfies readonly Channel[];
+
+/** The service tiers billed at a price of their own; any other tier the upstream names (`default`, `scale`) is `sync`. */
+export const PRICED_TIERS = ['flex', 'priority'] as const;
+export type PricedTier = (typeof PRICED_TIERS)[number];
+
+/**
+ * The channel that bills a `usage.recorded`: a synchronous answer is priced by the tier the
+ * upstream says it used (`service_tier`), never by the one asked for.
+ */
+export function billedChannel(channel: 'sync' | 'batch' | 'cache', serviceTier: string | null): Channel {
+  if (channel !== 'sync') return channel;
+  return serviceTier === 'flex' || serviceTier === 'priority' ? serviceTier : 'sync';
+}
+
+/** What a report calls a channel: the tier for synchronous ones (`default` for `sync`). */
+export function tierName(channel: Channel): string {
+  return channel === 'sync' ? 'default' : channel;
+}
 
 /** Integer micro-dollars per 1M tokens: $2.50 / 1M = 2_500_000. */
 export interface ModelPrice {
@@ -19,6 +43,12 @@ export interface ModelPrice {
 export interface PriceVersion {
   effectiveFrom: Date;
   sync: ModelPrice;
+  /** Flex tier; the synchronous price unless the version lists `flex` (before tiers were priced, flex billed as sync). */
+  flex: ModelPrice;
+  /** Priority tier; the synchronous price unless the version lists `priority`. */
+  priority: ModelPrice;
+  /** Whether the version lists a price of its own for the tier: Sluice routes to flex only where it saves. */
+  tierPriced: Readonly<Record<PricedTier, boolean>>;
   batch: ModelPrice;
   /** What a cache hit is billed: `cacheHitPercent` of the synchronous price (0 by default). */
   cache: ModelPrice;
@@ -69,6 +99,10 @@ const PricesFileSchema = z.strictObject({
           cachedInput: Usd,
           output: Usd,
           batch: Prices.optional(),
+          /** The flex service tier's price from this version on (absent: billed at the synchronous price). */
+          flex: Prices.optional(),
+          /** The priority service tier's price from this version on (absent: billed at the synchronous price). */
+          priority: Prices.optional(),
           /** Overrides the top-level `cacheHitPercent` from this version on. */
           cacheHitPercent: z.number().int().min(0).max(100).optional(),
           /** USD per unit that is not a token, by kind (built-in tool calls: `web_search_call`). */
@@ -114,16 +148,18 @@ export function parsePriceTable(raw: unknown, source = 'prices'): PriceTable {
           cachedInputMicrosPer1M: v.cachedInput,
           outputMicrosPer1M: v.output,
         };
+        const price = (p: { input: number; cachedInput: number; output: number }): ModelPrice => ({
+          inputMicrosPer1M: p.input,
+          cachedInputMicrosPer1M: p.cachedInput,
+          outputMicrosPer1M: p.output,
+        });
         return {
           effectiveFrom: new Date(v.effectiveFrom),
           sync,
-          batch: v.batch
-            ? {
-                inputMicrosPer1M: v.batch.input,
-                cachedInputMicrosPer1M: v.batch.cachedInput,
-                outputMicrosPer1M: v.batch.output,
-              }
-            : discounted(sync, parsed.data.batchDiscountPercent),
+          flex: v.flex ? price(v.flex) : sync,
+          priority: v.priority ? price(v.priority) : sync,
+          tierPriced: { flex: v.flex !== undefined, priority: v.priority !== undefined },
+          batch: v.batch ? price(v.batch) : discounted(sync, parsed.data.batchDiscountPercent),
           cache: discounted(sync, 100 - (v.cacheHitPercent ?? parsed.data.cacheHitPercent)),
           units: v.units ?? {},
         };
@@ -155,6 +191,16 @@ export function loadPriceTable(path: string = DEFAULT_PRICES_FILE): PriceTable {
   return parsePriceTable(raw, `prices file ${path}`);
 }
 
+/** The version of a model's prices in force at `at`; undefined = not priced. */
+export function versionAt(table: PriceTable, model: string, at: Date): PriceVersion | undefined {
+  let current: PriceVersion | undefined;
+  for (const v of table.models.get(model) ?? []) {
+    if (v.effectiveFrom.getTime() <= at.getTime()) current = v;
+    else break;
+  }
+  return current;
+}
+
 /** The price of a model's tokens bought through `channel` at time `at`; undefined = not priced. */
 export function priceAt(
   table: PriceTable,
@@ -162,14 +208,12 @@ export function priceAt(
   at: Date,
   channel: Channel,
 ): ModelPrice | undefined {
-  const versions = table.models.get(model);
-  if (!versions) return undefined;
-  let current: PriceVersion | undefined;
-  for (const v of versions) {
-    if (v.effectiveFrom.getTime() <= at.getTime()) current = v;
-    else break;
-  }
-  return current?.[channel];
+  return versionAt(table, model, at)?.[channel];
+}
+
+/** Whether the version in force at `at` prices `tier` on its own (so routing to it changes the bill). */
+export function tierPricedAt(table: PriceTable, model: string, at: Date, tier: PricedTier): boolean {
+  return versionAt(table, model, at)?.tierPriced[tier] === true;
 }
 
 /** Micro-dollars per unit of `kind` for a model at time `at`; undefined = not priced. */
@@ -211,9 +255,7 @@ export function priceIntervals(table: PriceTable): Array<{
     versions.forEach((v, i) => {
       const validTo = versions[i + 1]?.effectiveFrom ?? null;
       const at = { model, validFrom: v.effectiveFrom, validTo, syncPrice: v.sync };
-      out.push({ ...at, channel: 'sync', price: v.sync });
-      out.push({ ...at, channel: 'batch', price: v.batch });
-      out.push({ ...at, channel: 'cache', price: v.cache });
+      for (const channel of CHANNELS) out.push({ ...at, channel, price: v[channel] });
     });
   }
   return out;

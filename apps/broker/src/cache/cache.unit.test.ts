@@ -178,6 +178,7 @@ describe('cache facts', () => {
     cache: { mode: 'use', scope: 'ten_a', key: 'a'.repeat(64), ttlSeconds: 60 },
     route: 'sync',
     replyTo: null,
+    tier: null,
   };
   const response = {
     id: 'chatcmpl-1',

@@ -41,6 +41,10 @@ export async function openAdminSession(
         enabled === undefined
           ? admin.batchApi(tenant)
           : audited('admin.tenants.batchApi', { tenant, enabled }, () => admin.batchApi(tenant, enabled)),
+      tiers: (tenant, patch) =>
+        !patch || Object.values(patch).every((v) => v === undefined)
+          ? admin.tiers(tenant)
+          : audited('admin.tenants.tiers', { tenant, ...patch }, () => admin.tiers(tenant, patch)),
     },
     cache: {
       get: (tenant) => cache.get(tenant),
@@ -60,6 +64,7 @@ function remoteSession(trpc: TRPCClient<AppRouter>): AdminSession {
       revokeKey: (key) => trpc.admin.keys.revoke.mutate({ key }),
       batchApi: (tenant, enabled) =>
         trpc.admin.tenants.batchApi.mutate({ tenant, ...(enabled !== undefined ? { enabled } : {}) }),
+      tiers: (tenant, patch) => trpc.admin.tenants.tiers.mutate({ tenant, ...patch }),
       listKeys: (tenant) => trpc.admin.keys.list.query(tenant ? { tenant } : undefined),
     },
     cache: {

@@ -44,7 +44,7 @@ export function registerReportCommand(program: Command): void {
     )
     .addOption(
       new Option('--by <grouping>', 'one line per')
-        .choices(['day', 'hour', 'model', 'endpoint'])
+        .choices(['day', 'hour', 'model', 'endpoint', 'tier'])
         .default('day'),
     )
     .addOption(new Option('--format <format>', 'output').choices(REPORT_FORMATS).default('table'))

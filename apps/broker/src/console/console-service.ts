@@ -8,6 +8,7 @@ import type { SluiceDb } from '../db/database';
 import { apiKeys, requests, tenants } from '../db/schema';
 import type { EventStore } from '../store/event-store';
 import type { TenantService } from '../tenants/tenant-service';
+import { type TierPolicy, tierPolicyOf } from '../tiers/tier-policy';
 import type { ConsoleSessions } from './console-sessions';
 import { EXPLORER_ORDER, type ExplorerSearch, encodeCursor, explorerWhere } from './explorer-query';
 import { collectLiveView, type LiveView } from './live-view';
@@ -52,6 +53,8 @@ export interface TenantOverview {
   budget: BudgetStatus;
   cache: { enabled: boolean; ttlSeconds: number | null; sharedScope: string | null };
   batchApi: boolean;
+  /** Service tiers: flex and priority `auto` | `allow` | `off`, and flex's deadline fallback. */
+  tiers: TierPolicy;
 }
 
 export interface OwnKey {
@@ -212,6 +215,7 @@ export function createConsoleService(deps: {
             sharedScope: cache?.scope?.startsWith('shared:') ? cache.scope.slice('shared:'.length) : null,
           },
           batchApi: t.settings.batchApi === true,
+          tiers: tierPolicyOf(t.settings.tiers),
         });
       }
       return out;

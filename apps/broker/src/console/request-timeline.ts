@@ -1,6 +1,6 @@
 import type { SluiceEvent, SluiceEventType } from '@sluice/events';
 import { costMicros, formatUsd } from '../billing/cost';
-import { type PriceTable, priceAt } from '../billing/prices';
+import { billedChannel, type Channel, type PriceTable, priceAt } from '../billing/prices';
 import { hourOf } from '../store/projections';
 
 /** A fact worth showing about an event: scalars only (bodies are a separate, deliberate read). */
@@ -33,7 +33,8 @@ export interface TimelineAttempt {
 
 export interface TimelineUsage {
   attempt: number;
-  channel: 'sync' | 'batch' | 'cache';
+  /** The channel that billed it: a synchronous answer's tier as the upstream reported it (`flex`, `priority`). */
+  channel: Channel;
   promptTokens: number;
   cachedTokens: number;
   completionTokens: number;
@@ -198,11 +199,12 @@ export function buildTimeline(events: readonly SluiceEvent[], prices: PriceTable
         entry({ by: e.cancelledBy, reason: e.reason });
         break;
       case 'usage.recorded': {
-        const price = priceAt(prices, e.model, hourOf(e.occurredAt), e.channel);
+        const channel = billedChannel(e.channel, e.serviceTier);
+        const price = priceAt(prices, e.model, hourOf(e.occurredAt), channel);
         const cost = price ? costMicros(e, price) : null;
         usage.push({
           attempt: e.attempt,
-          channel: e.channel,
+          channel,
           promptTokens: e.promptTokens,
           cachedTokens: e.cachedTokens,
           completionTokens: e.completionTokens,

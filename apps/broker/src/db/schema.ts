@@ -10,6 +10,8 @@ export interface TenantSettings {
   cache?: { enabled: boolean; ttlSeconds: number; scope?: string };
   /** Batch-class requests may go through the Batch API (half price, answered within 24 h). Default off. */
   batchApi?: boolean;
+  /** Service tiers (tiers/tier-policy): flex and priority `auto` | `allow` | `off`, and flex's deadline fallback. */
+  tiers?: { flex?: 'auto' | 'allow' | 'off'; priority?: 'auto' | 'allow' | 'off'; fallback?: boolean };
 }
 
 export const tenants = pgTable('tenants', (t) => ({
@@ -126,9 +128,12 @@ export const usageRollup = pgTable(
     bucketStart: t.timestamp({ withTimezone: true }).notNull(),
     model: t.text().notNull(),
     endpoint: t.text({ enum: ENDPOINTS }).$type<Endpoint>().notNull().default(LEGACY_ENDPOINT),
-    /** How the tokens were bought (`usage.recorded`'s channel): it picks the price. Request counters sit under `sync`. */
+    /**
+     * How the tokens were bought (`usage.recorded`'s channel, a synchronous one split by the tier the
+     * upstream reported: `billedChannel`): it picks the price. Request counters sit under `sync`.
+     */
     channel: t
-      .text({ enum: ['sync', 'batch', 'cache'] })
+      .text({ enum: ['sync', 'flex', 'priority', 'batch', 'cache'] })
       .notNull()
       .default('sync'),
     requests: t.bigint({ mode: 'number' }).notNull().default(0),
@@ -215,7 +220,7 @@ export const usageUnits = pgTable(
     bucketStart: t.timestamp({ withTimezone: true }).notNull(),
     model: t.text().notNull(),
     endpoint: t.text({ enum: ENDPOINTS }).$type<Endpoint>().notNull(),
-    channel: t.text({ enum: ['sync', 'batch', 'cache'] }).notNull(),
+    channel: t.text({ enum: ['sync', 'flex', 'priority', 'batch', 'cache'] }).notNull(),
     /** The kind of unit, e.g. `web_search_call`. */
     unit: t.text().notNull(),
     count: t.bigint({ mode: 'number' }).notNull().default(0),

@@ -18,6 +18,7 @@ import {
 import {
   countTextTokens,
   type Dispatch,
+  defaultRetryPolicy,
   type Limiter,
   parseRateLimitHeaders,
   type RetryPolicy,
@@ -30,6 +31,7 @@ import type { StreamPolicy } from '../operations/operation';
 import { operationFor } from '../operations/registry';
 import { retryUntilDone } from '../retry-until-done';
 import type { StreamOpener } from '../streaming/stream-writer';
+import { attemptTier, isFlexUnavailable, TIER_DEFAULTS, type TierSettings } from '../tiers/tier-policy';
 import type { UpstreamClient } from '../upstream/upstream-client';
 import { UpstreamFailure } from '../upstream/upstream-client';
 import { DISPATCHER_DEFAULTS } from './defaults';
@@ -59,6 +61,10 @@ export interface DispatcherDeps {
   clock?: () => number;
   random?: () => number;
   settings?: Partial<typeof DISPATCHER_DEFAULTS>;
+  /** The limiter's pool for a request of a pool at a tier (a tier with limits of its own has its own); absent = the pool. */
+  limiterPool?: (pool: string, tier: string | null) => string;
+  /** Service-tier tunables (flex's deadline lead); absent = `TIER_DEFAULTS`. */
+  tierSettings?: Partial<TierSettings>;
   /** Where streamed answers go as they arrive; absent = streamed requests are answered whole. */
   streams?: StreamOpener;
   /** The Batch API path for `route: 'batch_api'` requests; absent = every request goes synchronously. */
@@ -91,6 +97,8 @@ interface Held {
   unrecordedDispatch?: { event: SluiceEvent; timer: NodeJS.Timeout };
   /** Settles with the message; duplicates of the request wait on it so none is committed early. */
   done: Promise<void>;
+  /** An earlier attempt met flex without capacity (so a last attempt may fall back to the default tier). */
+  flexUnavailable?: boolean;
   /** Work the upstream does in the background for the call in flight: a cancellation is forwarded to it. */
   upstreamWork?: UpstreamWork;
   /** The tenant cancelled while the call was in flight (forwarded once upstream work is known). */
@@ -139,6 +147,8 @@ export function isUnseen(
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { log, store, limiter, upstream, logger, metrics } = deps;
   const settings = { ...DISPATCHER_DEFAULTS, ...deps.settings };
+  const tierSettings = { ...TIER_DEFAULTS, ...deps.tierSettings };
+  const maxAttempts = (deps.retryPolicy ?? defaultRetryPolicy).maxAttempts;
   const clock = deps.clock ?? Date.now;
   const random = deps.random ?? Math.random;
   const dispatcherId = deps.dispatcherId ?? `dispatcher-${randomUUID().slice(0, 8)}`;
@@ -302,7 +312,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const admission = limiter.admit(
       {
         tenantId: event.tenantId,
-        pool: event.pool,
+        pool: limiterPool(event),
         model: event.model,
         priority: event.priority,
         tokens: event.estimate.tpmCost,
@@ -381,11 +391,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return done;
   }
 
+  /** A tier with limits of its own is paced in a limiter pool of its own. */
+  function limiterPool(event: RequestSubmitted): string {
+    return deps.limiterPool?.(event.pool, event.tier?.tier ?? null) ?? event.pool;
+  }
+
   function queued(event: RequestSubmitted, now: number, notBefore?: number) {
     return {
       id: event.requestId,
       tenantId: event.tenantId,
-      pool: event.pool,
+      pool: limiterPool(event),
       model: event.model,
       priority: event.priority,
       tokens: event.estimate.tpmCost,
@@ -458,6 +473,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const reqLog = logger.child({ requestId: s.requestId, tenantId: s.tenantId, attempt: h.state.attempt });
     const dispatchedAt = clock();
     const queueWaitMs = Math.max(0, dispatchedAt - h.firstQueuedAt);
+    // The tier this attempt goes at: the one admission settled on, or the default one when flex falls back.
+    const tier = attemptTier(s, dispatchedAt, {
+      settings: tierSettings,
+      lastAttempt: h.state.attempt >= maxAttempts,
+      flexUnavailableBefore: h.flexUnavailable === true,
+    });
+    if (tier.fallback)
+      reqLog.info({ fallback: tier.fallback, deadline: s.deadline }, 'flex falls back to the default tier');
     // Recorded while the call is in flight, and always stored before its outcome is: a call that
     // answers within `recordDispatchAfterMs` has it recorded with its outcome, in one transaction.
     const sent = decide(h.state, {
@@ -467,6 +490,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       queueWaitMs,
       reservedTokens: d.reservation.tokens,
       batch: null,
+      tier,
     });
     h.state = evolveAll(h.state, sent.events);
     let dispatchedRecorded: Promise<void> = Promise.resolve();
@@ -484,13 +508,26 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     // (`deps.streams`), the whole answer is taken at once and the caller's process replays it.
     const op = operationFor(s.endpoint);
     const streamed = deps.streams && op.stream?.requested(s.body) ? op.stream : undefined;
-    const { stream: _stream, stream_options: _streamOptions, ...body } = s.body as Record<string, unknown>;
+    const {
+      stream: _stream,
+      stream_options: _streamOptions,
+      ...clientBody
+    } = s.body as Record<string, unknown>;
+    const body = tier.serviceTier ? { ...clientBody, service_tier: tier.serviceTier } : clientBody;
     let decision: ReturnType<typeof decide>;
     let now: number;
     try {
       const attempt =
         streamed && deps.streams
-          ? await attemptStreamed(upstream, op, streamed as StreamPolicy<unknown, unknown>, s, deps.streams)
+          ? await attemptStreamed(
+              upstream,
+              op,
+              streamed as StreamPolicy<unknown, unknown>,
+              tier.serviceTier
+                ? ({ ...s, body: { ...s.body, service_tier: tier.serviceTier } } as typeof s)
+                : s,
+              deps.streams,
+            )
           : {
               kind: 'answered' as const,
               answer: await attemptToFinal(upstream, op, s.pool, body, {
@@ -564,9 +601,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       now = clock();
       const facts = error instanceof UpstreamFailure ? error.facts : { connectionError: true };
       const headers = facts.headers ? parseRateLimitHeaders(facts.headers, now) : undefined;
+      // Flex without capacity says nothing about the limits: the limiter must not learn it as a 429.
+      const flexUnavailable = isFlexUnavailable(facts);
+      if (flexUnavailable) h.flexUnavailable = true;
       // A 429's message names the limit that refused (a daily one is learned from it).
       const message = 'upstreamError' in facts ? facts.upstreamError?.message : undefined;
-      if (facts.status !== undefined && headers)
+      if (facts.status !== undefined && headers && !flexUnavailable)
         limiter.onResponse(
           d.reservation,
           { status: facts.status, headers, ...(message ? { message } : {}) },
@@ -582,6 +622,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         upstreamRequestId: facts.upstreamRequestId ?? null,
         ...(headers?.retryAfterMs !== undefined ? { retryAfterMs: headers.retryAfterMs } : {}),
         channel: 'sync',
+        ...(flexUnavailable ? { flexUnavailable } : {}),
         jitter: random(),
         ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}),
       });
@@ -590,7 +631,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       );
       const kind = failure && 'reason' in failure ? failure.reason : 'connection';
       metrics?.upstreamErrors.inc({ ...labels, kind });
-      if (facts.status === 429) metrics?.upstream429.inc(labels);
+      if (facts.status === 429 && !flexUnavailable) metrics?.upstream429.inc(labels);
       if (decision.next.kind === 'retry')
         reqLog.info(
           { kind, status: facts.status, retryAt: decision.next.notBefore },

@@ -15,6 +15,7 @@ import {
 } from '@sluice/limiter';
 import { estimatedUsage } from '../operations/operation';
 import { operationFor } from '../operations/registry';
+import { type AttemptTier, FLEX_UNAVAILABLE_REASON } from '../tiers/tier-policy';
 import { outcome } from './outcome-events';
 
 /**
@@ -58,6 +59,8 @@ export type DispatchFact =
       queueWaitMs: number;
       reservedTokens: number;
       batch: BatchRef | null;
+      /** The service tier the attempt goes at, and why flex fell back to the default tier (absent: none named). */
+      tier?: AttemptTier;
     }
   | {
       type: 'answered';
@@ -95,6 +98,8 @@ export type DispatchFact =
       upstreamRequestId: string | null;
       retryAfterMs?: number;
       channel: AttemptChannel;
+      /** Flex had no capacity (429 resource unavailable, `isFlexUnavailable`): retried like a 5xx, not a rate limit. */
+      flexUnavailable?: boolean;
       /** A uniform draw in [0, 1): the backoff's jitter. */
       jitter: number;
       policy?: RetryPolicy;
@@ -222,6 +227,8 @@ export function decide(state: DispatchState, fact: DispatchFact): Decision {
             queueWaitMs: fact.queueWaitMs,
             reservedTokens: fact.reservedTokens,
             batch: fact.batch,
+            serviceTier: fact.tier?.serviceTier ?? null,
+            tierFallback: fact.tier?.fallback ?? null,
           }),
         ],
         next: { kind: 'in_flight' },
@@ -316,10 +323,11 @@ export function decide(state: DispatchState, fact: DispatchFact): Decision {
     }
     case 'attempt_failed': {
       const at = new Date(fact.at);
-      const kind = classifyUpstreamFailure(fact.failure);
+      // Flex's "resource unavailable" is no rate limit: backed off like a server error, recorded as itself.
+      const kind = fact.flexUnavailable ? FLEX_UNAVAILABLE_REASON : classifyUpstreamFailure(fact.failure);
       const decision = decideRetry({
         attempt: state.attempt,
-        kind,
+        kind: fact.flexUnavailable ? 'server_error' : (kind as UpstreamFailureKind),
         ...(fact.retryAfterMs !== undefined ? { retryAfterMs: fact.retryAfterMs } : {}),
         ...(fact.policy ? { policy: fact.policy } : {}),
         random: () => fact.jitter,
@@ -354,7 +362,7 @@ export function decide(state: DispatchState, fact: DispatchFact): Decision {
         next: {
           kind: 'done',
           deadLetter: decision.deadLetter ? { reason: `${kind}: ${decision.message}`.slice(0, 2_000) } : null,
-          failure: kind,
+          failure: fact.flexUnavailable ? 'server_error' : (kind as UpstreamFailureKind),
         },
       };
     }

@@ -20,6 +20,7 @@ import type { AnyOperation, StateRef } from '../operations/operation';
 import { knownEndpointOf } from '../operations/registry';
 import type { OutcomeHub } from '../outcomes/outcome-hub';
 import type { RequestView } from '../outcomes/request-view';
+import type { ChooseTier } from '../tiers/tier-admission';
 import type { ModelCatalog } from '../upstream/model-catalog';
 import { type PoolConfig, poolForModel } from '../upstream/pools';
 import { idempotentRequestId, requestFingerprint } from './idempotency';
@@ -90,6 +91,8 @@ export interface SubmitDeps {
   cache?: CacheAdmission;
   /** Sync or Batch API (see `batch/route-policy`); absent = always synchronous. */
   route?: RouteRequest;
+  /** The service tier (see `tiers/tier-admission`); absent = the upstream's default, explicit tiers pass through. */
+  tier?: ChooseTier;
   /** Pins requests that continue upstream state to the pool holding it; absent = no operation keeps state. */
   stateOwners?: StateOwners;
   /** Measures large requests off the serving thread; absent = every estimate inline. */
@@ -113,6 +116,7 @@ interface Admission {
   pin: StatePin | undefined;
   cache: RequestSubmitted['cache'];
   route: RequestSubmitted['route'];
+  tier: RequestSubmitted['tier'];
 }
 
 /** A step either lets the submission go on, or answers it (a duplicate). */
@@ -254,6 +258,26 @@ const decideRoute: AdmissionStep = async (a, deps) => {
 };
 
 /**
+ * The service tier, after the route (a Batch API request has none): an explicit tier the tenant
+ * may not use is refused here (403), before the log. The body stays as the client sent it (its
+ * idempotency fingerprint too); the dispatcher sends the tier chosen.
+ */
+const decideServiceTier: AdmissionStep = async (a, deps) => {
+  a.tier = deps.tier
+    ? await deps.tier({
+        tenantId: a.command.tenantId,
+        endpoint: a.command.operation.endpoint,
+        model: a.model,
+        body: a.body,
+        priority: a.priority,
+        route: a.route,
+        deadline: a.options.timeoutMs ? a.now + a.options.timeoutMs : null,
+      })
+    : null;
+  return undefined;
+};
+
+/**
  * Submission: admission as one ordered list run once per request (the edge has authenticated the
  * tenant before reading the body), then the cache or the log. `submit` returns once the log holds
  * the request durably; `submitAndWait` also waits for its outcome. Both front doors call these.
@@ -302,6 +326,7 @@ export function createSubmitUseCase(deps: SubmitDeps) {
     fitRequest,
     decideCache,
     decideRoute,
+    decideServiceTier,
   ];
 
   async function submit(
@@ -339,6 +364,7 @@ export function createSubmitUseCase(deps: SubmitDeps) {
       cache: a.cache,
       route: a.route,
       replyTo: operation.stream?.requested(a.body) ? (command.replyTo ?? null) : null,
+      tier: a.tier,
     }) as RequestSubmitted;
     const accepted = { requestId, duplicate: false, priority: a.priority, body: a.body, options: a.options };
 

@@ -36,6 +36,10 @@ const COLUMNS: ReadonlyArray<[string, (r: UsageReportRow) => string | number | n
   // Built-in tool calls by kind (`web_search_call=2`), and those without a price (added last).
   ['units', (r) => unitsText(r.units)],
   ['unpriced_units', (r) => r.unpricedUnits],
+  // Service tiers (added last): the tier of a report by tier, and every channel's saving against the default price.
+  ['tier', (r) => r.tier],
+  ['saved_vs_default_usd', (r) => r.savedVsDefaultUsd],
+  ['saved_vs_default_micros', (r) => r.savedVsDefaultMicros],
 ];
 
 function unitsText(units: Readonly<Record<string, number>>): string {
@@ -108,12 +112,15 @@ export function reportToTable(rows: readonly UsageReportRow[]): string {
       saved_usd: t.savedUsd,
       saved_micros: String(t.savedMicros),
       unpriced_units: String(t.unpricedUnits),
+      saved_vs_default_usd: t.savedVsDefaultUsd,
+      saved_vs_default_micros: String(t.savedVsDefaultMicros),
     };
     return key[h] ?? '';
   });
   const all = [head, ...cells, total];
   const widths = head.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const numeric = (i: number) => i >= 3 && head[i] !== 'endpoint' && head[i] !== 'units';
+  const numeric = (i: number) =>
+    i >= 3 && head[i] !== 'endpoint' && head[i] !== 'units' && head[i] !== 'tier';
   const line = (r: string[]) =>
     r
       .map((c, i) => (numeric(i) ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))

@@ -9,6 +9,7 @@ const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
   period: '2025-07-01',
   model: 'gpt-4o-mini',
   endpoint: '/v1/chat/completions',
+  tier: 'all',
   requests: 10,
   completed: 8,
   failed: 1,
@@ -26,6 +27,8 @@ const row = (over: Partial<UsageReportRow>): UsageReportRow => ({
   cacheMisses: 3,
   savedMicros: 500,
   savedUsd: '0.000500',
+  savedVsDefaultMicros: 500,
+  savedVsDefaultUsd: '0.000500',
   unpricedTokens: 0,
   units: {},
   unpricedUnits: 0,
@@ -49,14 +52,14 @@ describe('report formats', () => {
       }),
     ];
     const csv = formatReport(rows, 'csv').trimEnd().split('\r\n');
-    expect(csv[1]?.endsWith(',web_search_call=2,0')).toBe(true);
-    expect(csv[2]?.endsWith(',code_interpreter_call=1 web_search_call=1,2')).toBe(true);
+    expect(csv[1]?.endsWith(',web_search_call=2,0,all,0.000500,500')).toBe(true);
+    expect(csv[2]?.endsWith(',code_interpreter_call=1 web_search_call=1,2,all,0.000500,500')).toBe(true);
     const warnings = reportWarnings(rows);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^warning: 2 built-in tool call\(s\) \(gpt-4.1-nano\) have no price/);
     expect(reportWarnings([row({})])).toEqual([]);
     expect(reportWarnings([row({ unpricedTokens: 5 })])[0]).toMatch(/5 token\(s\) of models missing/);
-    expect(formatReport(rows, 'table').split('\n').at(-1)).toMatch(/ 2$/);
+    expect(formatReport(rows, 'table').split('\n').at(-1)).toMatch(/ 2 +0\.001000 +1000$/);
   });
 
   it('writes RFC 4180 CSV: a header, one line per row, quoted fields where needed', () => {
@@ -75,10 +78,10 @@ describe('report formats', () => {
     expect(lines[2]!.startsWith('"evil, ""inc""",ten_1')).toBe(true);
     expect(
       lines[0]?.endsWith(
-        ',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros,endpoint,units,unpriced_units',
+        ',unpriced_tokens,cache_hits,cache_misses,saved_usd,saved_micros,endpoint,units,unpriced_units,tier,saved_vs_default_usd,saved_vs_default_micros',
       ),
     ).toBe(true);
-    expect(lines[1]?.endsWith(',0,2,3,0.000500,500,/v1/chat/completions,,0')).toBe(true);
+    expect(lines[1]?.endsWith(',0,2,3,0.000500,500,/v1/chat/completions,,0,all,0.000500,500')).toBe(true);
     expect(csvField('a\nb')).toBe('"a\nb"');
   });
 

@@ -4,7 +4,8 @@ import { type PriceTable, priceIntervals, unitPriceIntervals } from '../billing/
 import { rowsOf, type SluiceDb } from '../db/database';
 import { histogramPercentile, USAGE_COUNTERS } from '../store/projections';
 
-export type ReportGrouping = 'hour' | 'day' | 'model' | 'endpoint';
+export const REPORT_GROUPINGS = ['hour', 'day', 'model', 'endpoint', 'tier'] as const;
+export type ReportGrouping = (typeof REPORT_GROUPINGS)[number];
 
 export interface ReportQuery {
   /** Absent = every tenant (operators only). */
@@ -22,8 +23,14 @@ export interface UsageReportRow {
   period: string;
   /** The model; `all` in a report by endpoint. */
   model: string;
-  /** The endpoint, e.g. `/v1/embeddings`. */
+  /** The endpoint, e.g. `/v1/embeddings`; `all` in a report by tier. */
   endpoint: string;
+  /**
+   * In a report by tier, how the tokens were bought: `default`, `flex`, `priority` (the tier the
+   * upstream reported), `batch` (Batch API) or `cache`; `all` otherwise. Request counters (requests,
+   * completed, retries …) are counted when requests are submitted, so they sit under `default`.
+   */
+  tier: string;
   requests: number;
   completed: number;
   failed: number;
@@ -46,6 +53,12 @@ export interface UsageReportRow {
   /** What the cache hits would have cost at the synchronous price, minus what they were billed. */
   savedMicros: number;
   savedUsd: string;
+  /**
+   * What these tokens would have cost at the default synchronous price, minus what they cost: the
+   * saving of flex, the Batch API and the cache; negative for priority's premium.
+   */
+  savedVsDefaultMicros: number;
+  savedVsDefaultUsd: string;
   /** Tokens of models missing from the price table: not in `costMicros`. */
   unpricedTokens: number;
   /** Counted units that are not tokens (built-in tool calls), by kind; priced ones are in `costMicros`. */
@@ -93,6 +106,7 @@ function periodExpr(by: ReportGrouping | 'total'): SQL {
       return sql`to_char(r.bucket_start AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
     case 'model':
     case 'endpoint':
+    case 'tier':
     case 'total':
       return sql`'all'`;
     default: {
@@ -128,6 +142,16 @@ const SAVED_SQL = sql`coalesce(sum(CASE WHEN r.channel = 'cache' THEN
   ${tokensAt(sql`p.s_in`, sql`p.s_cached`, sql`p.s_out`)} - (${tokensAt(sql`p.p_in`, sql`p.p_cached`, sql`p.p_out`)})
   ELSE 0 END), 0)::text`;
 
+/** Every channel's tokens at the default synchronous price minus at their own (zero for `sync`). */
+const SAVED_VS_DEFAULT_SQL = sql`coalesce(sum(CASE WHEN p.model IS NOT NULL THEN
+  ${tokensAt(sql`p.s_in`, sql`p.s_cached`, sql`p.s_out`)} - (${tokensAt(sql`p.p_in`, sql`p.p_cached`, sql`p.p_out`)})
+  ELSE 0 END), 0)::text`;
+
+/** The tier a rollup row's channel names, in a report by tier (`all` otherwise). */
+function tierExpr(by: ReportGrouping): SQL {
+  return by === 'tier' ? sql`(CASE r.channel WHEN 'sync' THEN 'default' ELSE r.channel END)` : sql`'all'`;
+}
+
 const UNPRICED_SQL = sql`coalesce(sum(CASE WHEN r.channel <> 'cache' AND p.model IS NULL
   THEN r.prompt_tokens + r.completion_tokens ELSE 0 END), 0)::float8`;
 
@@ -153,7 +177,9 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
   async function report(q: ReportQuery): Promise<UsageReportRow[]> {
     const period = periodExpr(q.by);
     // Cost is priced per model and then summed, so a report by endpoint is exact across models.
-    const model = q.by === 'endpoint' ? sql`'all'` : sql`r.model`;
+    const model = q.by === 'endpoint' || q.by === 'tier' ? sql`'all'` : sql`r.model`;
+    const endpoint = q.by === 'tier' ? sql`'all'` : sql`r.endpoint`;
+    const tier = tierExpr(q.by);
     const counters = sql.join(
       COUNTERS.map(
         (c) => sql`coalesce(sum(r.${sql.identifier(snake(c))}), 0)::float8 AS ${sql.identifier(c)}`,
@@ -164,27 +190,29 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
     const [main, hist, unitRows] = await Promise.all([
       db.execute(sql`WITH ${priceRelation(prices)}
         SELECT r.tenant_id AS "tenantId", min(t.name) AS "tenantName", ${period} AS period, ${model} AS model,
-          r.endpoint AS endpoint, ${counters}, ${COST_SQL} AS "costMicroMicros", ${SAVED_SQL} AS "savedMicroMicros",
+          ${endpoint} AS endpoint, ${tier} AS tier, ${counters}, ${COST_SQL} AS "costMicroMicros",
+          ${SAVED_SQL} AS "savedMicroMicros", ${SAVED_VS_DEFAULT_SQL} AS "savedVsDefaultMicroMicros",
           ${UNPRICED_SQL} AS "unpricedTokens"
         FROM usage_rollup r
         LEFT JOIN price p ON p.model = r.model AND p.channel = r.channel
           AND r.bucket_start >= p.valid_from AND (p.valid_to IS NULL OR r.bucket_start < p.valid_to)
         LEFT JOIN tenants t ON t.id = r.tenant_id
         WHERE ${where}
-        GROUP BY r.tenant_id, 3, 4, r.endpoint
-        ORDER BY r.tenant_id, 3, 4, r.endpoint`),
-      db.execute(sql`SELECT r.tenant_id AS "tenantId", ${period} AS period, ${model} AS model, r.endpoint AS endpoint, u.i::int AS i,
-          sum(u.w)::float8 AS w, sum(u.l)::float8 AS l
+        GROUP BY r.tenant_id, 3, 4, 5, 6
+        ORDER BY r.tenant_id, 3, 4, 5, 6`),
+      db.execute(sql`SELECT r.tenant_id AS "tenantId", ${period} AS period, ${model} AS model, ${endpoint} AS endpoint,
+          ${tier} AS tier, u.i::int AS i, sum(u.w)::float8 AS w, sum(u.l)::float8 AS l
         FROM usage_rollup r
         CROSS JOIN LATERAL unnest(r.queue_wait_hist, r.upstream_latency_hist) WITH ORDINALITY AS u(w, l, i)
         WHERE ${where}
-        GROUP BY r.tenant_id, 2, 3, r.endpoint, u.i`),
+        GROUP BY r.tenant_id, 2, 3, 4, 5, u.i`),
       db.execute(sql`WITH ${unitPriceRelation(prices)}
-        SELECT r.tenant_id AS "tenantId", ${period} AS period, ${model} AS model, r.endpoint AS endpoint, r.unit AS unit,
-          coalesce(sum(r.count), 0)::float8 AS n, ${UNIT_COST_SQL} AS "costMicroMicros", ${UNPRICED_UNITS_SQL} AS unpriced
+        SELECT r.tenant_id AS "tenantId", ${period} AS period, ${model} AS model, ${endpoint} AS endpoint,
+          ${tier} AS tier, r.unit AS unit, coalesce(sum(r.count), 0)::float8 AS n, ${UNIT_COST_SQL} AS "costMicroMicros",
+          ${UNPRICED_UNITS_SQL} AS unpriced
         ${UNIT_JOIN}
         WHERE ${where}
-        GROUP BY r.tenant_id, 2, 3, r.endpoint, r.unit`),
+        GROUP BY r.tenant_id, 2, 3, 4, 5, r.unit`),
     ]);
     const units = new Map<
       string,
@@ -195,12 +223,13 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       period: string;
       model: string;
       endpoint: string;
+      tier: string;
       unit: string;
       n: number;
       costMicroMicros: string;
       unpriced: number;
     }>(unitRows)) {
-      const key = `${u.tenantId}|${u.period}|${u.model}|${u.endpoint}`;
+      const key = `${u.tenantId}|${u.period}|${u.model}|${u.endpoint}|${u.tier}`;
       const cur = units.get(key) ?? { counts: {}, costMicroMicros: 0n, unpriced: 0 };
       cur.counts[u.unit] = (cur.counts[u.unit] ?? 0) + u.n;
       cur.costMicroMicros += BigInt(u.costMicroMicros.split('.')[0] ?? '0');
@@ -213,11 +242,12 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       period: string;
       model: string;
       endpoint: string;
+      tier: string;
       i: number;
       w: number | null;
       l: number | null;
     }>(hist)) {
-      const key = `${h.tenantId}|${h.period}|${h.model}|${h.endpoint}`;
+      const key = `${h.tenantId}|${h.period}|${h.model}|${h.endpoint}|${h.tier}`;
       const cur = hists.get(key) ?? { wait: [], latency: [] };
       cur.wait[h.i - 1] = h.w ?? 0;
       cur.latency[h.i - 1] = h.l ?? 0;
@@ -229,24 +259,28 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
       period: string;
       model: string;
       endpoint: string;
+      tier: string;
       costMicroMicros: string;
       savedMicroMicros: string;
+      savedVsDefaultMicroMicros: string;
       unpricedTokens: number;
     };
     return rowsOf<Raw>(main).map((r) => {
-      const key = `${r.tenantId}|${r.period}|${r.model}|${r.endpoint}`;
+      const key = `${r.tenantId}|${r.period}|${r.model}|${r.endpoint}|${r.tier}`;
       const h = hists.get(key);
       const u = units.get(key);
       const wait = Array.from(h?.wait ?? [], (v) => v ?? 0);
       const latency = Array.from(h?.latency ?? [], (v) => v ?? 0);
       const costMicros = roundToMicros(BigInt(r.costMicroMicros) + (u?.costMicroMicros ?? 0n));
       const savedMicros = roundToMicros(BigInt(r.savedMicroMicros));
+      const savedVsDefaultMicros = roundToMicros(BigInt(r.savedVsDefaultMicroMicros));
       return {
         tenantId: r.tenantId,
         tenantName: r.tenantName,
         period: r.period,
         model: r.model,
         endpoint: r.endpoint,
+        tier: r.tier,
         requests: r.requests,
         completed: r.completed,
         failed: r.failed,
@@ -264,6 +298,8 @@ export function createUsageReports(db: SluiceDb, prices: PriceTable) {
         cacheMisses: r.cacheMisses,
         savedMicros,
         savedUsd: formatUsd(savedMicros),
+        savedVsDefaultMicros,
+        savedVsDefaultUsd: formatUsd(savedVsDefaultMicros),
         unpricedTokens: r.unpricedTokens,
         units: u?.counts ?? {},
         unpricedUnits: u?.unpriced ?? 0,
@@ -328,14 +364,22 @@ const TOTALLED = [
   'cacheHits',
   'cacheMisses',
   'savedMicros',
+  'savedVsDefaultMicros',
   'unpricedUnits',
 ] as const satisfies ReadonlyArray<keyof UsageReportRow>;
 
 /** The sum of report lines (cost is the sum of the lines' rounded costs, as on an invoice). */
-export function reportTotals(
-  rows: readonly UsageReportRow[],
-): Record<(typeof TOTALLED)[number], number> & { costUsd: string; savedUsd: string } {
+export function reportTotals(rows: readonly UsageReportRow[]): Record<(typeof TOTALLED)[number], number> & {
+  costUsd: string;
+  savedUsd: string;
+  savedVsDefaultUsd: string;
+} {
   const t = Object.fromEntries(TOTALLED.map((k) => [k, 0])) as Record<(typeof TOTALLED)[number], number>;
   for (const r of rows) for (const k of TOTALLED) t[k] += r[k];
-  return { ...t, costUsd: formatUsd(t.costMicros), savedUsd: formatUsd(t.savedMicros) };
+  return {
+    ...t,
+    costUsd: formatUsd(t.costMicros),
+    savedUsd: formatUsd(t.savedMicros),
+    savedVsDefaultUsd: formatUsd(t.savedVsDefaultMicros),
+  };
 }

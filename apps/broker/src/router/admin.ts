@@ -1,6 +1,7 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
 import { TenantCacheInput } from '../cache/cache-settings';
+import { TIER_MODES } from '../tiers/tier-policy';
 import { adminProcedure } from '../trpc';
 import { RequestIdSchema } from './requests';
 import { UsageQueryInput, usageRange } from './usage';
@@ -49,6 +50,17 @@ export const adminRouter = {
     batchApi: adminProcedure
       .input(z.object({ tenant: TenantRef, enabled: z.boolean().optional() }))
       .mutation(({ ctx, input }) => ctx.services.admin.batchApi(input.tenant, input.enabled)),
+    /** Shows (nothing to change) or changes the tenant's service-tier policy. */
+    tiers: adminProcedure
+      .input(
+        z.object({
+          tenant: TenantRef,
+          flex: z.enum(TIER_MODES).optional(),
+          priority: z.enum(TIER_MODES).optional(),
+          fallback: z.boolean().optional(),
+        }),
+      )
+      .mutation(({ ctx, input: { tenant, ...patch } }) => ctx.services.admin.tiers(tenant, patch)),
   },
   keys: {
     create: adminProcedure

@@ -1,12 +1,13 @@
 import type { TRPCRouterRecord } from '@trpc/server';
 import { z } from 'zod';
+import { REPORT_GROUPINGS } from '../reports/usage-report';
 import { tenantProcedure } from '../trpc';
 
 export const UsageQueryInput = z
   .object({
     from: z.iso.datetime({ offset: true }).optional(),
     to: z.iso.datetime({ offset: true }).optional(),
-    by: z.enum(['hour', 'day', 'model', 'endpoint']).default('day'),
+    by: z.enum(REPORT_GROUPINGS).default('day'),
   })
   .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), {
     message: '`from` must be before `to`',

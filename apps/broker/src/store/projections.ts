@@ -1,4 +1,5 @@
 import type { SluiceEvent } from '@sluice/events';
+import { billedChannel } from '../billing/prices';
 import type { RequestRow, UsageRollupRow } from '../db/schema';
 import { requestFingerprint } from '../intake/idempotency';
 
@@ -219,7 +220,7 @@ export function usageDelta(e: SluiceEvent, before: RequestState | undefined): Us
     case 'usage.recorded':
       return {
         ...key,
-        channel: e.channel,
+        channel: billedChannel(e.channel, e.serviceTier),
         promptTokens: e.promptTokens,
         cachedTokens: e.cachedTokens,
         completionTokens: e.completionTokens,

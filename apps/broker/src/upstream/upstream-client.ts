@@ -2,7 +2,7 @@ import type { Endpoint, UpstreamError } from '@sluice/events';
 import OpenAI from 'openai';
 import type { Stream } from 'openai/core/streaming';
 import { scrubSecrets } from '../logger';
-import type { PoolConfig } from './pools';
+import { DEFAULT_FLEX_TIMEOUT_MS, type PoolConfig } from './pools';
 
 export interface UpstreamSuccess {
   /** The answer as the upstream sent it (validated against the endpoint's result shape by the caller). */
@@ -81,10 +81,14 @@ export interface UpstreamClient {
  */
 export function createUpstreamClient(pools: readonly PoolConfig[]): UpstreamClient {
   const clients = openaiClientsByPool(pools);
+  const flexTimeouts = new Map(pools.map((p) => [p.name, p.flexTimeoutMs ?? DEFAULT_FLEX_TIMEOUT_MS]));
   const request: UpstreamClient['request'] = async (pool, method, path, opts = {}) => {
     const client = clients.get(pool);
     if (!client) throw new UpstreamFailure(`no upstream pool named ${pool}`, { status: 404 });
+    // Flex answers slowly: its calls wait longer than the pool's ordinary timeout.
+    const flex = opts.body?.service_tier === 'flex';
     const options = {
+      ...(flex ? { timeout: flexTimeouts.get(pool) ?? DEFAULT_FLEX_TIMEOUT_MS } : {}),
       ...(opts.body ? { body: opts.body } : {}),
       ...(opts.query ? { query: opts.query } : {}),
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -107,7 +111,14 @@ export function createUpstreamClient(pools: readonly PoolConfig[]): UpstreamClie
     if (!client) throw new UpstreamFailure(`no upstream pool named ${pool}`, { status: 404 });
     try {
       const { data, response } = await client
-        .post<Stream<unknown>>(endpoint.replace(/^\/v1/, ''), { body, stream: true, signal })
+        .post<Stream<unknown>>(endpoint.replace(/^\/v1/, ''), {
+          body,
+          stream: true,
+          signal,
+          ...(body.service_tier === 'flex'
+            ? { timeout: flexTimeouts.get(pool) ?? DEFAULT_FLEX_TIMEOUT_MS }
+            : {}),
+        })
         .withResponse();
       return { ...answerFacts(response), chunks: failuresOf(data) };
     } catch (error) {

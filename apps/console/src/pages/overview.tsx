@@ -15,6 +15,10 @@ export function OverviewPage() {
     queryKey: ['admin.usage', DAYS],
     queryFn: () => trpc.admin.usage.query({ by: 'day', from: from.toISOString() }),
   });
+  const tiers = useQuery({
+    queryKey: ['admin.usage.tier', DAYS],
+    queryFn: () => trpc.admin.usage.query({ by: 'tier', from: from.toISOString() }),
+  });
   return (
     <Page
       title="Overview"
@@ -23,7 +27,51 @@ export function OverviewPage() {
       <Loaded query={usage} what="usage">
         {(d) => <OverviewBody rows={d} />}
       </Loaded>
+      <Loaded query={tiers} what="spend by tier">
+        {(d) => <SpendByTier rows={d} />}
+      </Loaded>
     </Page>
+  );
+}
+
+/** Spend and savings by the tier the tokens were bought at (default, flex, priority, Batch API, cache). */
+function SpendByTier(props: { rows: Awaited<ReturnType<typeof trpc.admin.usage.query>> }) {
+  const byTier = new Map<string, { tokens: number; cost: number; saved: number }>();
+  for (const r of props.rows) {
+    const t = byTier.get(r.tier) ?? { tokens: 0, cost: 0, saved: 0 };
+    t.tokens += r.promptTokens + r.completionTokens;
+    t.cost += r.costMicros;
+    t.saved += r.savedVsDefaultMicros;
+    byTier.set(r.tier, t);
+  }
+  const list = [...byTier.entries()].filter(([, t]) => t.tokens > 0).sort((a, b) => b[1].cost - a[1].cost);
+  return (
+    <Card title="Spend by tier">
+      {list.length === 0 ? (
+        <Empty>No tokens bought yet.</Empty>
+      ) : (
+        <table className="table" data-testid="spend-by-tier">
+          <thead>
+            <tr>
+              <th>Tier</th>
+              <th className="num">Tokens</th>
+              <th className="num">Cost</th>
+              <th className="num">Saved vs default</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map(([tier, t]) => (
+              <tr key={tier}>
+                <td>{tier}</td>
+                <td className="num">{formatCompact(t.tokens)}</td>
+                <td className="num">{formatUsd(t.cost)}</td>
+                <td className="num">{formatUsd(t.saved)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Card>
   );
 }
 

@@ -17,6 +17,7 @@ const POLICIES: Array<{ id: string; title: string; Panel: (props: { tenant: Tena
   { id: 'budget', title: 'Budget', Panel: BudgetPolicy },
   { id: 'cache', title: 'Exact response cache', Panel: CachePolicy },
   { id: 'batch-api', title: 'Batch API', Panel: BatchApiPolicy },
+  { id: 'tiers', title: 'Service tiers', Panel: TierPolicyPanel },
 ];
 
 export function TenantPage() {
@@ -300,6 +301,73 @@ function CachePolicy(props: { tenant: Tenant }) {
       <div className="form-actions">
         <button type="submit" className="button button-primary" disabled={set.isPending}>
           Save cache settings
+        </button>
+        {set.isSuccess ? <span className="saved">Saved</span> : null}
+      </div>
+    </form>
+  );
+}
+
+const TIER_MODES = ['auto', 'allow', 'off'] as const;
+
+function TierPolicyPanel(props: { tenant: Tenant }) {
+  const { tenant } = props;
+  const refresh = useRefresh(tenant);
+  const set = useMutation({
+    mutationFn: (input: { flex: string; priority: string; fallback: boolean }) =>
+      trpc.admin.tenants.tiers.mutate({
+        tenant: tenant.name,
+        flex: input.flex as (typeof TIER_MODES)[number],
+        priority: input.priority as (typeof TIER_MODES)[number],
+        fallback: input.fallback,
+      }),
+    onSuccess: refresh,
+  });
+  const t = tenant.tiers;
+  const submit = (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    const data = new FormData(e.currentTarget);
+    set.mutate({
+      flex: String(data.get('flex')),
+      priority: String(data.get('priority')),
+      fallback: data.get('fallback') === 'on',
+    });
+  };
+  return (
+    <form className="stack-form" onSubmit={submit} aria-label="Service tiers">
+      <p className="muted">
+        Auto: Sluice picks the tier (flex for batch-class work with time before its deadline, about the Batch
+        API price; priority for interactive work, at a premium). Allow: only when a request names it. Off: a
+        request naming it is refused (403).
+      </p>
+      <label>
+        <span>Flex</span>
+        <select name="flex" defaultValue={t.flex}>
+          {TIER_MODES.map((m) => (
+            <option key={m} value={m}>
+              {m}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        <span>Priority</span>
+        <select name="priority" defaultValue={t.priority}>
+          {TIER_MODES.map((m) => (
+            <option key={m} value={m}>
+              {m}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label className="check">
+        <input type="checkbox" name="fallback" defaultChecked={t.fallback} />{' '}
+        <span>A flex request its deadline no longer fits goes at the default tier</span>
+      </label>
+      {set.isError ? <ErrorPanel error={set.error} title="Not saved" /> : null}
+      <div className="form-actions">
+        <button type="submit" className="button button-primary" disabled={set.isPending}>
+          Save service tiers
         </button>
         {set.isSuccess ? <span className="saved">Saved</span> : null}
       </div>

@@ -27,6 +27,7 @@ export function makeSubmittedEvent(overrides: Partial<RequestSubmitted> = {}): R
     cache: null,
     route: 'sync',
     replyTo: null,
+    tier: null,
     ...overrides,
   } as RequestSubmitted;
 }
@@ -93,6 +94,8 @@ export function makeEvent<T extends SluiceEvent['type']>(
       type: 'request.dispatched',
       version: 3,
       dispatcherId: 'dsp_fixture',
+      serviceTier: null,
+      tierFallback: null,
       queueWaitMs: 3,
       reservedTokens: 25,
       batch: null,
