@@ -56,6 +56,11 @@ const EnvSchema = z.object({
     .default(DEFAULT_CONNECTION_LIMITS.perClient),
   /** Bodies of 256 KiB or more one tenant has read at once (each API process); more wait their turn. */
   SLUICE_LARGE_BODIES_PER_TENANT: z.coerce.number().int().min(1).default(DEFAULT_LARGE_BODY_LIMITS.perTenant),
+  /** MiB of large bodies one tenant may send per second (each API process); faster ones wait their turn. */
+  SLUICE_LARGE_BODY_MIB_PER_S: z.coerce
+    .number()
+    .positive()
+    .default(DEFAULT_LARGE_BODY_LIMITS.bytesPerSecond / 1024 / 1024),
   /** Threads that measure large requests off the serving thread (0 = measure inline). */
   SLUICE_ESTIMATE_THREADS: z.coerce.number().int().min(0).max(64).default(ESTIMATOR_DEFAULTS.threads),
   SLUICE_ESTIMATE_QUEUE: z.coerce.number().int().min(1).default(ESTIMATOR_DEFAULTS.maxQueue),
@@ -204,7 +209,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxBodyBytes: e.SLUICE_MAX_BODY_BYTES,
     connections: { total: e.SLUICE_MAX_CONNECTIONS, perClient: e.SLUICE_MAX_CONNECTIONS_PER_CLIENT },
     bodyTimeoutMs: e.SLUICE_BODY_TIMEOUT_MS,
-    largeBodies: { ...DEFAULT_LARGE_BODY_LIMITS, perTenant: e.SLUICE_LARGE_BODIES_PER_TENANT },
+    largeBodies: {
+      ...DEFAULT_LARGE_BODY_LIMITS,
+      perTenant: e.SLUICE_LARGE_BODIES_PER_TENANT,
+      bytesPerSecond: e.SLUICE_LARGE_BODY_MIB_PER_S * 1024 * 1024,
+    },
     estimator: {
       ...ESTIMATOR_DEFAULTS,
       warm: true,

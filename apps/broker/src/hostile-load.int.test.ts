@@ -108,7 +108,7 @@ describe('connection limits (embedded)', () => {
       mode: 'embedded',
       connections: { total: 100, perClient: 5 },
       bodyTimeoutMs: 500,
-      largeBodies: { minBytes: 10_000, perTenant: 1 },
+      largeBodies: { minBytes: 10_000, perTenant: 1, bytesPerSecond: 100 * 1024 * 1024 },
     });
   }, 120_000);
   afterAll(async () => {

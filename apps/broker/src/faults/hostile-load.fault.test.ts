@@ -11,7 +11,7 @@ import { type ProductionStack, startProductionStack } from './production-stack';
 // request may be lost and no process may die. Each attack comes from its own loopback address,
 // as it would from its own host, so the per-client connection limit applies to it alone.
 const ORDINARY_TENANTS = 20;
-const PHASE_MS = 15_000;
+const PHASE_MS = 20_000;
 const BODY_TIMEOUT_MS = 8_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -206,17 +206,17 @@ describe('hostile load (production processes)', () => {
     const attackUntil = Date.now() + PHASE_MS;
     const pathological = ['a', '🙂', '7', `${'x'.repeat(2_000)} `].map(maxSizeBody);
     const answers: Array<{ status: number; body: string }> = [];
-    const flood = (async () => {
-      for (let i = 0; Date.now() < attackUntil; i++)
-        answers.push(
-          await rawPost(
-            '127.0.0.5',
-            '/v1/chat/completions',
-            pathological[i % pathological.length]!,
-            attackerKey,
-          ),
-        );
-    })();
+    // Pathological bodies, 20 a second from two loops that ignore every retry-after (about twice
+    // what the tenant's large-body pace lets through).
+    const flood = Promise.all(
+      [0, 1].map(async (loop) => {
+        for (let i = loop; Date.now() < attackUntil; i += 2) {
+          const body = pathological[i % pathological.length]!;
+          answers.push(await rawPost('127.0.0.5', '/v1/chat/completions', body, attackerKey));
+          await sleep(100);
+        }
+      }),
+    );
     const burst = (async () => {
       await sleep(4_000);
       const text = maxSizeBody('The committee reviewed the quarterly figures and approved the plan. ');
@@ -253,22 +253,30 @@ describe('hostile load (production processes)', () => {
     expect(attacked.latencies.length).toBeGreaterThan(ORDINARY_TENANTS * 10);
     expect(summary.attackedP99).toBeLessThanOrEqual(2 * summary.baselineP99);
     expect(lagP99 - 0.01).toBeLessThan(0.02);
-    // The attacker's bodies were measured and refused with OpenAI-style errors (context length,
-    // or its share of the estimation queue), never a reset socket; none reached the upstream.
+    // The attacker's bodies were measured and refused with OpenAI-style errors (context length, its
+    // share of the estimation queue, its large-body rate), none reached the upstream; a body
+    // refused before it was read may meet a closed connection while still being sent.
     expect(answers.length).toBeGreaterThan(40);
     for (const a of answers) {
+      if (a.status === -1) {
+        expect(a.body).toMatch(/EPIPE|ECONNRESET/);
+        continue;
+      }
       expect([400, 429, 503]).toContain(a.status);
       expect((JSON.parse(a.body) as { error: { message: string } }).error.message).toBeTruthy();
     }
-    expect(answers.filter((a) => a.status === 400).length).toBeGreaterThan(answers.length / 2);
+    expect(answers.filter((a) => a.status === 400).length).toBeGreaterThan(20);
     const ordinaryRequests = baseline.latencies.length + attacked.latencies.length;
     expect(stack.sim.stats().ok).toBeGreaterThanOrEqual(ordinaryRequests);
     expect(stack.sim.stats().ok).toBeLessThan(ordinaryRequests + ORDINARY_TENANTS * 20); // + warm-up only
-    // Held connections were let go at their deadlines, with 408.
+    // Held connections were let go by their deadlines: 408 for the bodies being read, 429 for the
+    // rest of that tenant's flood of large bodies, which waited unread (or not at all).
     for (const b of bodies) {
-      expect(b.answer).toMatch(/^HTTP\/1\.1 408/);
-      expect(b.heldMs).toBeLessThan(BODY_TIMEOUT_MS + 5_000);
+      expect(b.answer).toMatch(/^HTTP\/1\.1 (408|429)/);
+      // At most: its turn in the tenant's pace, then a slot, then the body deadline.
+      expect(b.heldMs).toBeLessThan(3 * BODY_TIMEOUT_MS + 5_000);
     }
+    expect(bodies.filter((b) => b.answer.includes(' 408')).length).toBeGreaterThan(0);
     for (const h of headers) expect(h.heldMs).toBeLessThan(HEADERS_TIMEOUT_MS + 5_000);
     expect(loris?.every((l) => l.heldMs < HEADERS_TIMEOUT_MS + 5_000)).toBe(true);
     // No process died.

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { pipeline, Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { edgeAuthOf } from './edge-auth';
 import type { LargeBodyGate } from './large-bodies';
@@ -51,12 +52,25 @@ export function registerRequestBodies(
       );
     const auth = edgeAuthOf(req);
     if (auth && (length === undefined || Number(length) >= opts.gate.limits.minBytes)) {
+      const tenant = auth.tenantId ?? auth.keyId;
       const abandoned = new AbortController();
       req.raw.once('close', () => abandoned.abort());
-      const slot = await opts.gate.enter(auth.tenantId ?? auth.keyId, opts.timeoutMs, abandoned.signal);
+      const waitMs = opts.gate.pace(
+        tenant,
+        length === undefined ? opts.gate.limits.minBytes : Number(length),
+      );
+      if (waitMs > opts.timeoutMs)
+        throw new BodyRefused(
+          `This tenant sends large request bodies faster than ${opts.gate.limits.bytesPerSecond / 1024 / 1024} MiB/s (SLUICE_LARGE_BODY_MIB_PER_S); retry in ${Math.ceil(waitMs / 1000)} s.`,
+          429,
+          'rate_limit_exceeded',
+          waitMs,
+        );
+      if (waitMs > 0) await sleep(waitMs, undefined, { signal: abandoned.signal }).catch(() => {});
+      const slot = await opts.gate.enter(tenant, opts.timeoutMs, abandoned.signal);
       if (!slot)
         throw new BodyRefused(
-          `This tenant has ${opts.gate.limits.perTenant} large request bodies being read already and none finished within ${opts.timeoutMs / 1000} s; send fewer at once.`,
+          `This tenant has ${opts.gate.limits.perTenant} large request bodies being read already and more waiting, none of which finished within ${opts.timeoutMs / 1000} s; send fewer at once.`,
           429,
           'rate_limit_exceeded',
           1_000,

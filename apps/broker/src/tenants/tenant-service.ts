@@ -15,6 +15,7 @@ export interface Authenticated {
 export function createTenantService(db: SluiceDb, opts: { cacheAuth?: boolean } = {}) {
   // Only the API process caches (it answers every request); operator tools always ask the database.
   const cache = opts.cacheAuth ? createAuthCache<Authenticated>(db) : undefined;
+  const lookups = new Map<string, Promise<Authenticated | null>>();
 
   async function insertKey(tenantId: string | null, role: 'tenant' | 'admin') {
     const k = generateApiKey();
@@ -101,20 +102,31 @@ export function createTenantService(db: SluiceDb, opts: { cacheAuth?: boolean } 
       const hash = hashApiKey(presented);
       const cached = cache?.get(hash);
       if (cached) return cached;
-      const row = (
-        await db
-          .select({ key: apiKeys, disabledAt: tenants.disabledAt })
-          .from(apiKeys)
-          .leftJoin(tenants, eq(tenants.id, apiKeys.tenantId))
-          .where(eq(apiKeys.hash, hash))
-          .limit(1)
-      )[0];
-      if (!row || !hashesEqual(row.key.hash, hash) || row.key.revokedAt || row.disabledAt) return null;
-      const auth: Authenticated = { tenantId: row.key.tenantId, keyId: row.key.id, role: row.key.role };
-      cache?.set(hash, auth);
-      return auth;
+      // A key's first requests arriving together (a thousand connections opened at once) make one
+      // lookup, not one each: the database pool stays free for everyone else's requests.
+      let lookup = lookups.get(hash);
+      if (!lookup) {
+        lookup = lookUp(hash).finally(() => lookups.delete(hash));
+        lookups.set(hash, lookup);
+      }
+      return lookup;
     },
   };
+
+  async function lookUp(hash: string): Promise<Authenticated | null> {
+    const row = (
+      await db
+        .select({ key: apiKeys, disabledAt: tenants.disabledAt })
+        .from(apiKeys)
+        .leftJoin(tenants, eq(tenants.id, apiKeys.tenantId))
+        .where(eq(apiKeys.hash, hash))
+        .limit(1)
+    )[0];
+    if (!row || !hashesEqual(row.key.hash, hash) || row.key.revokedAt || row.disabledAt) return null;
+    const auth: Authenticated = { tenantId: row.key.tenantId, keyId: row.key.id, role: row.key.role };
+    cache?.set(hash, auth);
+    return auth;
+  }
 }
 
 export type TenantService = ReturnType<typeof createTenantService>;
