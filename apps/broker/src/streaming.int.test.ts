@@ -1,3 +1,4 @@
+import type { SimulatorOptions } from '@sluice/openai-simulator';
 import { sql } from 'drizzle-orm';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +27,28 @@ async function outcomeOf(s: TestSluice, requestId: string, status: string) {
     const v = await s.runtime.hub?.waitForOutcome(s.tenant.id, requestId, { timeoutMs: 5_000 });
     return v?.status === status ? v : undefined;
   });
+}
+
+/** An embedded Sluice whose simulator streams with `faults`, for the enclosing describe. */
+function embeddedWithFaults(
+  faults: NonNullable<SimulatorOptions['faults']>,
+  perTokenMs: number,
+): () => TestSluice {
+  let s: TestSluice;
+  beforeAll(async () => {
+    s = await startTestSluice({
+      mode: 'embedded',
+      simulator: {
+        limits: { default: { rpm: 100_000, tpm: 50_000_000 } },
+        latency: { baseMs: 5, perTokenMs },
+        faults,
+      },
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await s?.close();
+  }, 120_000);
+  return () => s;
 }
 
 describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
@@ -190,23 +213,10 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
 });
 
 describe('a stream the upstream breaks after its first chunks (embedded)', () => {
-  let s: TestSluice;
-
-  beforeAll(async () => {
-    s = await startTestSluice({
-      mode: 'embedded',
-      simulator: {
-        limits: { default: { rpm: 100_000, tpm: 50_000_000 } },
-        latency: { baseMs: 5, perTokenMs: 5 },
-        faults: { dropAfterChunks: 4 },
-      },
-    });
-  }, 120_000);
-  afterAll(async () => {
-    await s?.close();
-  }, 120_000);
+  const sluice = embeddedWithFaults({ dropAfterChunks: 4 }, 5);
 
   it('ends with an error event naming the request, is not sent again, and bills the attempt once', async () => {
+    const s = sluice();
     const openai = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: s.tenant.apiKey });
     const before = s.simulator.stats().requests;
     const { data: stream, response } = await openai.chat.completions
@@ -232,23 +242,10 @@ describe('a stream the upstream breaks after its first chunks (embedded)', () =>
 });
 
 describe('a Responses stream that ends in response.failed (embedded)', () => {
-  let s: TestSluice;
-
-  beforeAll(async () => {
-    s = await startTestSluice({
-      mode: 'embedded',
-      simulator: {
-        limits: { default: { rpm: 100_000, tpm: 50_000_000 } },
-        latency: { baseMs: 5, perTokenMs: 2 },
-        faults: { answerFailureRate: 1 },
-      },
-    });
-  }, 120_000);
-  afterAll(async () => {
-    await s?.close();
-  }, 120_000);
+  const sluice = embeddedWithFaults({ answerFailureRate: 1 }, 2);
 
   it('relays the failure event, records the request failed with its reported usage, and sends it once', async () => {
+    const s = sluice();
     const openai = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: s.tenant.apiKey });
     const before = s.simulator.stats().requests;
     const { data: stream, response } = await openai.responses

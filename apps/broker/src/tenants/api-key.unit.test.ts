@@ -79,6 +79,17 @@ describe('API keys', () => {
     expect(timingSafeEqual).toHaveBeenCalledTimes(1);
   });
 
+  it("makes one lookup for a key's requests arriving together, and a new one once it answered", async () => {
+    const { apiKey } = generateApiKey();
+    const { db, lookups } = fakeDb([keyRow(apiKey)]);
+    const tenants = createTenantService(db);
+    const together = await Promise.all(Array.from({ length: 50 }, () => tenants.authenticate(apiKey)));
+    expect(new Set(together.map((a) => a?.keyId))).toEqual(new Set(['key_1']));
+    expect(lookups).toHaveLength(1);
+    await tenants.authenticate(apiKey); // no cache here (an operator tool): it asks again
+    expect(lookups).toHaveLength(2);
+  });
+
   it('refuses when the stored hash does not match exactly, even if the lookup returned a row', async () => {
     const { apiKey } = generateApiKey();
     const stored = keyRow(generateApiKey().apiKey);
