@@ -1,9 +1,10 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@sluice/test-support';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createProcessGroup, waitReady } from './__tests__/processes';
+import { createProcessGroup, until, waitReady } from './__tests__/processes';
 
 // `sluice serve` as an operator starts it: what it prints, and what it says when it cannot start.
 describe('sluice serve start-up', () => {
@@ -26,6 +27,12 @@ describe('sluice serve start-up', () => {
     groups.push(procs);
     procs.start('serve', ['serve']);
     await waitReady(`http://127.0.0.1:${port}`, () => procs.output());
+    // The key files are written just after the API answers /readyz (noted: readiness comes first).
+    await until(
+      'the key files',
+      async () => existsSync(join(dataDir, 'demo-tenant.key')) && existsSync(join(dataDir, 'admin.key')),
+      { timeoutMs: 30_000, intervalMs: 50 },
+    );
     const demoKey = (await readFile(join(dataDir, 'demo-tenant.key'), 'utf8')).trim();
     const adminKey = (await readFile(join(dataDir, 'admin.key'), 'utf8')).trim();
     const printed = procs.output(1_000_000);
