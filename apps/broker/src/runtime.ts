@@ -71,7 +71,14 @@ export interface Runtime {
  */
 export async function createRuntime(
   config: SluiceConfig,
-  opts: { roles: readonly Role[]; logger: Logger; metrics?: Metrics; listen?: boolean },
+  opts: {
+    roles: readonly Role[];
+    logger: Logger;
+    metrics?: Metrics;
+    listen?: boolean;
+    /** Runs once everything is up but before the API listens: what readiness must imply. */
+    beforeListen?: (runtime: Runtime) => Promise<void>;
+  },
 ): Promise<Runtime> {
   const { logger } = opts;
   const metrics = opts.metrics ?? createMetrics();
@@ -299,6 +306,7 @@ export async function createRuntime(
       });
       closers.push(() => http.close());
       runtime.http = http;
+      await opts.beforeListen?.(runtime);
       if (opts.listen !== false) {
         runtime.url = await http.listen({ port: config.port, host: config.host });
       }

@@ -21,9 +21,16 @@ export async function runServerProcess(roles: readonly Role[], env = process.env
   const logger = createLogger(config.logLevel);
   if (config.mode === 'embedded') roles = ['api', 'dispatcher']; // PGlite: one process holds the data
 
+  const dataDir =
+    config.mode === 'embedded' && 'dataDir' in config.database ? config.database.dataDir : undefined;
   let runtime: Runtime;
   try {
-    runtime = await createRuntime(config, { roles, logger });
+    runtime = await createRuntime(config, {
+      roles,
+      logger,
+      // The key files exist before the API answers: a ready server implies a usable key on disk.
+      ...(dataDir ? { beforeListen: (rt: Runtime) => ensureLocalKeys(rt, dataDir) } : {}),
+    });
   } catch (error) {
     process.stderr.write(`\nSluice could not start: ${explainStartError(error, config)}\n`);
     logger.debug({ err: error }, 'start failed');
@@ -41,16 +48,15 @@ export async function runServerProcess(roles: readonly Role[], env = process.env
     }, 45_000);
     force.unref();
     await runtime.close();
-    if (config.mode === 'embedded' && 'dataDir' in config.database)
-      await localState(config.database.dataDir).clearServer();
+    if (dataDir) await localState(dataDir).clearServer();
     logger.info('stopped');
     process.exit(0);
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
-  if (config.mode === 'embedded' && 'dataDir' in config.database) {
-    await announceEmbedded(runtime, config, config.database.dataDir, logger);
+  if (dataDir) {
+    await announceEmbedded(runtime, config, dataDir, logger);
   } else {
     logger.info(
       {
@@ -67,7 +73,8 @@ export async function runServerProcess(roles: readonly Role[], env = process.env
   }
 }
 
-async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir: string, logger: Logger) {
+/** The embedded install's admin and demo-tenant keys, created on first start, kept in files. */
+async function ensureLocalKeys(runtime: Runtime, dataDir: string) {
   const state = localState(dataDir);
   const adminKey = await ensureKey(runtime, await state.readAdminKey(), 'admin', () =>
     runtime.tenants.createAdminKey(),
@@ -79,6 +86,10 @@ async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir:
     return runtime.tenants.createTenant('demo');
   });
   if (demoKey.created) await state.writeDemoKey(demoKey.apiKey);
+}
+
+async function announceEmbedded(runtime: Runtime, config: SluiceConfig, dataDir: string, logger: Logger) {
+  const state = localState(dataDir);
   await state.writeServer({ url: runtime.url ?? '', pid: process.pid });
 
   if (runtime.simulator) warnSimulator(runtime, config);

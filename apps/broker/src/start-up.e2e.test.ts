@@ -27,12 +27,14 @@ describe('sluice serve start-up', () => {
     groups.push(procs);
     procs.start('serve', ['serve']);
     await waitReady(`http://127.0.0.1:${port}`, () => procs.output());
-    // The key files are written just after the API answers /readyz (noted: readiness comes first).
-    await until(
-      'the key files',
-      async () => existsSync(join(dataDir, 'demo-tenant.key')) && existsSync(join(dataDir, 'admin.key')),
-      { timeoutMs: 30_000, intervalMs: 50 },
-    );
+    // A ready server implies the key files: they are written before the API listens.
+    expect(existsSync(join(dataDir, 'demo-tenant.key'))).toBe(true);
+    expect(existsSync(join(dataDir, 'admin.key'))).toBe(true);
+    // The banner comes just after listening.
+    await until('the start banner', async () => procs.output(1_000_000).includes('"msg":"Sluice started"'), {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+    });
     const demoKey = (await readFile(join(dataDir, 'demo-tenant.key'), 'utf8')).trim();
     const adminKey = (await readFile(join(dataDir, 'admin.key'), 'utf8')).trim();
     const printed = procs.output(1_000_000);

@@ -9,6 +9,8 @@
  *   the headers gets 429s).
  * `continuous` and `quantized` are the historic names of a minute bucket and 1-second windows.
  * Headers can lag (`remaining` as it was `headerLagMs` ago) or be missing on some answers.
+ * The limiter's own test model of an upstream keeps a separate copy of these types on purpose:
+ * the limiter depends on no upstream, and two models written apart cannot hide each other's mistakes.
  */
 export type Enforcement =
   | 'continuous'

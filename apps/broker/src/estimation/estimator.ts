@@ -42,26 +42,10 @@ export interface Estimator {
     body: Record<string, unknown>,
     model: string,
     carriedTokens: number,
+    /** Characters of text in `body` (the body guard counts them): few are measured inline. */
+    textChars: number,
   ): Promise<TokenEstimate>;
   close(): Promise<void>;
-}
-
-/** Characters of text in a JSON value, counted until `atLeast` is reached (iterative: no deep recursion). */
-export function textLengthAtLeast(value: unknown, atLeast: number): boolean {
-  let total = 0;
-  const stack: unknown[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v === 'string') {
-      total += v.length;
-      if (total >= atLeast) return true;
-    } else if (Array.isArray(v)) {
-      for (const item of v) stack.push(item);
-    } else if (v !== null && typeof v === 'object') {
-      for (const item of Object.values(v)) stack.push(item);
-    }
-  }
-  return false;
 }
 
 const RETRY_AFTER_MS = 1_000;
@@ -116,8 +100,8 @@ export function createEstimator(settings: EstimatorSettings, metrics?: Metrics):
   }
 
   return {
-    async measure(tenantId, op, body, model, carriedTokens) {
-      if (settings.threads === 0 || !textLengthAtLeast(body, settings.inlineChars)) {
+    async measure(tenantId, op, body, model, carriedTokens, textChars) {
+      if (settings.threads === 0 || textChars < settings.inlineChars) {
         const stop = metrics?.estimateSeconds.startTimer({ where: 'inline' });
         try {
           return measureRequest(op, body, model, carriedTokens);

@@ -32,17 +32,30 @@ function segment(key: string | number): string {
 
 /** The first problem found in `value` (iteratively: hostile nesting cannot overflow this walk). */
 export function findUnsafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonProblem | undefined {
+  return inspectJson(value, maxDepth).problem;
+}
+
+/**
+ * One walk over a request's JSON: its first problem, or else how many characters of text its
+ * string values hold (what decides where its token estimate is computed).
+ */
+export function inspectJson(
+  value: unknown,
+  maxDepth = MAX_JSON_DEPTH,
+): { problem: JsonProblem; textChars?: undefined } | { problem?: undefined; textChars: number } {
+  let textChars = 0;
   const stack: Array<{ value: unknown; path: string[]; depth: number }> = [{ value, path: [], depth: 0 }];
   while (stack.length > 0) {
     const { value: v, path, depth } = stack.pop()!;
     if (typeof v === 'string') {
       const problem = textProblem(v);
-      if (problem) return { path: pathOf(path), message: problem };
+      if (problem) return { problem: { path: pathOf(path), message: problem } };
+      textChars += v.length;
       continue;
     }
     if (v === null || typeof v !== 'object') continue;
     if (depth >= maxDepth) {
-      return { path: pathOf(path), message: `nested deeper than ${maxDepth} levels` };
+      return { problem: { path: pathOf(path), message: `nested deeper than ${maxDepth} levels` } };
     }
     if (Array.isArray(v)) {
       for (let i = v.length - 1; i >= 0; i--)
@@ -51,7 +64,8 @@ export function findUnsafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonP
     }
     for (const key of Object.keys(v)) {
       const where = pathOf(path);
-      if (key === '__proto__') return { path: where, message: 'a `__proto__` key is not accepted' };
+      if (key === '__proto__')
+        return { problem: { path: where, message: 'a `__proto__` key is not accepted' } };
       const child = (v as Record<string, unknown>)[key];
       if (
         key === 'constructor' &&
@@ -59,12 +73,12 @@ export function findUnsafeJson(value: unknown, maxDepth = MAX_JSON_DEPTH): JsonP
         typeof child === 'object' &&
         Object.hasOwn(child, 'prototype')
       ) {
-        return { path: where, message: 'a `constructor.prototype` key is not accepted' };
+        return { problem: { path: where, message: 'a `constructor.prototype` key is not accepted' } };
       }
       const keyProblem = textProblem(key);
-      if (keyProblem) return { path: where, message: `a key ${keyProblem}` };
+      if (keyProblem) return { problem: { path: where, message: `a key ${keyProblem}` } };
       stack.push({ value: child, path: [...path, segment(key)], depth: depth + 1 });
     }
   }
-  return undefined;
+  return { textChars };
 }

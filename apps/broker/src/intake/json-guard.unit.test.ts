@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findUnsafeJson, MAX_JSON_DEPTH } from './json-guard';
+import { findUnsafeJson, inspectJson, MAX_JSON_DEPTH } from './json-guard';
 
 const nested = (depth: number): unknown => {
   let v: unknown = 1;
@@ -44,5 +44,11 @@ describe('findUnsafeJson', () => {
     expect(findUnsafeJson({ constructor: { prototype: { admin: true } } })?.message).toMatch(/constructor/);
     // A property merely named `constructor` (e.g. in a JSON schema) is fine.
     expect(findUnsafeJson({ properties: { constructor: { type: 'string' } } })).toBeUndefined();
+  });
+
+  it('counts the characters of text in string values in the same walk (keys and numbers not)', () => {
+    expect(inspectJson({ a: ['xx', { b: 'yyy' }], n: 5 })).toEqual({ textChars: 5 });
+    expect(inspectJson('')).toEqual({ textChars: 0 });
+    expect(inspectJson({ a: 'ok', b: 'x\u0000' }).textChars).toBeUndefined();
   });
 });

@@ -24,7 +24,7 @@ import type { ChooseTier } from '../tiers/tier-admission';
 import type { ModelCatalog } from '../upstream/model-catalog';
 import { type PoolConfig, poolForModel } from '../upstream/pools';
 import { idempotentRequestId, requestFingerprint } from './idempotency';
-import { findUnsafeJson } from './json-guard';
+import { findUnsafeJson, inspectJson } from './json-guard';
 import { type ParsedSubmitOptions, SubmitOptionsSchema } from './submit-options';
 
 /** One submission as a front door (tRPC or `/v1`) received it: validated here, once. */
@@ -106,6 +106,8 @@ interface Admission {
   command: SubmitCommand;
   now: number;
   body: Record<string, unknown>;
+  /** Characters of text in the body, counted by the body guard. */
+  textChars: number;
   options: ParsedSubmitOptions;
   priority: Priority;
   requestId: string;
@@ -129,7 +131,8 @@ const guardBody: AdmissionStep = async (a) => {
     throw new SluiceError('invalid_request', 'The request body must be a JSON object.', {
       details: { param: null },
     });
-  const unsafe = findUnsafeJson(body) ?? findUnsafeJson(options);
+  const inspected = inspectJson(body);
+  const unsafe = inspected.problem ?? findUnsafeJson(options);
   if (unsafe)
     throw new SluiceError(
       'invalid_request',
@@ -149,6 +152,7 @@ const guardBody: AdmissionStep = async (a) => {
       details: { param: opts.error.issues[0]?.path.join('.') || null },
     });
   a.body = parsed.data;
+  a.textChars = inspected.textChars ?? 0;
   a.options = opts.data;
   a.priority = opts.data.priority;
   return undefined;
@@ -197,7 +201,7 @@ const fitRequest: AdmissionStep = async (a, deps) => {
   const pin = a.pin;
   const carried = pin?.carriedTokens ?? 0;
   const estimate = deps.estimator
-    ? await deps.estimator.measure(a.command.tenantId, op, a.body, model, carried)
+    ? await deps.estimator.measure(a.command.tenantId, op, a.body, model, carried, a.textChars)
     : measureRequest(op, a.body, model, carried);
   const pool = pin ? pinnedPool(deps.pools, pin.pool) : poolForModel(deps.pools, model);
   const tpmLimit = pool.limits?.[model]?.tpm ?? pool.limits?.['*']?.tpm;

@@ -340,26 +340,8 @@ function TierPolicyPanel(props: { tenant: Tenant }) {
         API price; priority for interactive work, at a premium). Allow: only when a request names it. Off: a
         request naming it is refused (403).
       </p>
-      <label>
-        <span>Flex</span>
-        <select name="flex" defaultValue={t.flex}>
-          {TIER_MODES.map((m) => (
-            <option key={m} value={m}>
-              {m}
-            </option>
-          ))}
-        </select>
-      </label>
-      <label>
-        <span>Priority</span>
-        <select name="priority" defaultValue={t.priority}>
-          {TIER_MODES.map((m) => (
-            <option key={m} value={m}>
-              {m}
-            </option>
-          ))}
-        </select>
-      </label>
+      <TierModeSelect name="flex" label="Flex" value={t.flex} />
+      <TierModeSelect name="priority" label="Priority" value={t.priority} />
       <label className="check">
         <input type="checkbox" name="fallback" defaultChecked={t.fallback} />{' '}
         <span>A flex request its deadline no longer fits goes at the default tier</span>
@@ -372,6 +354,21 @@ function TierPolicyPanel(props: { tenant: Tenant }) {
         {set.isSuccess ? <span className="saved">Saved</span> : null}
       </div>
     </form>
+  );
+}
+
+function TierModeSelect(props: { name: 'flex' | 'priority'; label: string; value: string }) {
+  return (
+    <label>
+      <span>{props.label}</span>
+      <select name={props.name} defaultValue={props.value}>
+        {TIER_MODES.map((m) => (
+          <option key={m} value={m}>
+            {m}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
 

@@ -10,6 +10,10 @@
  * `continuous` and `quantized` are the historic names of a minute bucket and 1 s windows.
  * It charges TPM by *its own* figure for each request (e.g. OpenAI's ceil(chars/4) + max_tokens),
  * which need not equal the client's estimate, and optionally refunds to actual usage.
+ *
+ * The simulator (`@sluice/openai-simulator`) names the same families with its own copy of these
+ * types, on purpose: the limiter depends on no upstream, and the two models of an upstream are
+ * written apart, so neither can hide the other's mistake.
  */
 export type Enforcement =
   | 'continuous'
