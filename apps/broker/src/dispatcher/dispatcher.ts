@@ -29,23 +29,19 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { StreamPolicy } from '../operations/operation';
 import { operationFor } from '../operations/registry';
-import { retryUntilDone } from '../retry-until-done';
 import type { StreamOpener } from '../streaming/stream-writer';
 import { attemptTier, isFlexUnavailable, TIER_DEFAULTS, type TierSettings } from '../tiers/tier-policy';
 import type { UpstreamClient } from '../upstream/upstream-client';
 import { UpstreamFailure } from '../upstream/upstream-client';
+import { type AttemptEnd, reportAttempt } from './attempt-feedback';
 import { DISPATCHER_DEFAULTS } from './defaults';
-import { type DispatchState, decide, evolveAll, initialState, type Next } from './request-decider';
+import { decide, evolveAll, initialState, type Next } from './request-decider';
+import { createRecorder, type Recorded, type RecorderStore } from './request-recorder';
 import { attemptStreamed } from './stream-attempt';
 import { attemptToFinal, type UpstreamWork } from './upstream-attempt';
 
 /** What the dispatcher needs of the event store. */
-export interface DispatcherStore {
-  /**
-   * Idempotent; says which events were new. `together`: no caller waits on this write, so the
-   * store may hold it briefly to commit it with others (see `createEventStore`'s `lingerMs`).
-   */
-  append(events: SluiceEvent[], opts?: { together?: boolean }): Promise<{ inserted: readonly SluiceEvent[] }>;
+export interface DispatcherStore extends RecorderStore {
   requestState(requestId: string): Promise<{ status: string; attempts: number } | undefined>;
 }
 
@@ -72,9 +68,7 @@ export interface DispatcherDeps {
 }
 
 /** A request this dispatcher holds: queued in the limiter, or in flight upstream. */
-interface Held {
-  /** The decider's state of the request (its submission, the attempt to make, where it is). */
-  state: DispatchState;
+interface Held extends Recorded {
   firstQueuedAt: number;
   source: TopicPartition;
   inFlight: boolean;
@@ -82,19 +76,6 @@ interface Held {
   settle: () => void;
   /** Gives the message up uncommitted (shutdown, rebalance): another dispatcher receives it again. */
   abandon: (reason: Error) => void;
-  /** This request's event-store writes, in order: each waits for the one before. */
-  persisted: Promise<void>;
-  /**
-   * `request.submitted` not written yet: it goes in one transaction with `request.dispatched` when
-   * the request is sent soon, or on its own after a short delay (so every API process can show a
-   * request that waits in the queue).
-   */
-  unstoredSubmission?: { event: RequestSubmitted; timer: NodeJS.Timeout };
-  /**
-   * `request.dispatched` of the call in flight, not recorded yet: it is stored and published with
-   * the call's outcome when that comes soon, or on its own once the call has run for a while.
-   */
-  unrecordedDispatch?: { event: SluiceEvent; timer: NodeJS.Timeout };
   /** Settles with the message; duplicates of the request wait on it so none is committed early. */
   done: Promise<void>;
   /** An earlier attempt met flex without capacity (so a last attempt may fall back to the default tier). */
@@ -220,74 +201,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     return depth;
   }
 
-  // ---- recording ----
-  // An outcome is published to the outcomes topic (it wakes the waiting caller, who reads the
-  // result from the event) at the same time as it is written to the event store (the source of
-  // truth for billing and reports). The log message is committed only after both, so a crash in
-  // between redelivers the request, and the store's unique keys keep billing exactly once.
-
-  /** Writes to the event store, retrying until it succeeds: an outcome is never dropped. */
-  async function persist(events: SluiceEvent[]): Promise<void> {
-    const started = clock();
-    let tries = 0;
-    // Nobody waits on this write (the caller has its result from the notification), so the store
-    // may hold it briefly to commit it with others; a retry is written at once.
-    await retryUntilDone(() => store.append(events, { together: tries++ === 0 }), {
-      what: 'event store append',
-      logger,
-      maxDelayMs: settings.recordRetryMaxMs,
-      onError: () => metrics?.storeErrors.inc(),
-    });
-    metrics?.storeAppendSeconds.observe((clock() - started) / 1000);
-  }
-
-  async function publish(events: SluiceEvent[]): Promise<void> {
-    try {
-      await log.notify(events.map((event) => ({ topic: TOPICS.outcomes, key: event.requestId, event })));
-    } catch (error) {
-      // Waiters also poll the store, so a lost notification delays a result, never loses it.
-      logger.warn({ err: error }, 'could not publish outcome notification');
-    }
-  }
-
-  /** Events of a request this dispatcher holds: stored after its earlier events, published now. */
-  function recordHeld(h: Held, events: SluiceEvent[]): Promise<void> {
-    const published = [...takeDeferred(h, 'unrecordedDispatch'), ...events];
-    const stored = [...takeDeferred(h, 'unstoredSubmission'), ...published];
-    const persisted = h.persisted.then(() => persist(stored));
-    h.persisted = persisted;
-    // An answer that creates upstream state (a response id) is published once stored, so a
-    // follow-up naming it — sent the moment its caller has it, to any API process — finds it.
-    if (createsState(h, events)) return persisted.then(() => publish(published));
-    return Promise.all([persisted, publish(published)]).then(() => undefined);
-  }
-
-  function createsState(h: Held, events: readonly SluiceEvent[]): boolean {
-    return (
-      operationFor(h.state.submitted.endpoint).upstreamState !== undefined &&
-      events.some((e) => e.type === 'request.completed')
-    );
-  }
-
-  /** A held request's deferred event (`unstoredSubmission` or `unrecordedDispatch`), taken with its timer cleared. */
-  function takeDeferred(h: Held, slot: 'unstoredSubmission' | 'unrecordedDispatch'): SluiceEvent[] {
-    const pending = h[slot];
-    if (!pending) return [];
-    clearTimeout(pending.timer);
-    h[slot] = undefined;
-    return [pending.event];
-  }
-
-  /** Writes a held request's submission now if it is still pending (before a commit, or on a timer). */
-  function storeSubmissionNow(h: Held): void {
-    const events = takeDeferred(h, 'unstoredSubmission');
-    if (events.length) h.persisted = h.persisted.then(() => persist(events));
-  }
-
-  /** Outcomes of a request that is not held; `unstored` are earlier events the store lacks. */
-  async function record(events: SluiceEvent[], unstored: SluiceEvent[] = []): Promise<void> {
-    await Promise.all([persist([...unstored, ...events]), publish(events)]);
-  }
+  const { recordHeld, takeDeferred, storeSubmissionNow, record } = createRecorder({
+    store,
+    log,
+    logger,
+    ...(metrics ? { metrics } : {}),
+    clock,
+    recordRetryMaxMs: settings.recordRetryMaxMs,
+  });
 
   // ---- intake: a request from the log joins the limiter's queue ----
   async function handle(message: ConsumedMessage): Promise<void> {
@@ -515,6 +436,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     } = s.body as Record<string, unknown>;
     const body = tier.serviceTier ? { ...clientBody, service_tier: tier.serviceTier } : clientBody;
     let decision: ReturnType<typeof decide>;
+    let end: AttemptEnd;
     let now: number;
     try {
       const attempt =
@@ -550,18 +472,14 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           upstreamRequestId: attempt.facts.upstreamRequestId,
           ...(attempt.final ? { final: attempt.final } : {}),
         });
-        const usage = decision.events.find((e) => e.type === 'usage.recorded');
-        limiter.onResponse(
-          d.reservation,
-          {
-            status: attempt.facts.status,
-            headers: parseRateLimitHeaders(attempt.facts.headers, now),
-            ...(usage ? { actualTokens: usage.totalTokens } : {}),
-          },
-          now,
-        );
-        metrics?.upstreamErrors.inc({ ...labels, kind: `stream_${attempt.cause}` });
-        reqLog.warn({ cause: attempt.cause, message: attempt.message }, 'stream broke after its first chunk');
+        end = {
+          kind: 'broken',
+          status: attempt.facts.status,
+          headers: attempt.facts.headers,
+          events: decision.events,
+          cause: attempt.cause,
+          message: attempt.message,
+        };
       } else {
         const r = attempt.answer;
         decision = decide(h.state, {
@@ -574,45 +492,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           upstreamProcessingMs: r.processingMs,
           channel: 'sync',
         });
-        const usage = decision.events.find((e) => e.type === 'usage.recorded');
-        limiter.onResponse(
-          d.reservation,
-          {
-            status: r.status,
-            headers: parseRateLimitHeaders(r.headers, now),
-            ...(usage ? { actualTokens: usage.totalTokens } : {}),
-          },
-          now,
-        );
-        if (usage) {
-          metrics?.completed.inc(labels);
-          metrics?.tokens.inc({ ...labels, kind: 'prompt' }, usage.promptTokens);
-          metrics?.tokens.inc({ ...labels, kind: 'cached' }, usage.cachedTokens);
-          metrics?.tokens.inc({ ...labels, kind: 'completion' }, usage.completionTokens);
-          metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, usage.reasoningTokens);
-          metrics?.upstreamLatencySeconds.observe(
-            { pool: s.pool, model: s.model },
-            (now - dispatchedAt) / 1000,
-          );
-          reqLog.debug({ latencyMs: now - dispatchedAt }, 'completed');
-        }
+        end = { kind: 'answered', status: r.status, headers: r.headers, events: decision.events };
       }
     } catch (error) {
       now = clock();
       const facts = error instanceof UpstreamFailure ? error.facts : { connectionError: true };
-      const headers = facts.headers ? parseRateLimitHeaders(facts.headers, now) : undefined;
+      const retryAfterMs = facts.headers ? parseRateLimitHeaders(facts.headers, now).retryAfterMs : undefined;
       // Flex without capacity says nothing about the limits: the limiter must not learn it as a 429.
       const flexUnavailable = isFlexUnavailable(facts);
       if (flexUnavailable) h.flexUnavailable = true;
-      // A 429's message names the limit that refused (a daily one is learned from it).
-      const message = 'upstreamError' in facts ? facts.upstreamError?.message : undefined;
-      if (facts.status !== undefined && headers && !flexUnavailable)
-        limiter.onResponse(
-          d.reservation,
-          { status: facts.status, headers, ...(message ? { message } : {}) },
-          now,
-        );
-      else limiter.onNoResponse(d.reservation, now);
       decision = decide(h.state, {
         type: 'attempt_failed',
         at: now,
@@ -620,28 +508,23 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
         message: error instanceof Error ? error.message : String(error),
         upstreamError: facts.upstreamError ?? null,
         upstreamRequestId: facts.upstreamRequestId ?? null,
-        ...(headers?.retryAfterMs !== undefined ? { retryAfterMs: headers.retryAfterMs } : {}),
+        ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
         channel: 'sync',
         ...(flexUnavailable ? { flexUnavailable } : {}),
         jitter: random(),
         ...(deps.retryPolicy ? { policy: deps.retryPolicy } : {}),
       });
-      const failure = decision.events.find(
-        (e) => e.type === 'request.failed' || e.type === 'request.retry_scheduled',
-      );
-      const kind = failure && 'reason' in failure ? failure.reason : 'connection';
-      metrics?.upstreamErrors.inc({ ...labels, kind });
-      if (facts.status === 429 && !flexUnavailable) metrics?.upstream429.inc(labels);
-      if (decision.next.kind === 'retry')
-        reqLog.info(
-          { kind, status: facts.status, retryAt: decision.next.notBefore },
-          'upstream attempt failed; retry scheduled',
-        );
-      else {
-        reqLog.warn({ kind, status: facts.status, upstreamMs: now - dispatchedAt }, 'request failed');
-        metrics?.failed.inc({ ...labels, reason: kind });
-      }
+      end = {
+        kind: 'failed',
+        status: facts.status,
+        headers: facts.headers,
+        message: 'upstreamError' in facts ? facts.upstreamError?.message : undefined,
+        flexUnavailable,
+        events: decision.events,
+        next: decision.next,
+      };
     }
+    reportAttempt({ limiter, metrics }, d, s, end, { dispatchedAt, now }, reqLog);
     schedule(now); // capacity or limits may have changed
     await dispatchedRecorded;
     await apply(h, decision.events, decision.next, now);
