@@ -39,6 +39,20 @@ export const LIMITER_DEFAULTS = {
   chargeRatioHalfLife: 100,
   /** Observed requests before the learned charge ratio is used. */
   chargeRatioMinSamples: 8,
+  /**
+   * Models of a pool drawing on one upstream limit: spans of `spans` consecutive answers of one
+   * model, the last `windowSamples` of each pair tested every `testEvery` new ones, a verdict
+   * changing once at least `minSamples` show the other hypothesis better by `zToChange` standard
+   * errors. Dispatches remembered: `memoryDispatches`.
+   */
+  sharedLimit: {
+    spans: [1],
+    windowSamples: 256,
+    testEvery: 8,
+    minSamples: 64,
+    zToChange: 5,
+    memoryDispatches: 4_096,
+  },
   /** The learned charge ratio stays within these bounds (a wild header must not stall or flood a pool). */
   chargeRatioBounds: { min: 0.25, max: 4 },
 } as const;

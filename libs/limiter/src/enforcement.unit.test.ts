@@ -237,19 +237,269 @@ describe('robust to missing and noisy evidence', () => {
     expect(rate / 2_000).toBeGreaterThanOrEqual(0.99);
     expect(share429).toBeLessThanOrEqual(0.001);
   });
+});
+
+/** Mean of a per-second series over the steady state, as a share of the limit. */
+function steadyShare(perSecond: Array<number | undefined> | undefined): number {
+  const steady = (perSecond ?? []).slice(...STEADY);
+  return steady.reduce<number>((a, b) => a + (b ?? 0), 0) / steady.length / (LIMITS.tpm / 60);
+}
+
+describe('models sharing one limit upstream, told nothing', () => {
+  const MODELS = ['gpt-4o', 'gpt-4o-mini'];
 
   /*
-   * Not done, and it shows: each model's quota sees the other only as a server count lower than
-   * its own (adopted at once) and as 429s its bucket explains, after which its pace backs off and
-   * eases back. Measured: 0.97 of the limit together, ~1% 429s. A detector that merges models
-   * whose counts move together (one shared quota) is the fix.
+   * OpenAI: "some model families share one limit"; a 429 still names the model called. Both models
+   * announce the same limits, so one quota is presumed from their first answers; the spans of each
+   * model's answers then keep confirming it (z ≈ −5 after ~15 s, −10 after 40 s). Measured, both
+   * rules: 0.998 of the limit together, 0.499 each, 2 429s in ~2,200–2,400 attempts (0.08–0.09%:
+   * the drained start's two probes, one per model). Before (a quota per model, each seeing the other
+   * only in the server's counts): 0.97 (exact) and 0.81 (chars/4) with 0.8% and 1.5% 429s, and one
+   * model starved (0.10 vs 0.87).
    */
-  it('given two models sharing one limit upstream, then together they hold ≥ 0.96 with < 1.5% 429s', () => {
-    const arrivals = [...requests(2_000, 'gpt-4o'), ...requests(2_000, 'gpt-4o-mini')];
-    const { utilisation, share429 } = run('continuous', 'exact', { arrivals });
-    expect(utilisation).toBeGreaterThanOrEqual(0.96);
-    expect(share429).toBeLessThan(0.015);
-  });
+  for (const rule of ['exact', 'chars/4'] as const) {
+    it(`given two models sharing one limit and ${rule} charges, then one quota serves both: ≥ 0.995 together, ≥ 0.49 each, ≤ 0.1% 429s`, () => {
+      const arrivals = [...requests(2_000, MODELS[0]), ...requests(2_000, MODELS[1])];
+      const { r, limiter, utilisation, share429 } = run('continuous', rule, {
+        arrivals,
+        sharedLimits: [MODELS],
+      });
+      const groups = limiter.snapshot(r.endedAt).groups;
+      expect(groups.map((g) => g.sharesLimitWith)).toEqual([[MODELS[1]], [MODELS[0]]]);
+      expect(utilisation).toBeGreaterThanOrEqual(0.995);
+      expect(share429).toBeLessThanOrEqual(0.001);
+      for (const model of MODELS)
+        expect(steadyShare(r.tokensPerSecondByModel[model])).toBeGreaterThanOrEqual(0.49);
+    });
+
+    /*
+     * The same announced limits but one each: presumed shared at first, split once the spans show
+     * it (z > 5: after 11 s exact, 14 s chars/4), never merged again. Measured: 0.998 of its own
+     * limit each, both rules; 2 429s (the probes) in ~4,300–4,800 attempts.
+     */
+    it(`given two models with equal but separate limits and ${rule} charges, then they are not merged: each ≥ 0.995 of its own limit`, () => {
+      const arrivals = [...requests(4_000, MODELS[0]), ...requests(4_000, MODELS[1])];
+      const { r, limiter, share429 } = run('continuous', rule, { arrivals });
+      for (const g of limiter.snapshot(r.endedAt).groups) expect(g.sharesLimitWith).toEqual([]);
+      for (const model of MODELS) {
+        expect(steadyShare(r.tokensPerSecondByModel[model])).toBeGreaterThanOrEqual(0.995);
+        expect(steadyShare(r.tokensPerSecondByModel[model])).toBeLessThanOrEqual(1.001);
+      }
+      expect(share429).toBeLessThanOrEqual(0.001);
+    });
+  }
+
+  /*
+   * One dispatch order across the models of a shared quota: priority holds across them. Measured:
+   * p99 queue wait of model B's interactive requests behind model A's batch backlog 155 ms (exact)
+   * and 173 ms (chars/4), 0.997–0.998 of the limit together.
+   */
+  for (const rule of ['exact', 'chars/4'] as const) {
+    it(`given a shared limit and ${rule} charges, then one model's interactive requests do not wait behind the other's batch backlog`, () => {
+      const arrivals = [
+        ...stream(4_000, { tenantId: 'bulk', priority: 'batch', model: MODELS[0] }),
+        ...stream(295, {
+          tenantId: 'app',
+          priority: 'interactive',
+          model: MODELS[1],
+          everyMs: 1_003,
+          startMs: 2_000,
+          seed: 5,
+        }),
+      ];
+      const { r, utilisation } = run('continuous', rule, { arrivals, sharedLimits: [MODELS] });
+      const waits = steadyWaits(r, 'interactive');
+      expect(waits.length).toBeGreaterThan(200);
+      expect(quantile(waits, 0.99)).toBeLessThanOrEqual(PACED_WAIT_MS);
+      expect(utilisation).toBeGreaterThanOrEqual(0.995);
+    });
+  }
+});
+
+/** `n` requests of one tenant and class, one every `everyMs` from `startMs` (sizes as `requests`). */
+function stream(
+  n: number,
+  o: {
+    tenantId: string;
+    priority: QueuedRequest['priority'];
+    model?: string;
+    everyMs?: number;
+    startMs?: number;
+    seed?: number;
+  },
+): QueuedRequest[] {
+  const sizes = seededRandom(o.seed ?? 3);
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${o.tenantId}-${i}`,
+    tenantId: o.tenantId,
+    pool: 'p',
+    model: o.model ?? 'gpt-4o-mini',
+    priority: o.priority,
+    tokens: 80 + Math.floor(sizes() * 90),
+    enqueuedAt: (o.startMs ?? 0) + i * (o.everyMs ?? 0),
+  }));
+}
+
+function quantile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+}
+
+type Completed = ReturnType<typeof run>['r']['completed'];
+
+/** Queue waits (arrival to the dispatch that was answered) of requests arriving in the steady state. */
+function steadyWaits(r: { completed: Completed }, match: string, by: 'priority' | 'tenantId' = 'priority') {
+  return r.completed
+    .filter((c) => c.request[by] === match && c.request.enqueuedAt >= STEADY[0] * 1_000)
+    .map((c) => c.dispatchedAt - c.request.enqueuedAt);
+}
+
+/** Dispatches (and their estimated tokens) answered in the steady state. */
+function steadyCompleted(r: { completed: Completed }): Completed {
+  return r.completed.filter((c) => c.dispatchedAt >= STEADY[0] * 1_000 && c.dispatchedAt < STEADY[1] * 1_000);
+}
+
+/**
+ * How long a request that arrives behind a backlog may wait, from the family's pacing. Even pacing
+ * (buckets, and 60 s windows that it never overflows): one spacing interval of the largest request,
+ * 169 estimated tokens × the learned 1.1 charge ratio at 1,000 tokens/s = 186 ms. Shorter windows:
+ * a window whose share is spent before its end holds the next request to the next window's start,
+ * which even pacing keeps within about one more interval (plus the 8 ms guard at a window's end).
+ */
+const PACED_WAIT_MS = 200;
+const WINDOW_WAIT_MS = 400;
+
+describe('priority and fairness under every enforcement family, told nothing', () => {
+  /*
+   * Utilisation goals are the families' own (the pacing tests above): next-fit caps fixed 10 s and
+   * 1 s windows. Measured (exact / chars/4), priority · floor · fairness scenarios:
+   * - minute bucket 0.998/0.998 · 0.998/0.998 · 0.998/0.998; 10 s bucket the same;
+   * - 1 s bucket 0.998/0.999 · 0.998/0.998 · 0.998/0.999; 0.25 s bucket 0.998/0.996 · 0.999/0.994 · 0.999/0.996;
+   * - 60 s windows 0.997/0.997 · 0.998/0.998 · 0.997/0.998; 10 s windows 0.979/0.987 · 0.978/0.977 · 0.978/0.974;
+   * - 1 s windows 0.919/0.896 · 0.921/0.880 · 0.925/0.901.
+   */
+  const families: Array<[string, Enforcement, Record<CostRule, number>, number]> = [
+    ['a minute bucket', 'continuous', { exact: 0.995, 'chars/4': 0.995 }, PACED_WAIT_MS],
+    [
+      'a 10 s bucket',
+      { kind: 'bucket', capacityMs: 10_000 },
+      { exact: 0.995, 'chars/4': 0.995 },
+      PACED_WAIT_MS,
+    ],
+    [
+      'a 1 s bucket',
+      { kind: 'bucket', capacityMs: 1_000 },
+      { exact: 0.995, 'chars/4': 0.995 },
+      PACED_WAIT_MS,
+    ],
+    [
+      'a 0.25 s bucket',
+      { kind: 'bucket', capacityMs: 250 },
+      { exact: 0.995, 'chars/4': 0.99 },
+      PACED_WAIT_MS,
+    ],
+    [
+      'fixed 60 s windows',
+      { kind: 'windows', windowMs: 60_000 },
+      { exact: 0.995, 'chars/4': 0.995 },
+      PACED_WAIT_MS,
+    ],
+    [
+      'fixed 10 s windows',
+      { kind: 'windows', windowMs: 10_000 },
+      { exact: 0.97, 'chars/4': 0.97 },
+      WINDOW_WAIT_MS,
+    ],
+    ['fixed 1 s windows', 'quantized', { exact: 0.91, 'chars/4': 0.87 }, WINDOW_WAIT_MS],
+  ];
+  for (const [name, enforcement, goal, waitBound] of families) {
+    for (const rule of ['exact', 'chars/4'] as const) {
+      /*
+       * An interactive request about once a second behind 4,000 batch requests. Measured p99 queue
+       * wait (exact / chars/4): buckets 148–161 / 158–169 ms, 60 s windows 158 / 173, 10 s windows
+       * 230 / 260, 1 s windows 269 / 320; batch keeps 0.85–0.88 of the dispatches (all the rest).
+       */
+      it(`given ${name} and ${rule} charges, then interactive requests behind a batch backlog wait ≤ ${waitBound} ms (p99) and batch keeps the rest`, () => {
+        const arrivals = [
+          ...stream(4_000, { tenantId: 'bulk', priority: 'batch' }),
+          ...stream(295, {
+            tenantId: 'app',
+            priority: 'interactive',
+            everyMs: 1_003,
+            startMs: 2_000,
+            seed: 5,
+          }),
+        ];
+        const { r, utilisation, share429 } = run(enforcement, rule, { arrivals });
+        const waits = steadyWaits(r, 'interactive');
+        expect(waits.length).toBeGreaterThan(200);
+        expect(quantile(waits, 0.99)).toBeLessThanOrEqual(waitBound);
+        const steady = steadyCompleted(r);
+        expect(
+          steady.filter((c) => c.request.priority === 'batch').length / steady.length,
+        ).toBeGreaterThanOrEqual(0.84);
+        expect(utilisation).toBeGreaterThanOrEqual(goal[rule]);
+        expect(share429).toBeLessThanOrEqual(0.004);
+      });
+
+      /*
+       * Interactive work that could use the whole limit: batch still gets its floor (5% of the
+       * dispatches). Measured: 0.0510–0.0521 under every family and rule.
+       */
+      it(`given ${name}, ${rule} charges and interactive work enough for the whole limit, then batch gets its floor share`, () => {
+        const arrivals = [
+          ...stream(4_000, { tenantId: 'bulk', priority: 'batch' }),
+          ...stream(4_000, { tenantId: 'app', priority: 'interactive', seed: 5 }),
+        ];
+        const { r, utilisation } = run(enforcement, rule, { arrivals });
+        const steady = steadyCompleted(r);
+        const batch = steady.filter((c) => c.request.priority === 'batch').length / steady.length;
+        expect(batch).toBeGreaterThanOrEqual(0.05);
+        expect(batch).toBeLessThan(0.06);
+        expect(utilisation).toBeGreaterThanOrEqual(goal[rule]);
+      });
+
+      /*
+       * One tenant with 6,000 requests queued and three asking 10% of the limit each (a request of
+       * ~125 tokens every 1.245 s), one class. Measured: each light tenant served 1.000 of its demand
+       * with p99 waits of 148–183 ms (even pacing) and 221–341 ms (10 s and 1 s windows); the heavy
+       * tenant takes the rest: 0.666–0.698 of the dispatched tokens (0.631–0.691 under short windows).
+       */
+      it(`given ${name} and ${rule} charges, then three light tenants get all they ask beside a heavy backlog and the heavy one the rest`, () => {
+        const lightEveryMs = 1_245;
+        const light = ['light-1', 'light-2', 'light-3'];
+        const arrivals = [
+          ...stream(6_000, { tenantId: 'heavy', priority: 'standard' }),
+          ...light.flatMap((tenantId, i) =>
+            stream(240, {
+              tenantId,
+              priority: 'standard',
+              everyMs: lightEveryMs,
+              startMs: 100 + i * 400,
+              seed: 20 + i,
+            }),
+          ),
+        ];
+        const { r, utilisation } = run(enforcement, rule, { arrivals });
+        // Demand that arrived before the last 10 s, served by the end.
+        const cut = 290_000;
+        const tokens = (rs: QueuedRequest[]) => rs.reduce((sum, q) => sum + q.tokens, 0);
+        for (const tenantId of light) {
+          const demand = tokens(arrivals.filter((a) => a.tenantId === tenantId && a.enqueuedAt < cut));
+          const served = tokens(
+            r.completed.map((c) => c.request).filter((q) => q.tenantId === tenantId && q.enqueuedAt < cut),
+          );
+          expect(served / demand).toBeGreaterThanOrEqual(0.95);
+          expect(quantile(steadyWaits(r, tenantId, 'tenantId'), 0.99)).toBeLessThanOrEqual(waitBound);
+        }
+        const steady = steadyCompleted(r).map((c) => c.request);
+        expect(tokens(steady.filter((q) => q.tenantId === 'heavy')) / tokens(steady)).toBeGreaterThanOrEqual(
+          0.6,
+        );
+        expect(utilisation).toBeGreaterThanOrEqual(goal[rule]);
+      });
+    }
+  }
 });
 
 describe('daily limits', () => {

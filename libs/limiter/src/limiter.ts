@@ -9,6 +9,7 @@ import {
   type QuotaLimits,
   TenantCap,
 } from './quota';
+import { SharedLimitDetector } from './shared-limit';
 
 export interface LimiterConfig {
   /** Configured limits per pool and model (`*` = any model): a ceiling; absent = learned from headers. */
@@ -56,6 +57,8 @@ export interface Reservation {
   probe?: boolean;
   /** What the quota recorded at dispatch; lets the answer's headers be set against that moment. */
   ledger?: DispatchLedger;
+  /** Its place in the pool's dispatch order (lets the answer test which models share a limit). */
+  poolSeq?: number;
 }
 
 export interface Dispatch {
@@ -86,6 +89,8 @@ export interface GroupSnapshot {
   enforcement: EnforcementEstimate;
   /** The enforcement is fixed windows. */
   strictWindows: boolean;
+  /** Other models of the pool found to draw on the same upstream limit (one quota for all of them). */
+  sharesLimitWith: string[];
   queued: Record<Priority, number>;
 }
 
@@ -148,18 +153,32 @@ class ClassQueue {
   }
 }
 
+/** The queues of one (pool, model). */
 interface Group {
   key: string;
   pool: string;
   model: string;
-  quota: PoolModelQuota;
+  family: Family;
   classes: Record<Priority, ClassQueue>;
   delayed: MinHeap<QueuedRequest>;
-  /** When batch work held back by a daily limit's reserve may next go. */
-  batchDailyWakeAt: number | undefined;
+  /** The family's dispatch count at this group's last dispatch (least recently served goes first). */
+  lastTurn: number;
+  size: number;
+}
+
+/**
+ * The models of a pool that draw on one upstream limit (most often one model alone): one quota,
+ * and one dispatch order across their queues, so priority and floors hold across the models and
+ * no model's backlog starves another's.
+ */
+interface Family {
+  quota: PoolModelQuota;
+  groups: Group[];
   /** Exponentially decayed dispatch counts per class, for the floors. */
   share: Record<Priority, number>;
-  size: number;
+  turns: number;
+  /** When batch work held back by a daily limit's reserve may next go. */
+  batchDailyWakeAt: number | undefined;
 }
 
 /**
@@ -172,6 +191,8 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
   const floors = { ...LIMITER_DEFAULTS.priorityFloors, ...config.priorityFloors };
   const decay = 0.5 ** (1 / LIMITER_DEFAULTS.shareHalfLife);
   const groups = new Map<string, Group>();
+  const families = new Set<Family>();
+  const detectors = new Map<string, SharedLimitDetector>();
   const where = new Map<string, { group: Group; entry: QueuedRequest; placed: boolean }>();
   // By identity: a request cancelled and later enqueued again must not resurrect its stale copy.
   const cancelled = new Set<QueuedRequest>();
@@ -186,20 +207,100 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     const key = `${pool}\u0000${model}`;
     let g = groups.get(key);
     if (!g) {
+      const family: Family = {
+        quota: new PoolModelQuota(ceilingFor(pool, model), margin, initial, now),
+        groups: [],
+        share: { interactive: 0, standard: 0, batch: 0 },
+        turns: 0,
+        batchDailyWakeAt: undefined,
+      };
       g = {
         key,
         pool,
         model,
-        quota: new PoolModelQuota(ceilingFor(pool, model), margin, initial, now),
+        family,
         classes: { interactive: new ClassQueue(), standard: new ClassQueue(), batch: new ClassQueue() },
         delayed: new MinHeap((r) => r.notBefore ?? 0),
-        share: { interactive: 0, standard: 0, batch: 0 },
-        batchDailyWakeAt: undefined,
+        lastTurn: 0,
         size: 0,
       };
+      family.groups.push(g);
+      families.add(family);
       groups.set(key, g);
     }
     return g;
+  }
+
+  function detector(pool: string): SharedLimitDetector {
+    let d = detectors.get(pool);
+    if (!d) {
+      d = new SharedLimitDetector();
+      detectors.set(pool, d);
+    }
+    return d;
+  }
+
+  /**
+   * Makes the pool's families what the detector believes: models drawing on one limit share one
+   * quota (configured ceilings apart: a model capped on its own keeps its own). A family whose
+   * models no longer all share splits first, then families that share merge.
+   */
+  function regroup(pool: string, now: number): void {
+    const target = new Map<string, number>();
+    detector(pool)
+      .groups()
+      .forEach((models, i) => {
+        for (const m of models) target.set(m, i);
+      });
+    const partOf = (g: Group) =>
+      `${target.get(g.model) ?? g.model}\u0000${JSON.stringify(ceilingFor(pool, g.model) ?? null)}`;
+    for (const f of [...families]) {
+      if (f.groups[0]?.pool !== pool) continue;
+      const keep = partOf(f.groups[0]);
+      const leaving = new Map<string, Group[]>();
+      for (const g of f.groups.slice(1)) {
+        const part = partOf(g);
+        if (part !== keep) leaving.set(part, [...(leaving.get(part) ?? []), g]);
+      }
+      for (const gs of leaving.values()) {
+        const quota = f.quota.split(
+          gs.map((g) => g.model),
+          ceilingFor(pool, gs[0]!.model),
+          now,
+        );
+        const split: Family = {
+          quota,
+          groups: gs,
+          share: { ...f.share },
+          turns: 0,
+          batchDailyWakeAt: undefined,
+        };
+        f.groups = f.groups.filter((g) => !gs.includes(g));
+        for (const g of gs) {
+          g.family = split;
+          g.lastTurn = 0;
+        }
+        families.add(split);
+      }
+    }
+    const byPart = new Map<string, Family>();
+    for (const f of [...families]) {
+      if (f.groups[0]?.pool !== pool) continue;
+      const part = partOf(f.groups[0]);
+      const into = byPart.get(part);
+      if (!into) {
+        byPart.set(part, f);
+        continue;
+      }
+      into.quota.absorb(f.quota, now);
+      for (const p of PRIORITIES) into.share[p] += f.share[p];
+      for (const g of f.groups) {
+        g.family = into;
+        g.lastTurn = 0;
+        into.groups.push(g);
+      }
+      families.delete(f);
+    }
   }
 
   function tenantCap(tenantId: string, now: number): TenantCap | undefined {
@@ -245,24 +346,34 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     }
   }
 
-  function nextClass(g: Group, now: number): Priority | undefined {
-    const total = g.share.interactive + g.share.standard + g.share.batch;
-    const ready = (p: Priority) => {
-      const t = g.classes[p].size > 0 ? headTenant(g.classes[p]) : undefined;
-      if (!t) return false;
-      if (p !== 'batch') return true;
+  /** The class that goes next in a family, and the group (model) whose turn it is in that class. */
+  function nextClass(f: Family, now: number): { p: Priority; g: Group } | undefined {
+    const total = f.share.interactive + f.share.standard + f.share.batch;
+    const ready = (p: Priority): Group | undefined => {
+      // Among the family's models with work in this class, the least recently served.
+      let g: Group | undefined;
+      for (const c of f.groups)
+        if (c.classes[p].size > 0 && headTenant(c.classes[p]) && (!g || c.lastTurn < g.lastTurn)) g = c;
+      if (!g || p !== 'batch') return g;
       // Batch work waits for the day's budget above the interactive reserve; others go meanwhile.
+      const t = headTenant(g.classes[p])!;
       const head = (t.retries.size ? t.retries : t.fresh).peek()!;
-      const wait = g.quota.batchDailyWait(g.quota.chargeFor(head.tokens), now);
-      if (wait > 0) g.batchDailyWakeAt = now + wait;
-      return wait === 0;
+      const wait = f.quota.batchDailyWait(f.quota.chargeFor(head.tokens), now);
+      if (wait > 0) f.batchDailyWakeAt = now + wait;
+      return wait === 0 ? g : undefined;
     };
-    g.batchDailyWakeAt = undefined;
+    f.batchDailyWakeAt = undefined;
     // Floors first: a lower class below its guaranteed share goes now.
     for (const p of ['batch', 'standard'] as const) {
-      if (g.share[p] < floors[p] * total && ready(p)) return p;
+      if (f.share[p] < floors[p] * total) {
+        const g = ready(p);
+        if (g) return { p, g };
+      }
     }
-    for (const p of PRIORITIES) if (ready(p)) return p;
+    for (const p of PRIORITIES) {
+      const g = ready(p);
+      if (g) return { p, g };
+    }
     return undefined;
   }
 
@@ -293,15 +404,18 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     }
   }
 
-  /** One decision for a group: the request that may go now, or how long until one may. */
-  function decide(g: Group, now: number): { dispatch: QueuedRequest } | { waitMs: number } | undefined {
+  /** One decision for a family: the request that may go now (and its group), or how long until one may. */
+  function decide(
+    f: Family,
+    now: number,
+  ): { dispatch: QueuedRequest; group: Group } | { waitMs: number } | undefined {
     for (;;) {
-      const p = nextClass(g, now);
-      if (!p) return undefined;
-      const cq = g.classes[p];
+      const next = nextClass(f, now);
+      if (!next) return undefined;
+      const cq = next.g.classes[next.p];
       const t = headTenant(cq)!;
       const head = (t.retries.size ? t.retries : t.fresh).peek()!;
-      const wait = g.quota.waitFor(g.quota.chargeFor(head.tokens), now);
+      const wait = f.quota.waitFor(f.quota.chargeFor(head.tokens), now);
       if (wait > 0) return { waitMs: wait };
       const cap = tenantCap(t.tenantId, now);
       const capWait = cap?.waitFor(head.tokens, now) ?? 0;
@@ -313,7 +427,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
         cq.blocked.push(t);
         continue;
       }
-      return { dispatch: head };
+      return { dispatch: head, group: next.g };
     }
   }
 
@@ -330,11 +444,14 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
     cq.virtualClock = t.vtime;
     t.vtime += 1 / t.weight;
     if (t.retries.size || t.fresh.size) cq.activate(t);
-    const probe = !g.quota.learned;
-    const ledger = g.quota.take(g.quota.chargeFor(r.tokens), now, r.tokens);
+    const f = g.family;
+    const probe = !f.quota.learned;
+    const ledger = f.quota.take(f.quota.chargeFor(r.tokens), now, r.tokens, g.model);
+    const poolSeq = detector(g.pool).dispatched(g.model, r.tokens, now);
+    g.lastTurn = ++f.turns;
     tenantCap(r.tenantId, now)?.take(r.tokens);
-    for (const p of PRIORITIES) g.share[p] *= decay;
-    g.share[r.priority] += 1;
+    for (const p of PRIORITIES) f.share[p] *= decay;
+    f.share[r.priority] += 1;
     return {
       request: r,
       reservation: {
@@ -347,6 +464,7 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
         at: now,
         probe,
         ledger,
+        poolSeq,
       },
     };
   }
@@ -354,8 +472,8 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
   return {
     admit(req, now) {
       const g = group(req.pool, req.model, now);
-      const max = g.quota.maxTokens();
-      const charged = Math.min(req.tokens, g.quota.chargeFor(req.tokens));
+      const max = g.family.quota.maxTokens();
+      const charged = Math.min(req.tokens, g.family.quota.chargeFor(req.tokens));
       if (max !== undefined && charged > max) {
         return {
           ok: false,
@@ -396,14 +514,17 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
 
     poll(now) {
       const out: Dispatch[] = [];
-      for (const g of groups.values()) {
-        if (g.size === 0) continue;
-        releaseDelayed(g, now);
-        unblockTenants(g, now);
+      for (const f of families) {
+        if (!f.groups.some((g) => g.size > 0)) continue;
+        for (const g of f.groups) {
+          if (g.size === 0) continue;
+          releaseDelayed(g, now);
+          unblockTenants(g, now);
+        }
         for (;;) {
-          const d = decide(g, now);
+          const d = decide(f, now);
           if (!d || 'waitMs' in d) break;
-          out.push(take(g, d.dispatch, now));
+          out.push(take(d.group, d.dispatch, now));
         }
       }
       return out;
@@ -411,22 +532,25 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
 
     nextWakeAt(now) {
       let next = Number.POSITIVE_INFINITY;
-      for (const g of groups.values()) {
-        if (g.size === 0) continue;
-        const delayed = g.delayed.peek();
-        if (delayed) next = Math.min(next, delayed.notBefore ?? now);
-        for (const p of PRIORITIES)
-          for (const t of g.classes[p].blocked) next = Math.min(next, t.blockedUntil);
-        const d = decide(g, now);
+      for (const f of families) {
+        if (!f.groups.some((g) => g.size > 0)) continue;
+        for (const g of f.groups) {
+          const delayed = g.delayed.peek();
+          if (delayed) next = Math.min(next, delayed.notBefore ?? now);
+          for (const p of PRIORITIES)
+            for (const t of g.classes[p].blocked) next = Math.min(next, t.blockedUntil);
+        }
+        const d = decide(f, now);
         if (d) next = Math.min(next, 'waitMs' in d ? now + d.waitMs : now);
-        if (g.batchDailyWakeAt !== undefined) next = Math.min(next, g.batchDailyWakeAt);
+        if (f.batchDailyWakeAt !== undefined) next = Math.min(next, f.batchDailyWakeAt);
       }
       return Number.isFinite(next) ? next : undefined;
     },
 
     onResponse(reservation, r, now) {
       const g = group(reservation.pool, reservation.model, now);
-      g.quota.observe(
+      const quota = g.family.quota;
+      quota.observe(
         r.status,
         r.headers,
         {
@@ -439,17 +563,30 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
         r.message,
       );
       if (r.status < 400 && r.actualTokens !== undefined && config.chargeBasis === 'actual') {
-        g.quota.reconcile(
+        quota.reconcile(
           reservation.ledger,
           reservation.ledger?.charged ?? reservation.tokens,
           r.actualTokens,
           now,
         );
       }
+      if (
+        reservation.poolSeq !== undefined &&
+        detector(reservation.pool).answered(
+          reservation.model,
+          reservation.poolSeq,
+          r.status,
+          r.headers,
+          quota.serverTokenCapacity(),
+        )
+      )
+        regroup(reservation.pool, now);
     },
 
     onNoResponse(reservation, now) {
-      group(reservation.pool, reservation.model, now).quota.observeNoResponse(reservation.probe ?? false);
+      group(reservation.pool, reservation.model, now).family.quota.observeNoResponse(
+        reservation.probe ?? false,
+      );
     },
 
     snapshot(now) {
@@ -488,8 +625,9 @@ export function createLimiter(config: LimiterConfig = {}): Limiter {
             }
           }
         }
-        const q = g.quota.snapshot(now);
-        snaps.push({ pool: g.pool, model: g.model, ...q, queued: gq });
+        const q = g.family.quota.snapshot(now);
+        const sharesLimitWith = g.family.groups.filter((o) => o !== g).map((o) => o.model);
+        snaps.push({ pool: g.pool, model: g.model, ...q, sharesLimitWith, queued: gq });
       }
       const oldestAgeMs: Record<Priority, number> = { interactive: 0, standard: 0, batch: 0 };
       for (const p of PRIORITIES) oldestAgeMs[p] = oldestQueuedAt[p] === null ? 0 : now - oldestQueuedAt[p]!;

@@ -58,6 +58,8 @@ export class Bucket {
 class MinuteLog {
   private readonly at: number[] = [];
   private readonly tokens: number[] = [];
+  /** The model each dispatch was for (a quota shared by models splits its log by them). */
+  private readonly owners: string[] = [];
   private head = 0;
   private firstSeq = 1;
   requests = 0;
@@ -73,16 +75,43 @@ class MinuteLog {
     if (this.head > 1024 && this.head * 2 > this.at.length) {
       this.at.splice(0, this.head);
       this.tokens.splice(0, this.head);
+      this.owners.splice(0, this.head);
       this.head = 0;
     }
   }
-  push(seq: number, tokens: number, now: number): void {
+  push(seq: number, tokens: number, now: number, owner = ''): void {
     this.expire(now);
     if (this.head === this.at.length) this.firstSeq = seq;
     this.at.push(now);
     this.tokens.push(tokens);
+    this.owners.push(owner);
     this.requests++;
     this.tokenSum += tokens;
+  }
+  /** The dispatches of the last minute, oldest first. */
+  entries(now: number): Array<{ at: number; tokens: number; owner: string }> {
+    this.expire(now);
+    const out = [];
+    for (let i = this.head; i < this.at.length; i++)
+      out.push({ at: this.at[i]!, tokens: this.tokens[i]!, owner: this.owners[i]! });
+    return out;
+  }
+  /** Replaces the log with `entries` (oldest first), numbered so that the last is dispatch `lastSeq`. */
+  load(entries: Array<{ at: number; tokens: number; owner: string }>, lastSeq: number): void {
+    this.at.length = 0;
+    this.tokens.length = 0;
+    this.owners.length = 0;
+    this.head = 0;
+    this.requests = 0;
+    this.tokenSum = 0;
+    this.firstSeq = lastSeq - entries.length + 1;
+    for (const e of entries) {
+      this.at.push(e.at);
+      this.tokens.push(e.tokens);
+      this.owners.push(e.owner);
+      this.requests++;
+      this.tokenSum += e.tokens;
+    }
   }
   /** A refund (or surcharge) of a dispatch still in the log. */
   adjust(seq: number, delta: number): void {
@@ -132,7 +161,9 @@ class MinuteLog {
 
 /** What the quota recorded about one dispatch, so its response can be set against the right moment. */
 export interface DispatchLedger {
-  /** Dispatch sequence number in this (pool, model). */
+  /** The quota that recorded it: a quota merged or split since no longer numbers dispatches the same way. */
+  quota: number;
+  /** Dispatch sequence number in this quota. */
   seq: number;
   /** Tokens reserved in the upstream's units (estimate × learned charge ratio). */
   charged: number;
@@ -163,6 +194,8 @@ export type EnforcementEstimate =
 const WINDOW_CANDIDATES_MS = [1_000, 2_000, 3_000, 5_000, 6_000, 10_000, 15_000, 20_000, 30_000, 60_000];
 /** Capacity samples kept (the newest): the bucket's capacity is their maximum. */
 const CAPACITY_SAMPLES = 64;
+/** Numbers quotas (and each merge or split of one), so a ledger is only read by the quota that wrote it. */
+let quotaNumbers = 0;
 
 /**
  * The quota of one (pool, model): what the upstream allows, learned from its headers, and what
@@ -172,6 +205,8 @@ const CAPACITY_SAMPLES = 64;
  * estimates), and a sliding minute log keeps every 60 s under the limit whatever the family.
  */
 export class PoolModelQuota {
+  /** Changes when the quota is merged with another or split (ledgers from before no longer apply). */
+  id = ++quotaNumbers;
   private readonly rpm: Bucket;
   private readonly tpm: Bucket;
   private rpd?: Bucket;
@@ -324,7 +359,7 @@ export class PoolModelQuota {
     this.window = { index, requests: 0, tokens: 0 };
   }
 
-  take(charged: number, now: number, estimate = charged): DispatchLedger {
+  take(charged: number, now: number, estimate = charged, owner = ''): DispatchLedger {
     if (!this.learned) this.probesInFlight++;
     // Just under the refill rate: the bucket stays just above empty, and an estimate a little low
     // is caught by the server's headers before it costs a 429.
@@ -356,8 +391,9 @@ export class PoolModelQuota {
     this.tokensThrough += charged;
     this.requestsThrough += 1;
     this.estimatesThrough += estimate;
-    this.minuteLog.push(this.seq + 1, charged, now);
+    this.minuteLog.push(this.seq + 1, charged, now, owner);
     return {
+      quota: this.id,
       seq: ++this.seq,
       charged,
       tokensThrough: this.tokensThrough,
@@ -379,7 +415,8 @@ export class PoolModelQuota {
     this.learnCapacity(h);
     this.rpm.refill(now);
     this.tpm.refill(now);
-    if (sent.ledger) this.syncWithServer(status, h, sent.at, sent.ledger, now);
+    const ledger = sent.ledger?.quota === this.id ? sent.ledger : undefined;
+    if (ledger) this.syncWithServer(status, h, sent.at, ledger, now);
     else {
       // No ledger (a reservation rebuilt elsewhere): the server's count may only make us more cautious.
       if (h.remainingRequests !== undefined) this.rpm.level = Math.min(this.rpm.level, h.remainingRequests);
@@ -463,14 +500,15 @@ export class PoolModelQuota {
     this.boundaries.push(at + retryMs);
     if (this.boundaries.length > 16) this.boundaries.shift();
     const tolerance = LIMITER_DEFAULTS.windowBoundaryToleranceMs;
-    // Boundaries fall a whole number of windows apart: the longest candidate that spaces them all.
-    // Pacing stays even, so a window guessed too long costs a rare 429 (whose boundary corrects
-    // the guess), never a burst.
-    const first = this.boundaries[0]!;
+    // Boundaries fall on multiples of the window (our windows are counted from 0 too): the longest
+    // candidate they all fit. Spacing alone is not enough: windows believed twice too long, in the
+    // wrong phase, only overflow at the true boundaries between ours, which are spaced by the
+    // believed length and would confirm it forever. Pacing stays even, so a window guessed too
+    // long costs a rare 429 (whose boundary corrects the guess), never a burst.
     const fits = (w: number) =>
       w >= this.longestWindowRetryMs &&
       this.boundaries.every((b) => {
-        const r = (((b - first) % w) + w) % w;
+        const r = ((b % w) + w) % w;
         return Math.min(r, w - r) <= tolerance;
       });
     const windowMs =
@@ -672,9 +710,86 @@ export class PoolModelQuota {
     const refund = charged - actualTokens;
     this.tpm.level = Math.min(this.tpm.capacity, this.tpm.level + refund);
     this.tokensThrough -= refund;
-    if (ledger) this.minuteLog.adjust(ledger.seq, -refund);
+    if (ledger?.quota === this.id) this.minuteLog.adjust(ledger.seq, -refund);
     // The even pace was set by the reservation; give back the time the refunded tokens took.
     this.nextEvenAt.tokens = Math.max(now, this.nextEvenAt.tokens - (refund * MINUTE) / this.limits.tpm);
+  }
+
+  /** The server's token bucket as its headers describe it (a minute's worth for windows). */
+  serverTokenCapacity(): number {
+    return (this.announced.tpm ?? this.limits.tpm) * this.capacityFraction();
+  }
+
+  /**
+   * Takes on `other`'s dispatches and state: both models were found to draw on one upstream limit.
+   * Each side's charge learning measured spans in which the other's dispatches were hidden (its
+   * ratio holds them), so it starts again; the rest keeps the more cautious of the two.
+   */
+  absorb(other: PoolModelQuota, now: number): void {
+    const log = [...this.minuteLog.entries(now), ...other.minuteLog.entries(now)].sort((a, b) => a.at - b.at);
+    this.renumber(log);
+    for (const [mine, theirs] of [
+      [this.rpm, other.rpm],
+      [this.tpm, other.tpm],
+    ] as const) {
+      mine.refill(now);
+      theirs.refill(now);
+      mine.level = Math.min(mine.level, theirs.level);
+    }
+    this.nextEvenAt = {
+      requests: Math.max(this.nextEvenAt.requests, other.nextEvenAt.requests),
+      tokens: Math.max(this.nextEvenAt.tokens, other.nextEvenAt.tokens),
+    };
+    // Slack raised by 429s that the other's hidden dispatches caused no longer applies.
+    this.paceSlack = LIMITER_DEFAULTS.paceMargin;
+    if (this.window.index === other.window.index) {
+      this.window.requests += other.window.requests;
+      this.window.tokens += other.window.tokens;
+    }
+    this.pausedUntil = Math.max(this.pausedUntil, other.pausedUntil);
+    this.probesInFlight += other.probesInFlight;
+    this.rpd ??= other.rpd;
+    this.tpd ??= other.tpd;
+    if (this.limits.rpd === undefined && other.limits.rpd !== undefined) this.limits.rpd = other.limits.rpd;
+    if (this.limits.tpd === undefined && other.limits.tpd !== undefined) this.limits.tpd = other.limits.tpd;
+  }
+
+  /**
+   * A quota of its own for `owners` (models that no longer draw on this quota's limit): it starts
+   * from what this one learned (limits, enforcement, level) and takes their dispatches of the last
+   * minute with it. Both sides' charge learning measured spans holding the other's dispatches.
+   */
+  split(owners: string[], ceiling: QuotaLimits | undefined, now: number): PoolModelQuota {
+    const q = new PoolModelQuota(ceiling, this.margin, this.limits, now);
+    q.learned = this.learned;
+    q.announced = { ...this.announced };
+    q.enforcement = { ...this.enforcement };
+    q.capacitySamples.requests.push(...this.capacitySamples.requests);
+    q.capacitySamples.tokens.push(...this.capacitySamples.tokens);
+    q.windowHeadroom = this.windowHeadroom;
+    q.shapeBuckets();
+    this.rpm.refill(now);
+    this.tpm.refill(now);
+    q.rpm.level = Math.min(q.rpm.capacity, this.rpm.level);
+    q.tpm.level = Math.min(q.tpm.capacity, this.tpm.level);
+    if (q.rpd && this.rpd) q.rpd.level = this.rpd.level;
+    if (q.tpd && this.tpd) q.tpd.level = this.tpd.level;
+    q.nextEvenAt = { ...this.nextEvenAt };
+    q.pausedUntil = this.pausedUntil;
+    q.window = { ...this.window };
+    const log = this.minuteLog.entries(now);
+    q.renumber(log.filter((e) => owners.includes(e.owner)));
+    this.renumber(log.filter((e) => !owners.includes(e.owner)));
+    return q;
+  }
+
+  /** A new minute log and a new id; the charge learning starts again. */
+  private renumber(log: Array<{ at: number; tokens: number; owner: string }>): void {
+    this.id = ++quotaNumbers;
+    this.minuteLog.load(log, this.seq);
+    this.charge = { server: 0, estimate: 0, samples: 0 };
+    this.points.clear();
+    this.refused.clear();
   }
 
   snapshot(now: number) {

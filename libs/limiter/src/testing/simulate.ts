@@ -6,13 +6,19 @@ import {
   type Enforcement,
   seededRandom,
   type UpstreamLimits,
+  type UpstreamModel,
   type UpstreamModelOptions,
 } from './upstream-model';
 
 export interface SimulationOptions {
   limiter: Limiter;
-  /** The upstream's hidden limits (the limiter is not told). */
+  /** The upstream's hidden limits (the limiter is not told): each model has its own. */
   limits: UpstreamLimits;
+  /**
+   * Models drawing on one upstream limit (OpenAI: "some model families share one limit"): each
+   * list shares one set of `limits`; a model in no list has its own.
+   */
+  sharedLimits?: string[][];
   enforcement: Enforcement;
   /** Time from dispatch to the upstream's admission, uniform in [0, admitJitterMs) (network jitter). */
   admitJitterMs?: number;
@@ -49,6 +55,8 @@ export interface SimulationResult {
   okPerSecond: number[];
   /** Tokens the upstream charged per simulated second. */
   tokensPerSecond: number[];
+  /** The same, per model. */
+  tokensPerSecondByModel: Record<string, number[]>;
   endedAt: number;
   /** Dispatch times (ms) of every attempt, for window checks. */
   dispatchTimes: number[];
@@ -66,7 +74,7 @@ export function simulate(o: SimulationOptions): SimulationResult {
   const random = seededRandom(o.seed ?? 1);
   const headerRandom = seededRandom((o.seed ?? 1) + 7);
   const lateness = seededRandom((o.seed ?? 1) + 13);
-  const upstream = createUpstreamModel({
+  const options: UpstreamModelOptions = {
     limits: o.limits,
     enforcement: o.enforcement,
     ...(o.chargeBasis ? { chargeBasis: o.chargeBasis } : {}),
@@ -75,7 +83,19 @@ export function simulate(o: SimulationOptions): SimulationResult {
     ...(o.headerDropRate ? { headerDropRate: o.headerDropRate, random: headerRandom } : {}),
     ...(o.limitChanges ? { limitChanges: o.limitChanges } : {}),
     ...(o.startDrained ? { startDrained: true } : {}),
-  });
+  };
+  // One upstream limit per model, or per list of models that share one.
+  const upstreams = new Map<string, UpstreamModel>();
+  const upstreamFor = (model: string): UpstreamModel => {
+    const shared = o.sharedLimits?.findIndex((models) => models.includes(model)) ?? -1;
+    const key = shared >= 0 ? `shared ${shared}` : `model ${model}`;
+    let u = upstreams.get(key);
+    if (!u) {
+      u = createUpstreamModel(options);
+      upstreams.set(key, u);
+    }
+    return u;
+  };
   const start = o.startMs ?? 0;
   const arrivals = [...o.arrivals].sort((a, b) => a.enqueuedAt - b.enqueuedAt);
   type Pending = { at: number; seq: number; run: () => void };
@@ -87,6 +107,7 @@ export function simulate(o: SimulationOptions): SimulationResult {
     rateLimited: 0,
     okPerSecond: [],
     tokensPerSecond: [],
+    tokensPerSecondByModel: {},
     endedAt: start,
     dispatchTimes: [],
     rateLimitedAt: [],
@@ -114,11 +135,14 @@ export function simulate(o: SimulationOptions): SimulationResult {
       const arrive = () => {
         const at = dispatchedAt + transit;
         const cost = o.charge ? o.charge(r) : r.tokens;
-        const verdict = upstream.admit(cost, at);
+        const upstream = upstreamFor(r.model);
+        const verdict = upstream.admit(cost, at, r.model);
         const latency = o.latencyMs + Math.floor(random() * (o.latencyJitterMs ?? 0));
         if (verdict.ok) {
           bump(result.okPerSecond, at, 1);
           bump(result.tokensPerSecond, at, cost);
+          result.tokensPerSecondByModel[r.model] ??= [];
+          bump(result.tokensPerSecondByModel[r.model]!, at, cost);
           const actualTokens = o.actual ? o.actual(r) : cost;
           responses.push({
             at: at + latency,

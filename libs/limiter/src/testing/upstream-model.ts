@@ -72,8 +72,11 @@ export type UpstreamVerdict =
     };
 
 export interface UpstreamModel {
-  /** A request reaching the upstream at `now` that it charges `charge` tokens. */
-  admit(charge: number, now: number): UpstreamVerdict;
+  /**
+   * A request for `model` reaching the upstream at `now` that it charges `charge` tokens. A 429
+   * names the model called, even when its limit is shared with other models (as OpenAI's does).
+   */
+  admit(charge: number, now: number, model?: string): UpstreamVerdict;
   /** The call finished; with `chargeBasis: 'actual'` the difference is refunded. */
   complete(charged: number, actualTokens: number, now: number): void;
   /** Every admitted request, for window checks. */
@@ -153,6 +156,7 @@ export function createUpstreamModel(o: UpstreamModelOptions): UpstreamModel {
     waitMs: number,
     charge: number,
     now: number,
+    model: string,
   ): UpstreamVerdict {
     const retryAfterMs = Math.max(1, Math.ceil(waitMs));
     const h = headers(now);
@@ -178,8 +182,8 @@ export function createUpstreamModel(o: UpstreamModelOptions): UpstreamModel {
           : limits.tpm;
     const message =
       reason === 'too_large'
-        ? `Request too large for model on tokens per min (TPM): Limit ${limits.tpm}, Requested ${charge}.`
-        : `Rate limit reached for model in organization org-sim on ${dimension}: Limit ${limit}. Please try again in ${formatGoDuration(retryAfterMs)}.`;
+        ? `Request too large for ${model} on tokens per min (TPM): Limit ${limits.tpm}, Requested ${charge}.`
+        : `Rate limit reached for ${model} in organization org-sim on ${dimension}: Limit ${limit}. Please try again in ${formatGoDuration(retryAfterMs)}.`;
     return {
       ok: false,
       status: 429,
@@ -204,29 +208,36 @@ export function createUpstreamModel(o: UpstreamModelOptions): UpstreamModel {
       advance(now);
       return limits;
     },
-    admit(charge, now) {
+    admit(charge, now, model = 'model') {
       advance(now);
-      if (charge > limits.tpm) return deny('too_large', 'minute', 0, charge, now);
+      if (charge > limits.tpm) return deny('too_large', 'minute', 0, charge, now, model);
       if (limits.rpd !== undefined && day.requests.level < 1)
-        return deny('requests', 'day', ((1 - day.requests.level) * DAY) / limits.rpd, charge, now);
+        return deny('requests', 'day', ((1 - day.requests.level) * DAY) / limits.rpd, charge, now, model);
       if (limits.tpd !== undefined && day.tokens.level < charge)
-        return deny('tokens', 'day', ((charge - day.tokens.level) * DAY) / limits.tpd, charge, now);
+        return deny('tokens', 'day', ((charge - day.tokens.level) * DAY) / limits.tpd, charge, now, model);
       if (family.kind === 'bucket') {
         // A request bigger than the bucket goes when the bucket is full.
         const needR = Math.min(1, capacity(limits.rpm));
         const needT = Math.min(charge, capacity(limits.tpm));
         if (requests.level < needR)
-          return deny('requests', 'minute', ((needR - requests.level) * MINUTE) / limits.rpm, charge, now);
+          return deny(
+            'requests',
+            'minute',
+            ((needR - requests.level) * MINUTE) / limits.rpm,
+            charge,
+            now,
+            model,
+          );
         if (tokens.level < needT)
-          return deny('tokens', 'minute', ((needT - tokens.level) * MINUTE) / limits.tpm, charge, now);
+          return deny('tokens', 'minute', ((needT - tokens.level) * MINUTE) / limits.tpm, charge, now, model);
       } else {
         const share = family.windowMs / MINUTE;
         const toNext = family.windowMs - (now % family.windowMs);
         // A request bigger than one window's share still fits an otherwise empty window.
         if (window.requests > 0 && window.requests + 1 > limits.rpm * share)
-          return deny('requests', 'minute', toNext, charge, now);
+          return deny('requests', 'minute', toNext, charge, now, model);
         if (window.tokens > 0 && window.tokens + charge > limits.tpm * share)
-          return deny('tokens', 'minute', toNext, charge, now);
+          return deny('tokens', 'minute', toNext, charge, now, model);
       }
       requests.level -= 1;
       tokens.level -= charge;
