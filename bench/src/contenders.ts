@@ -159,6 +159,9 @@ export async function startSluice(opts: {
     },
     ...(opts.batch ? { batch: { flushMs: opts.batch.flushMs, pollMs: opts.batch.pollMs } } : {}),
     ...(opts.tiers ? { tiers: { flexMinLeadMs: opts.tiers.flexMinLeadMs } } : {}),
+    // Every tenant's application runs on this one host here, thousands of requests in flight from
+    // 127.0.0.1; deployed, each is its own client address under the per-client connection limit.
+    connections: { total: 20_000, perClient: 20_000 },
   });
   const tenants = new Map<string, { id: string; apiKey: string }>();
   for (const name of opts.tenants) tenants.set(name, await sluice.newTenant(name));
