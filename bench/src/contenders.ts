@@ -12,6 +12,13 @@ import { kafkaBrokers } from '@sluice/test-support';
 import OpenAI from 'openai';
 import { chatBody, type Limits, MODEL } from './workload';
 
+/** Who is measured in the saturation variants: the SDK called directly (two retry settings) and Sluice. */
+export const CONTENDERS = [
+  'openai SDK, maxRetries 2 (default)',
+  'openai SDK, maxRetries 10',
+  'Sluice',
+] as const;
+
 /** The organisation's upstream key that direct callers share (the quota is per key and model). */
 export const ORG_KEY = 'sk-org-shared-quota';
 
@@ -64,10 +71,19 @@ export async function closed(): Promise<void> {
   await Promise.all(closing);
 }
 
-/** Simulator options a benchmark variant adds: how prompts are charged, lagging or missing headers, limit changes. */
+/**
+ * Simulator options a benchmark variant adds: how prompts are charged, lagging or missing headers,
+ * limit changes, models sharing one limit, the day already spent; `limits` replaces the default ones.
+ */
 export type SimulatorVariant = Pick<
   SimulatorOptions,
-  'promptCharge' | 'headerLagMs' | 'headerDropRate' | 'limitChanges'
+  | 'promptCharge'
+  | 'headerLagMs'
+  | 'headerDropRate'
+  | 'limitChanges'
+  | 'sharedLimits'
+  | 'dailySpentAtStart'
+  | 'limits'
 >;
 
 export async function startSimulator(
@@ -85,7 +101,13 @@ export async function startSimulator(
  */
 export async function runDirect(opts: {
   sim: RunningSimulator;
-  tenants: ReadonlyArray<{ name: string; requests: number; concurrency: number; ratePerSecond?: number }>;
+  tenants: ReadonlyArray<{
+    name: string;
+    requests: number;
+    concurrency: number;
+    ratePerSecond?: number;
+    model?: string;
+  }>;
   maxRetries: number;
   until?: () => boolean;
 }): Promise<Outcome[]> {
@@ -106,7 +128,7 @@ export async function runDirect(opts: {
             const i = next++;
             if (t.ratePerSecond) await sleepUntil(t0 + (i * 1000) / t.ratePerSecond);
             const startedAt = Date.now();
-            const ok = await client.chat.completions.create(chatBody(t.name, i)).then(
+            const ok = await client.chat.completions.create(chatBody(t.name, i, t.model)).then(
               () => true,
               () => false,
             );

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out,cost,tiers,embeddings,mixed] [--publish]
+// npm run bench [-- --quick] [--only saturation,priority,fairness,overhead,scale-out,cost,tiers,embeddings,mixed] [--variants "limit change,daily limit"] [--publish]
 // (--publish also writes the reference report to docs/benchmark-report.md; --render only re-renders out/summary.json)
 // One run, one machine: Sluice against the official openai SDK called directly, on the project's simulator.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +13,7 @@ import { fairness } from './scenarios/fairness';
 import { embeddingsSaturation, mixed, sharedQuota } from './scenarios/operations';
 import { overhead } from './scenarios/overhead';
 import { priority } from './scenarios/priority';
-import { saturation } from './scenarios/saturation';
+import { saturation, selectVariants } from './scenarios/saturation';
 import { deployScaleOut, scaleOut } from './scenarios/scale-out';
 import { streaming } from './scenarios/streaming';
 
@@ -39,6 +39,15 @@ const only = (onlyArg?.includes('=') ? onlyArg.split('=')[1] : args[args.indexOf
   ?.split(',')
   .map((s) => s.trim());
 const selected = SCENARIOS.filter((s) => !onlyArg || only?.includes(s));
+// Saturation variants by name (`--variants "limit change,daily limit"` or BENCH_VARIANTS); unknown names fail here.
+const variantsArg = args.find((a) => a.startsWith('--variants'));
+const variants = selectVariants(
+  variantsArg
+    ? variantsArg.includes('=')
+      ? variantsArg.slice(variantsArg.indexOf('=') + 1)
+      : args[args.indexOf('--variants') + 1]
+    : process.env.BENCH_VARIANTS,
+);
 const outDir = fileURLToPath(new URL('../out/', import.meta.url));
 const root = new URL('../../', import.meta.url);
 
@@ -76,7 +85,9 @@ async function runScenarios(): Promise<Summary> {
     wallSeconds: 0,
     errors: [],
   };
-  log(`Sluice benchmark, ${profile.name} run: ${selected.join(', ')}`);
+  log(
+    `Sluice benchmark, ${profile.name} run: ${selected.join(', ')}${variantsArg || process.env.BENCH_VARIANTS ? ` (saturation variants: ${variants.map((v) => v.name).join('; ')})` : ''}`,
+  );
   // The simulator loads its tokenizer on its first answer (a second or more, blocking); load it now so
   // no run's quota refills meanwhile.
   promptTokens('gpt-4o-mini', [{ role: 'user', content: 'warm up' }]);
@@ -94,7 +105,7 @@ async function runScenarios(): Promise<Summary> {
   };
   const runners: Record<Scenario, () => Promise<void>> = {
     saturation: async () => {
-      summary.saturation = await saturation(profile, log, deployment);
+      summary.saturation = await saturation(profile, log, deployment, variants);
     },
     priority: async () => {
       summary.priority = await priority(profile, log);

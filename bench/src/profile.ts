@@ -12,7 +12,18 @@ export interface Profile {
   /** Seconds left out at each end of a run when measuring steady state. */
   skipFirst: number;
   skipLast: number;
-  saturation: { tenants: number; requests: number; directConcurrencyPerTenant: number };
+  saturation: {
+    tenants: number;
+    requests: number;
+    directConcurrencyPerTenant: number;
+    /** The `limit change` variant: seconds at half the limits, then at the limits (a tier upgrade). */
+    limitChange: { beforeSeconds: number; afterSeconds: number };
+    /**
+     * The `daily limit` variant: the day's allowance left lasts `secondsToExhaust` at the binding
+     * limit, the run goes on `secondsAfter`, one interactive request every `interactiveEverySeconds`.
+     */
+    dailyLimit: { secondsToExhaust: number; secondsAfter: number; interactiveEverySeconds: number };
+  };
   priority: { backlogs: [number, number]; interactivePerSecond: number; seconds: number };
   fairness: { heavyBacklog: number; lightTenants: number; lightShareOfLimit: number; seconds: number };
   overhead: { sequential: number; warmUp: number; seconds: number; concurrency: number };
@@ -37,7 +48,13 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     latency: { baseMs: 300, jitterMs: 100 },
     skipFirst: 5,
     skipLast: 3,
-    saturation: { tenants: 4, requests: 2_000, directConcurrencyPerTenant: 4 },
+    saturation: {
+      tenants: 4,
+      requests: 2_000,
+      directConcurrencyPerTenant: 4,
+      limitChange: { beforeSeconds: 60, afterSeconds: 90 },
+      dailyLimit: { secondsToExhaust: 30, secondsAfter: 60, interactiveEverySeconds: 2 },
+    },
     priority: { backlogs: [2_000, 10_000], interactivePerSecond: 1, seconds: 45 },
     fairness: { heavyBacklog: 10_000, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 45 },
     overhead: { sequential: 400, warmUp: 2_000, seconds: 10, concurrency: 64 },
@@ -58,7 +75,13 @@ export const PROFILES: Record<Profile['name'], Profile> = {
     latency: { baseMs: 100, jitterMs: 50 },
     skipFirst: 2,
     skipLast: 1,
-    saturation: { tenants: 4, requests: 192, directConcurrencyPerTenant: 8 },
+    saturation: {
+      tenants: 4,
+      requests: 192,
+      directConcurrencyPerTenant: 8,
+      limitChange: { beforeSeconds: 12, afterSeconds: 15 },
+      dailyLimit: { secondsToExhaust: 10, secondsAfter: 20, interactiveEverySeconds: 2 },
+    },
     priority: { backlogs: [150, 750], interactivePerSecond: 10, seconds: 3 },
     fairness: { heavyBacklog: 2_500, lightTenants: 3, lightShareOfLimit: 0.1, seconds: 4 },
     overhead: { sequential: 50, warmUp: 300, seconds: 1.5, concurrency: 64 },

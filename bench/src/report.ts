@@ -41,6 +41,8 @@ const n = (v: number, d = 0) =>
     ? v.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d })
     : '–';
 const pct = (v: number, d = 1) => (Number.isFinite(v) ? `${(v * 100).toFixed(d)} %` : '–');
+/** Seconds until the new limit was used; NaN when it never was in the run. */
+const adoption = (seconds: number) => (Number.isFinite(seconds) ? `≤ ${n(seconds)} s` : 'not in the run');
 const mark = (ok: boolean | undefined) => (ok === undefined ? '' : ok ? 'pass' : '**missed**');
 
 function table(head: string[], rows: string[][]): string {
@@ -90,6 +92,25 @@ export function charts(s: Summary): Map<string, string> {
       }),
     );
   }
+  const changed = s.saturation?.filter((r) => r.limitChange) ?? [];
+  const after = changed[0]?.limitChange?.after;
+  if (after) {
+    const doubled = bindingRate(after);
+    files.set(
+      'saturation-limit-change-throughput.svg',
+      lineChart({
+        title: `Saturation, a limit that doubles at ${changed[0]!.limitChange!.changeAtSecond} s: requests the upstream answered per second`,
+        xLabel: 'seconds since the run started',
+        yLabel: 'completed requests per second',
+        series: changed.map((r) => ({
+          name: r.contender,
+          color: COLORS[r.contender] ?? '#555',
+          points: r.timeline.map((x) => [x.t, x.ok] as const),
+        })),
+        reference: { y: doubled.perSecond, label: `limit after the change ${n(doubled.perSecond, 1)}/s` },
+      }),
+    );
+  }
   if (s.scaleOut?.length) {
     files.set(
       'scale-out.svg',
@@ -124,18 +145,63 @@ export function charts(s: Summary): Map<string, string> {
 export function goals(s: Summary): string {
   const rows: string[][] = [];
   for (const r of s.saturation?.filter((x) => x.goals) ?? []) {
-    rows.push([
-      `saturation, ${r.enforcement}`,
-      'Sluice steady-state throughput ≥ 0.99 of the binding limit',
-      n(r.steadyUtilisation, 3),
-      mark(r.goals?.steady),
-    ]);
+    if (r.limitChange)
+      rows.push([
+        `saturation, ${r.enforcement}`,
+        'Sluice steady-state throughput ≥ 0.99 of the limit in force, before and after it doubles',
+        `before ${n(r.limitChange.utilisationBefore, 3)}, after ${n(r.limitChange.utilisationAfter, 3)}`,
+        mark(r.goals?.steady),
+      ]);
+    else if (r.models)
+      rows.push([
+        `saturation, ${r.enforcement}`,
+        'Sluice steady-state throughput ≥ 0.99 of the one limit, both models together',
+        `${n(r.steadyUtilisation, 3)} (${r.models.map((m) => `${m.model} ${n(m.steadyUtilisation, 3)}`).join(', ')})`,
+        mark(r.goals?.steady),
+      ]);
+    else
+      rows.push([
+        `saturation, ${r.enforcement}`,
+        'Sluice steady-state throughput ≥ 0.99 of the binding limit',
+        n(r.steadyUtilisation, 3),
+        mark(r.goals?.steady),
+      ]);
     rows.push([
       `saturation, ${r.enforcement}`,
       'Sluice upstream 429s ≤ 0.1 % of attempts',
       `${n(r.upstream429s)} of ${n(r.upstreamAttempts)} (${pct(r.share429, 2)})`,
       mark(r.goals?.rateLimits),
     ]);
+    if (r.limitChange && r.goals?.adoption !== undefined)
+      rows.push([
+        `saturation, ${r.enforcement}`,
+        'Sluice uses the doubled limit within a minute of the change',
+        adoption(r.limitChange.adoptionSeconds),
+        mark(r.goals.adoption),
+      ]);
+  }
+  for (const r of s.saturation?.filter((x) => x.daily?.goals) ?? []) {
+    const d = r.daily!;
+    rows.push(
+      [
+        `saturation, ${r.enforcement}`,
+        'Sluice learns the daily limit for about one 429 (≤ 3 in the run)',
+        `${n(r.upstream429s)} 429s (${n(d.dailyRateLimited)} daily) of ${n(r.upstreamAttempts)} (${pct(r.share429, 2)})`,
+        mark(d.goals?.rateLimits),
+      ],
+      [
+        `saturation, ${r.enforcement}`,
+        'after the daily limit is reached, every interactive request is still answered',
+        `${n(d.interactiveAnsweredAfter)} of ${n(d.interactiveAfter)}, latency p50 ${n(d.interactiveLatencyP50Ms)} ms`,
+        mark(d.goals?.interactive),
+      ],
+      [
+        `saturation, ${r.enforcement}`,
+        "after it, batch-class work no faster than the day's refill",
+        `${n(d.batchPerSecondAfter, 2)}/s (refill ${n(d.refillPerSecond, 2)}/s)`,
+        mark(d.goals?.batch),
+      ],
+    );
   }
   for (const r of s.priority?.filter((x) => x.goal !== undefined) ?? []) {
     rows.push([
@@ -206,6 +272,98 @@ export function goals(s: Summary): string {
   return table(['scenario', 'goal', 'measured', 'result'], rows);
 }
 
+/** Section 1b: the variants whose upstream changes (a limit change, two models on one limit, a daily limit). */
+function shapeTables(s: Summary): string | undefined {
+  const parts: string[] = [];
+  const changed = s.saturation?.filter((r) => r.limitChange) ?? [];
+  if (changed.length)
+    parts.push(
+      "**Limit change** (a minute bucket at half the limits whose RPM and TPM double mid-run, the simulator's `limitChanges`; utilisation against the limit in force; *new limit used after* = seconds from the change until the throughput held ≥ 0.95 of the new limit for 3 s, goal: within a minute)\n\n" +
+        table(
+          [
+            'variant',
+            'contender',
+            'limit before → after (TPM)',
+            'steady before / its limit',
+            'steady after / its limit',
+            'new limit used after',
+            'upstream 429s',
+            '429s / attempts',
+          ],
+          changed.map((r) => {
+            const c = r.limitChange!;
+            return [
+              r.enforcement,
+              r.contender,
+              `${n(c.before.tpm)} → ${n(c.after.tpm)} (at ${c.changeAtSecond} s)`,
+              n(c.utilisationBefore, 3),
+              n(c.utilisationAfter, 3),
+              adoption(c.adoptionSeconds),
+              n(r.upstream429s),
+              pct(r.share429, 2),
+            ];
+          }),
+        ),
+    );
+  const shared = s.saturation?.filter((r) => r.models) ?? [];
+  if (shared.length)
+    parts.push(
+      "**Two models, one limit** (half the tenants call one model, half another; the upstream counts both against one limit, the simulator's `sharedLimits`, and both announce the same limits)\n\n" +
+        table(
+          [
+            'variant',
+            'contender',
+            'together / the limit',
+            'each model / the limit (completed)',
+            'upstream 429s by model',
+            '429s / attempts',
+          ],
+          shared.map((r) => [
+            r.enforcement,
+            r.contender,
+            `${n(r.steadyUtilisation, 3)} (${r.steadySeconds} s)`,
+            r.models!.map((m) => `${m.model} ${n(m.steadyUtilisation, 3)} (${n(m.completed)})`).join(', '),
+            r.models!.map((m) => `${m.model} ${n(m.upstream429s)}`).join(', '),
+            pct(r.share429, 2),
+          ]),
+        ),
+    );
+  const daily = s.saturation?.filter((r) => r.daily) ?? [];
+  const d0 = daily[0]?.daily;
+  if (d0) {
+    const shape = s.profile.saturation.dailyLimit;
+    parts.push(
+      `**Daily limit** (TPD ${n(d0.tpd)}, all but ${n(d0.leftAtStart)} tokens already spent by the day's earlier traffic, the simulator's \`dailySpentAtStart\`, so the day runs out about ${shape?.secondsToExhaust ?? '?'} s into the run; a batch-class backlog and one interactive request every ${shape?.interactiveEverySeconds ?? '?'} s from another tenant. The day's refill admits ${n(d0.refillPerSecond, 2)} requests/s. A day is 86,400 s: Sluice keeps ${pct(0.2, 0)} of the day for interactive traffic once it knows the limit, so in a minutes-long run its batch work stops after the daily 429 and waits for the refill; the SDK contenders keep hitting the daily 429)\n\n` +
+        table(
+          [
+            'contender',
+            'upstream 429s (daily)',
+            '429s / attempts',
+            'day ran out at (s)',
+            'steady until then / limit',
+            'interactive after: answered / sent',
+            'interactive latency p50 (ms)',
+            'batch after (req/s) vs refill',
+          ],
+          daily.map((r) => {
+            const d = r.daily!;
+            return [
+              r.contender,
+              `${n(r.upstream429s)} (${n(d.dailyRateLimited)})`,
+              pct(r.share429, 2),
+              n(d.exhaustedAtSecond, 1),
+              n(r.steadyUtilisation, 3),
+              `${n(d.interactiveAnsweredAfter)} / ${n(d.interactiveAfter)}`,
+              n(d.interactiveLatencyP50Ms),
+              `${n(d.batchPerSecondAfter, 2)} vs ${n(d.refillPerSecond, 2)}`,
+            ];
+          }),
+        ),
+    );
+  }
+  return parts.length ? `### 1b. Saturation when the upstream changes\n\n${parts.join('\n\n')}` : undefined;
+}
+
 /** The tables, as printed and as written into the report. */
 export function tables(s: Summary): string[] {
   const out: string[] = [];
@@ -249,6 +407,8 @@ export function tables(s: Summary): string[] {
         ),
     );
   }
+  const changes = shapeTables(s);
+  if (changes) out.push(changes);
   if (s.priority?.length) {
     out.push(
       '### 2. Priority under load\n\n' +
@@ -544,6 +704,9 @@ ${chartFiles.map((f) => `![${f}](${chartDir}${f})`).join('\n\n')}
 - *429s / attempts* counts every upstream attempt, including the SDK's retries. A 429 costs the upstream
   nothing but costs the caller a round trip and, after the last retry, the request.
 - *whole run / limit* includes start-up and learning; *steady state / limit* is the figure the goal is about.
+- \`limit change\` and \`daily limit\` run to a deadline with a backlog that outlasts it: their *failed* counts the
+  requests still queued (Sluice) or unsent when the run stopped, and their wall time is the deadline's. In
+  \`daily limit\` *steady state / limit* is the utilisation until the day ran out; after that the day's refill binds.
 - In the priority scenario the direct baseline has no queue to measure: its interactive latency includes the
   429 round trips and back-off waits it suffers behind the batch traffic.
 - In the fairness scenario the heavy tenant's served rate is what the upstream admitted in the window minus the

@@ -58,6 +58,12 @@ export function snapshot(stats: SimulatorStats) {
     rateLimited: stats.rateLimited.requests + stats.rateLimited.tokens,
     tokensCharged: stats.tokensCharged,
     timeline: new Map(stats.timeline.map((s) => [s.second, { ...s }])),
+    timelineByModel: new Map(
+      Object.entries(stats.timelineByModel).map(([model, t]) => [
+        model,
+        new Map(t.map((s) => [s.second, { ...s }])),
+      ]),
+    ),
   };
 }
 
@@ -96,8 +102,31 @@ export function upstreamSince(before: ReturnType<typeof snapshot>, stats: Simula
     attempts: stats.requests - before.requests,
     rateLimited: stats.rateLimited.requests + stats.rateLimited.tokens - before.rateLimited,
     tokensCharged: stats.tokensCharged - before.tokensCharged,
+    /** The simulator's second that `seconds[0]` is (to line up a model's own timeline). */
+    firstSecond: first,
     seconds,
   };
+}
+
+/** One model's per-second answers since `before`, on the same seconds as `upstreamSince`'s (`length` from `firstSecond`). */
+export function modelSecondsSince(
+  before: ReturnType<typeof snapshot>,
+  stats: SimulatorStats,
+  model: string,
+  firstSecond: number,
+  length: number,
+): Second[] {
+  const seconds: Second[] = Array.from({ length }, (_, t) => ({ t, ok: 0, rateLimited: 0, tokens: 0 }));
+  const earlier = before.timelineByModel.get(model);
+  for (const s of stats.timelineByModel[model] ?? []) {
+    const slot = seconds[s.second - firstSecond];
+    if (!slot) continue;
+    const b = earlier?.get(s.second);
+    slot.ok = s.ok - (b?.ok ?? 0);
+    slot.rateLimited = s.rateLimited - (b?.rateLimited ?? 0);
+    slot.tokens = s.tokens - (b?.tokens ?? 0);
+  }
+  return seconds;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { type Enforcement, enforcementFamily } from '@sluice/openai-simulator';
 import {
+  CONTENDERS,
   closeLater,
   exhaustQuota,
   type Outcome,
@@ -10,7 +11,15 @@ import {
   startSluice,
 } from '../contenders';
 import type { Profile } from '../profile';
-import { bindingRate, type Second, snapshot, steadyUtilisation, upstreamSince } from '../workload';
+import {
+  bindingRate,
+  type Limits,
+  type Second,
+  snapshot,
+  steadyUtilisation,
+  upstreamSince,
+} from '../workload';
+import { dailyLimit, limitChange, twoModelsOneLimit } from './saturation-shapes';
 
 export interface SaturationRow {
   /** The variant: enforcement family, prompt-cost rule and evidence faults (`continuous` and `quantized` charge chars/4). */
@@ -27,15 +36,38 @@ export interface SaturationRow {
   wholeRunUtilisation: number;
   steadyUtilisation: number;
   steadySeconds: number;
-  goals?: { steady: boolean; rateLimits: boolean };
+  /** Sluice's goals: steady ≥ 0.99 of the limit (in force), ≤ 0.1 % 429s, a new limit used within a minute. */
+  goals?: { steady: boolean; rateLimits: boolean; adoption?: boolean };
   timeline: Second[];
+  /** `limit change`: the limits before and after, utilisation against each, seconds to use the new one. */
+  limitChange?: {
+    before: Limits;
+    after: Limits;
+    changeAtSecond: number;
+    utilisationBefore: number;
+    utilisationAfter: number;
+    /** Seconds from the change until the throughput held ≥ 0.95 of the new limit for 3 s (NaN: never in the run). */
+    adoptionSeconds: number;
+  };
+  /** `two models, one limit`: each model's part (utilisation is of the one shared limit). */
+  models?: Array<{ model: string; completed: number; upstream429s: number; steadyUtilisation: number }>;
+  /** `daily limit`: the day's figures; `steadyUtilisation` is then the utilisation until the day ran out. */
+  daily?: {
+    tpd: number;
+    /** Tokens of the day left when the run started (the rest was spent by the day's earlier traffic). */
+    leftAtStart: number;
+    /** Requests per second the day's refill admits (tpd / 86,400 s / the request's charge). */
+    refillPerSecond: number;
+    dailyRateLimited: number;
+    exhaustedAtSecond: number;
+    interactiveAfter: number;
+    interactiveAnsweredAfter: number;
+    interactiveLatencyP50Ms: number;
+    batchPerSecondAfter: number;
+    /** Sluice's: about one 429 to learn it (≤ 3), every interactive request answered, batch ≤ the refill. */
+    goals?: { rateLimits: boolean; interactive: boolean; batch: boolean };
+  };
 }
-
-export const CONTENDERS = [
-  'openai SDK, maxRetries 2 (default)',
-  'openai SDK, maxRetries 10',
-  'Sluice',
-] as const;
 
 /**
  * The upstream's ways of enforcing the per-minute limit (issue 22), each under both prompt-cost
@@ -46,6 +78,8 @@ export const SATURATION_VARIANTS: ReadonlyArray<{
   name: string;
   enforcement: Enforcement;
   simulator?: SimulatorVariant;
+  /** A workload of its own (`saturation-shapes.ts`) instead of one backlog against fixed limits. */
+  shape?: typeof limitChange;
 }> = [
   { name: 'continuous', enforcement: 'continuous' },
   { name: 'quantized', enforcement: 'quantized' },
@@ -71,7 +105,40 @@ export const SATURATION_VARIANTS: ReadonlyArray<{
   },
   { name: 'bucket 60s, headers 1 s late', enforcement: 'continuous', simulator: { headerLagMs: 1_000 } },
   { name: 'bucket 60s, 30% without headers', enforcement: 'continuous', simulator: { headerDropRate: 0.3 } },
+  // Issue 22's changes of the upstream: a tier upgrade mid-run, two models on one limit, a daily limit.
+  { name: 'limit change', enforcement: 'continuous', shape: limitChange },
+  { name: 'two models, one limit', enforcement: 'continuous', shape: twoModelsOneLimit },
+  { name: 'daily limit', enforcement: 'continuous', shape: dailyLimit },
 ];
+
+/**
+ * The variants named, comma-separated (as `--variants` or `BENCH_VARIANTS` gives them), all when
+ * absent. Names may hold commas themselves (`bucket 1s, chars/4`): the longest known name wins.
+ */
+export function selectVariants(names: string | undefined): typeof SATURATION_VARIANTS {
+  if (!names?.trim()) return SATURATION_VARIANTS;
+  const pieces = names
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const known = new Set(SATURATION_VARIANTS.map((v) => v.name));
+  const wanted = new Set<string>();
+  const unknown: string[] = [];
+  for (let i = 0; i < pieces.length; ) {
+    let end = pieces.length;
+    while (end > i && !known.has(pieces.slice(i, end).join(', '))) end--;
+    if (end === i) unknown.push(pieces[i++]!);
+    else {
+      wanted.add(pieces.slice(i, end).join(', '));
+      i = end;
+    }
+  }
+  if (unknown.length)
+    throw new Error(
+      `unknown saturation variant(s) ${unknown.map((n) => `"${n}"`).join(', ')}; known: ${[...known].map((n) => `"${n}"`).join(', ')}`,
+    );
+  return SATURATION_VARIANTS.filter((v) => wanted.has(v.name));
+}
 
 /** N tenants push a backlog far larger than what the quota admits during the run. */
 export async function saturation(
@@ -79,13 +146,18 @@ export async function saturation(
   log: (line: string) => void,
   /** Work started elsewhere (other processes starting up) that must be over before Sluice is measured. */
   quietAfter?: Promise<unknown>,
+  variants: typeof SATURATION_VARIANTS = SATURATION_VARIANTS,
 ): Promise<SaturationRow[]> {
   const { limits, latency } = profile;
   const { tenants, requests, directConcurrencyPerTenant } = profile.saturation;
   const perTenant = Math.ceil(requests / tenants);
   const names = Array.from({ length: tenants }, (_, i) => `tenant-${i + 1}`);
   const rows: SaturationRow[] = [];
-  for (const variant of SATURATION_VARIANTS) {
+  for (const variant of variants) {
+    if (variant.shape) {
+      rows.push(...(await variant.shape(variant.name, profile, log, quietAfter)));
+      continue;
+    }
     const { enforcement: family, name: enforcement } = variant;
     const simulator = variant.simulator ?? {};
     // The drain spends what a bucket holds (a minute's worth through a 1 s bucket would overdraw

@@ -99,6 +99,11 @@ export interface RateLimitEngineOptions {
   headerDropRate?: number;
   /** Source of randomness for `headerDropRate` (seeded by the simulator). */
   random?: () => number;
+  /**
+   * What of the daily limits a key × model has already spent when it is first seen (the day's
+   * earlier traffic): lets a minutes-long run reach a daily limit whose refill is still meaningful.
+   */
+  dailySpentAtStart?: { requests?: number; tokens?: number };
 }
 
 interface Bucket {
@@ -134,6 +139,7 @@ export function createRateLimitEngine(opts: RateLimitEngineOptions) {
   const lag = opts.headerLagMs ?? 0;
   const dropRate = opts.headerDropRate ?? 0;
   const random = opts.random ?? Math.random;
+  const spent = opts.dailySpentAtStart;
   const states = new Map<string, KeyState>();
 
   /** Capacity of the enforced per-minute budget: the bucket's, or the minute's for windows. */
@@ -160,8 +166,8 @@ export function createRateLimitEngine(opts: RateLimitEngineOptions) {
     refill(s.minuteTokens, limits.tpm, MINUTE, now);
     if (limits.rpd !== undefined || limits.tpd !== undefined) {
       s.daily ??= {
-        requests: { level: limits.rpd ?? Number.POSITIVE_INFINITY, at: now },
-        tokens: { level: limits.tpd ?? Number.POSITIVE_INFINITY, at: now },
+        requests: { level: (limits.rpd ?? Number.POSITIVE_INFINITY) - (spent?.requests ?? 0), at: now },
+        tokens: { level: (limits.tpd ?? Number.POSITIVE_INFINITY) - (spent?.tokens ?? 0), at: now },
       };
       if (limits.rpd !== undefined) refill(s.daily.requests, limits.rpd, DAY, now);
       if (limits.tpd !== undefined) refill(s.daily.tokens, limits.tpd, DAY, now);

@@ -101,8 +101,20 @@ export interface SimulatorOptions {
   headerLagMs?: number;
   /** Probability that an answer carries no `x-ratelimit-*` headers. */
   headerDropRate?: number;
-  /** Limits that replace `limits` this long after start (a tier upgrade mid-run), in order. */
+  /**
+   * Limits that replace `limits` this long after start (a tier upgrade mid-run), in order. Given to
+   * `configure`, they replace the changes still pending and count from that call.
+   */
   limitChanges?: Array<{ afterMs: number; limits: Record<string, ModelLimits> }>;
+  /**
+   * Models that draw on one upstream limit ("some model families share one limit"): each inner list
+   * is one set of buckets per API key, with the limits of its first model (that model's `limits`
+   * entry, else `default`). A 429 still names the model called; every model of the list answers
+   * with headers describing the shared buckets. A model may be in one list only.
+   */
+  sharedLimits?: string[][];
+  /** What of the daily limits (RPD, TPD) each key × model has already spent at its first request: the day's earlier traffic. */
+  dailySpentAtStart?: { requests?: number; tokens?: number };
   latency?: LatencyOptions;
   faults?: FaultOptions;
   /** Flex slowdown and unavailability, priority speed-up. */
@@ -193,7 +205,7 @@ export interface RunningSimulator {
 
 /** What `configure` (and `POST /_sim/config`) may change at runtime; each given field replaces the old one. */
 export type SimulatorPatch = Partial<
-  Pick<SimulatorOptions, 'limits' | 'enforcement' | 'latency' | 'faults' | 'batch' | 'tiers'>
+  Pick<SimulatorOptions, 'limits' | 'limitChanges' | 'enforcement' | 'latency' | 'faults' | 'batch' | 'tiers'>
 >;
 
 const DEFAULT_LIMITS: ModelLimits = { rpm: 500, tpm: 200_000 };
@@ -242,8 +254,11 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     ...(options.headerLagMs ? { headerLagMs: options.headerLagMs } : {}),
     ...(options.headerDropRate ? { headerDropRate: options.headerDropRate } : {}),
     random: seededRandom((options.seed ?? 42) + 1),
+    ...(options.dailySpentAtStart ? { dailySpentAtStart: options.dailySpentAtStart } : {}),
   });
-  const limitChanges = [...(options.limitChanges ?? [])].sort((a, b) => a.afterMs - b.afterMs);
+  /** Pending limit changes, each at an absolute time on the simulator's clock. */
+  let limitChanges = scheduledChanges(options.limitChanges, started);
+  const limitOwner = sharedLimitOwners(options.sharedLimits ?? []);
   const defaultMaxTokens = options.defaultMaxTokens ?? 4096;
   let stats = emptyStats();
   const files = createFileStore({ maxStoredBytes: options.files?.maxStoredBytes ?? 1024 * 1024 * 1024 });
@@ -279,8 +294,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
   const filesAndBatches = createFilesAndBatchesRoutes({ files, batches, now, stats: () => stats.batch });
 
   function limitsFor(model: string): ModelLimits {
-    while (limitChanges.length && now() - started >= limitChanges[0]!.afterMs)
-      limits = { ...limitChanges.shift()!.limits };
+    while (limitChanges.length && now() >= limitChanges[0]!.at) limits = { ...limitChanges.shift()!.limits };
     return limits[model] ?? limits.default ?? DEFAULT_LIMITS;
   }
 
@@ -304,6 +318,7 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
 
   function configure(patch: SimulatorPatch) {
     if (patch.limits) limits = { ...patch.limits };
+    if (patch.limitChanges) limitChanges = scheduledChanges(patch.limitChanges, now());
     if (patch.latency) latency = { ...patch.latency };
     if (patch.faults) faults = { ...patch.faults };
     if (patch.tiers) tiers = { ...patch.tiers };
@@ -517,7 +532,9 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
       failMidway: faults.answerFailureRate ? random() < faults.answerFailureRate : false,
     };
     const charge = endpoint.charge(body, ctx);
-    const verdict = engine.check(`${key}\u0000${model}`, limitsFor(model), charge, now());
+    // Models sharing one limit draw on the buckets of their list's first model.
+    const owner = limitOwner.get(model) ?? model;
+    const verdict = engine.check(`${key}\u0000${owner}`, limitsFor(owner), charge, now());
     if (verdict.headers) setRateLimitHeaders(res, verdict.headers);
     const keyLabel = key.slice(0, 12);
     const perKey = stats.byKey[keyLabel] ?? { ok: 0, rateLimited: 0 };
@@ -672,6 +689,26 @@ export function createSimulatorHandler(options: SimulatorOptions = {}) {
     /** Stops background work (the batch pump); call when the server closes. */
     close: () => batches.stop(),
   };
+}
+
+function scheduledChanges(
+  changes: SimulatorOptions['limitChanges'],
+  from: number,
+): Array<{ at: number; limits: Record<string, ModelLimits> }> {
+  return (changes ?? []).map((c) => ({ at: from + c.afterMs, limits: c.limits })).sort((a, b) => a.at - b.at);
+}
+
+/** Model → the first model of its `sharedLimits` list (whose buckets and limits it uses). */
+function sharedLimitOwners(groups: readonly string[][]): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const group of groups) {
+    if (group.length === 0) throw new Error('sharedLimits: an empty list of models');
+    for (const model of group) {
+      if (owners.has(model)) throw new Error(`sharedLimits: ${model} is in more than one list`);
+      owners.set(model, group[0]!);
+    }
+  }
+  return owners;
 }
 
 export async function startOpenAISimulator(options: SimulatorOptions = {}): Promise<RunningSimulator> {
