@@ -128,7 +128,7 @@ function currentSecond(sim: RunningSimulator): number {
 }
 
 /**
- * Runs each traffic's backlog at once (`tenants` tenants, `perTenant` requests each), either
+ * Runs each traffic's backlog at once (`tenants` tenants, `perTenant(traffic)` requests each), either
  * directly with the openai SDK (concurrency per tenant, the SDK's retries) or through Sluice.
  */
 async function run(opts: {
@@ -137,7 +137,7 @@ async function run(opts: {
   keyOf: (tenant: string) => string;
   traffics: readonly Traffic[];
   tenants: readonly string[];
-  perTenant: number;
+  perTenant: (t: Traffic) => number;
   concurrency: number | 'all';
   maxRetries: number;
   headers?: Record<string, string>;
@@ -159,10 +159,11 @@ async function run(opts: {
         const counts = result.get(traffic.label) ?? { ok: 0, failed: 0, attempts: 0, rateLimited: 0 };
         result.set(traffic.label, counts);
         let next = 0;
-        const lanes = opts.concurrency === 'all' ? opts.perTenant : opts.concurrency;
+        const perTenant = opts.perTenant(traffic);
+        const lanes = opts.concurrency === 'all' ? perTenant : opts.concurrency;
         await Promise.all(
           Array.from({ length: lanes }, async () => {
-            while (next < opts.perTenant) {
+            while (next < perTenant) {
               const i = next++;
               const ok = await traffic.send(client, tenant, i, opts.headers).then(
                 () => true,
@@ -194,7 +195,11 @@ async function scenario(
 ): Promise<OperationsRow[]> {
   const { tenants: tenantCount, requestsPerTraffic, directConcurrencyPerTenant } = profile.operations;
   const tenants = Array.from({ length: tenantCount }, (_, i) => `tenant-${i + 1}`);
-  const perTenant = Math.ceil(requestsPerTraffic / tenantCount);
+  // Each model's backlog is `requestsPerTraffic`, split among the traffics that share the model:
+  // a backlog the quota clears in minutes, so no synchronous caller outwaits its HTTP client
+  // (undici gives up on response headers after 300 s).
+  const trafficsOnModel = (model: string) => traffics.filter((t) => t.model === model).length;
+  const perTenantOf = (t: Traffic) => Math.ceil(requestsPerTraffic / trafficsOnModel(t.model) / tenantCount);
   const limits = Object.fromEntries(traffics.map((t) => [t.model, t.limits]));
   const drain = async (baseURL: string, key: string) => {
     // Each model's quota once: traffics of one model share it.
@@ -232,7 +237,7 @@ async function scenario(
         keyOf: (tenant) => (sut ? sut.tenants.get(tenant)!.apiKey : ORG_KEY),
         traffics,
         tenants,
-        perTenant,
+        perTenant: perTenantOf,
         concurrency: sut ? 'all' : directConcurrencyPerTenant,
         maxRetries: sut ? 0 : contender.includes('10') ? 10 : 2,
         ...(sut ? { headers: { 'x-sluice-priority': 'batch' } } : {}),

@@ -138,3 +138,59 @@ describe.each([
     ).rejects.toThrow(/still queued/);
   });
 });
+
+describe('outcome hub: a failing store re-read does not end a wait', () => {
+  it('keeps a caller that knows its request waiting through failed safety-net reads, until the notification', async () => {
+    const logs = await pgliteLogs();
+    let failedReads = 0;
+    const hub = createOutcomeHub({
+      log: logs.api,
+      store: {
+        getRequestState: async () => {
+          failedReads++;
+          throw new Error('timeout exceeded when trying to connect');
+        },
+      },
+      logger: createLogger('silent'),
+    });
+    await hub.start();
+    try {
+      const submitted = makeSubmittedEvent();
+      hub.expect(submitted.requestId);
+      const waiting = hub.waitForOutcome(submitted.tenantId, submitted.requestId, {
+        submitted,
+        timeoutMs: 10_000,
+      });
+      await waitFor(() => failedReads >= 2); // the first re-reads come after 250 and 500 ms
+      await logs.api.notify([
+        { topic: TOPICS.outcomes, key: submitted.requestId, event: completedOf(submitted) },
+      ]);
+      expect((await waiting).status).toBe('completed');
+    } finally {
+      await hub.stop();
+      await logs.close();
+    }
+  }, 30_000);
+
+  it('still fails a watch that knows nothing of the request when the store cannot answer', async () => {
+    const logs = await pgliteLogs();
+    const hub = createOutcomeHub({
+      log: logs.api,
+      store: {
+        getRequestState: async () => {
+          throw new Error('store away');
+        },
+      },
+      logger: createLogger('silent'),
+    });
+    await hub.start();
+    try {
+      await expect(hub.waitForOutcome('t', 'req_unknown', { timeoutMs: 2_000 })).rejects.toThrow(
+        'store away',
+      );
+    } finally {
+      await hub.stop();
+      await logs.close();
+    }
+  });
+});

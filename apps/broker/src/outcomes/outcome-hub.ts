@@ -91,7 +91,16 @@ export function createOutcomeHub(deps: {
       while (!signal?.aborted) {
         if (reload) {
           reload = false;
-          const stored = await deps.store.getRequestState(tenantId, requestId);
+          // A safety-net read that fails (the store busy or briefly away) must not end a wait the
+          // notifications still serve: only a watch that knows nothing yet depends on it.
+          const stored = await deps.store.getRequestState(tenantId, requestId).catch((error: unknown) => {
+            if (!state) throw error;
+            deps.logger.warn(
+              { err: error, requestId },
+              'could not re-read a waited-for request; still waiting',
+            );
+            return undefined;
+          });
           if (!stored && !state)
             throw new SluiceError('not_found', `No request ${requestId} for this tenant.`);
           // The store may lag the log: keep what the events already told us unless it is newer.
