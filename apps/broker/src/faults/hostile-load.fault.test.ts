@@ -1,15 +1,18 @@
-import { request } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SluiceProcess } from '../__tests__/processes';
 import { type ProductionStack, startProductionStack } from './production-stack';
 
 // One attacker with a valid key against twenty ordinary tenants, on real `serve` and `dispatch`
 // processes: pathological text up to the body limit, a thousand half-sent requests, slowloris and
-// a burst of maximum-size bodies. The ordinary tenants must not notice much (p99 within 2×), no
-// request may be lost and no process may die. Each attack comes from its own loopback address,
-// as it would from its own host, so the per-client connection limit applies to it alone.
+// a burst of maximum-size bodies. The ordinary tenants must not notice much (p99 within 2×), the
+// serving thread's event-loop delay stays under 20 ms at p99, no request may be lost and no process
+// may die. The attacker runs in its own lowest-priority process (`attacker.mjs`), each attack from
+// its own loopback address, as it would from its own host: the per-client connection limit
+// applies to it alone, and its own CPU comes from idle time, not from the simulator's.
 const ORDINARY_TENANTS = 20;
 const PHASE_MS = 20_000;
 const BODY_TIMEOUT_MS = 8_000;
@@ -102,83 +105,49 @@ describe('hostile load (production processes)', () => {
     return { latencies, failures };
   }
 
-  /** A full request from `from`, answered or not: its status and body (or the socket's error). */
-  function rawPost(from: string, path: string, body: Buffer, key: string) {
-    return new Promise<{ status: number; body: string }>((resolve) => {
-      const req = request(
-        {
-          host: '127.0.0.1',
-          port,
-          localAddress: from,
-          method: 'POST',
-          path,
-          agent: false,
-          headers: {
-            authorization: `Bearer ${key}`,
-            'content-type': 'application/json',
-            'content-length': body.length,
-          },
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (d: Buffer) => {
-            text += d.toString();
-          });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          res.on('error', (e) => resolve({ status: -1, body: e.message }));
-        },
-      );
-      req.on('error', (e) => resolve({ status: -1, body: e.message }));
-      req.end(body);
-    });
+  interface AttackReport {
+    answers: Array<{ status: number; body: string }>;
+    bodies: Array<{ heldMs: number; answer: string }>;
+    headers: Array<{ heldMs: number; answer: string }>;
+    loris: Array<{ heldMs: number; answer: string }> | null;
   }
 
   /**
-   * A chat request as large as the body limit allows: `unit` repeated in messages of up to the
-   * million characters the schema takes for one content, so all of it reaches the estimate.
+   * Starts every attack from its own process (`attacker.mjs`) at the lowest CPU priority, so that
+   * on this 2-core box it takes its CPU from idle time, as an attacker on another host would, and
+   * not from the simulator and the ordinary load in this process. Resolves with what it saw.
    */
-  function maxSizeBody(unit: string): Buffer {
-    const room = MAX_BODY_BYTES - 256;
-    const perMessage = Math.floor(Math.min(1_000_000, room / 2) / unit.length);
-    const units = Math.floor(room / Buffer.byteLength(unit));
-    const messages: Array<{ role: string; content: string }> = [];
-    for (let left = units; left > 0; left -= perMessage)
-      messages.push({ role: 'user', content: unit.repeat(Math.min(left, perMessage)) });
-    const body = Buffer.from(JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 16, messages }));
-    if (body.length > MAX_BODY_BYTES) throw new Error(`body of ${body.length} bytes is over the limit`);
-    return body;
-  }
-
-  /** Sockets that send `first` and then nothing (or `trickle` every second): when did the server let go? */
-  function holdOpen(from: string, count: number, first: string, trickle?: string) {
-    const opened = Date.now();
-    const sockets: Socket[] = [];
-    const results = Array.from(
-      { length: count },
-      () =>
-        new Promise<{ heldMs: number; answer: string }>((resolve) => {
-          const socket = connect({ host: '127.0.0.1', port, localAddress: from });
-          sockets.push(socket);
-          let answer = '';
-          let timer: NodeJS.Timeout | undefined;
-          socket.on('connect', () => {
-            socket.write(first);
-            if (trickle) timer = setInterval(() => socket.write(trickle), 1_000);
-          });
-          socket.on('data', (d) => {
-            answer += d.toString();
-          });
-          socket.on('error', () => {});
-          socket.on('close', () => {
-            clearInterval(timer);
-            resolve({ heldMs: Date.now() - opened, answer: answer.split('\r\n')[0] ?? '' });
-          });
+  function attack(): Promise<AttackReport> {
+    const child = spawn(
+      process.execPath,
+      [
+        fileURLToPath(new URL('./attacker.mjs', import.meta.url)),
+        JSON.stringify({
+          port,
+          attackerKey,
+          secondAttackerKey,
+          phaseMs: PHASE_MS,
+          maxBodyBytes: MAX_BODY_BYTES,
+          headersTimeoutMs: HEADERS_TIMEOUT_MS,
         }),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
-    const destroy = () => {
-      for (const s of sockets) s.destroy();
-    };
-    return { done: Promise.all(results), destroy };
+    if (child.pid) setPriority(child.pid, 19);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    return new Promise((resolve, reject) =>
+      child.on('exit', (code) => {
+        if (code === 0) resolve(JSON.parse(out) as AttackReport);
+        else reject(new Error(`the attacker exited with ${code}: ${err}`));
+      }),
+    );
   }
 
   async function eventLoopLagP99(): Promise<number> {
@@ -196,45 +165,10 @@ describe('hostile load (production processes)', () => {
     const baseline = await ordinaryLoad(PHASE_MS);
     const baselineLagP99 = await eventLoopLagP99();
 
-    const halfBodies = holdOpen(
-      '127.0.0.2',
-      500,
-      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${secondAttackerKey}\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{"model":"gpt-4o-mini","messages":[`,
-    );
-    const halfHeaders = holdOpen('127.0.0.3', 500, 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n');
-    const slowloris = holdOpen('127.0.0.4', 50, 'GET /healthz HTTP/1.1\r\nHost: x\r\n', 'X-Slow: 1\r\n');
-    const attackUntil = Date.now() + PHASE_MS;
-    const pathological = ['a', '🙂', '7', `${'x'.repeat(2_000)} `].map(maxSizeBody);
-    const answers: Array<{ status: number; body: string }> = [];
-    // Pathological bodies, 20 a second from two loops that ignore every retry-after (about twice
-    // what the tenant's large-body pace lets through).
-    const flood = Promise.all(
-      [0, 1].map(async (loop) => {
-        for (let i = loop; Date.now() < attackUntil; i += 2) {
-          const body = pathological[i % pathological.length]!;
-          answers.push(await rawPost('127.0.0.5', '/v1/chat/completions', body, attackerKey));
-          await sleep(100);
-        }
-      }),
-    );
-    const burst = (async () => {
-      await sleep(4_000);
-      const text = maxSizeBody('The committee reviewed the quarterly figures and approved the plan. ');
-      answers.push(
-        ...(await Promise.all(
-          Array.from({ length: 40 }, () => rawPost('127.0.0.6', '/v1/chat/completions', text, attackerKey)),
-        )),
-      );
-    })();
+    const attacking = attack();
     const attacked = await ordinaryLoad(PHASE_MS);
     const lagP99 = await eventLoopLagP99();
-    await Promise.all([flood, burst]);
-    const [bodies, headers, loris] = await Promise.all([
-      halfBodies.done,
-      halfHeaders.done,
-      Promise.race([slowloris.done, sleep(HEADERS_TIMEOUT_MS + 10_000).then(() => undefined)]),
-    ]);
-    slowloris.destroy();
+    const { answers, bodies, headers, loris } = await attacking;
 
     const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]!;
     const summary = {
@@ -252,10 +186,8 @@ describe('hostile load (production processes)', () => {
     expect(attacked.failures).toEqual([]);
     expect(attacked.latencies.length).toBeGreaterThan(ORDINARY_TENANTS * 10);
     expect(summary.attackedP99).toBeLessThanOrEqual(2 * summary.baselineP99);
-    // The event-loop delay stays under 20 ms at p99, or (on a loaded 2-core box, where the ordinary
-    // load alone may come near that) the attack adds at most 10 ms to it.
-    const delay = lagP99 - 0.01;
-    expect(delay).toBeLessThan(Math.max(0.02, baselineLagP99 - 0.01 + 0.01));
+    // The serving thread's event-loop delay stays under 20 ms at the 99th percentile under attack.
+    expect(lagP99 - 0.01).toBeLessThan(0.02);
     // The attacker's bodies were measured and refused with OpenAI-style errors (context length, its
     // share of the estimation queue, its large-body rate), none reached the upstream; a body
     // refused before it was read may meet a closed connection while still being sent.
