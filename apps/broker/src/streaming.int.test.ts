@@ -19,6 +19,14 @@ async function eventCounts(s: TestSluice, requestId: string): Promise<Record<str
   return Object.fromEntries(rows.map((r) => [r.type, Number(r.n)]));
 }
 
+/** The counts once the request's outcome is in the store: it is written just after the caller is told. */
+async function recordedEventCounts(s: TestSluice, requestId: string): Promise<Record<string, number>> {
+  return eventually(async () => {
+    const c = await eventCounts(s, requestId);
+    return c['usage.recorded'] ? c : undefined;
+  });
+}
+
 const messages = [{ role: 'user' as const, content: 'Tell me a story about a sluice gate' }];
 
 /** The request's view once it reached `status`. */
@@ -91,7 +99,10 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    expect(await eventCounts(s, requestId)).toMatchObject({ 'request.completed': 1, 'usage.recorded': 1 });
+    expect(await recordedEventCounts(s, requestId)).toMatchObject({
+      'request.completed': 1,
+      'usage.recorded': 1,
+    });
   });
 
   it('ends with the usage chunk when the caller asks for it, equal to what is billed', async () => {
@@ -176,10 +187,7 @@ describe.each<HarnessMode>(['embedded', 'kafka'])('streaming (%s)', (mode) => {
     await eventually(async () => s.simulator.stats().aborted > before);
     const view = await outcomeOf(s, requestId, 'cancelled');
     expect(view.status).toBe('cancelled');
-    const counts = await eventually(async () => {
-      const c = await eventCounts(s, requestId);
-      return c['usage.recorded'] ? c : undefined;
-    });
+    const counts = await recordedEventCounts(s, requestId);
     expect(counts).toMatchObject({ 'request.cancelled': 1, 'usage.recorded': 1, 'request.dispatched': 1 });
     const usage = await s.runtime.database.db.execute(
       sql`SELECT payload FROM events WHERE request_id = ${requestId} AND type = 'usage.recorded'`,
@@ -233,7 +241,7 @@ describe('a stream the upstream breaks after its first chunks (embedded)', () =>
     const view = await outcomeOf(s, requestId, 'failed');
     expect(view.error?.reason).toBe('stream_interrupted');
     expect(s.simulator.stats().requests - before).toBe(1);
-    expect(await eventCounts(s, requestId)).toMatchObject({
+    expect(await recordedEventCounts(s, requestId)).toMatchObject({
       'request.failed': 1,
       'usage.recorded': 1,
       'request.dispatched': 1,
@@ -260,7 +268,10 @@ describe('a Responses stream that ends in response.failed (embedded)', () => {
     const view = await outcomeOf(s, requestId, 'failed');
     expect(view.error?.reason).toBe('server_error');
     expect(s.simulator.stats().requests - before).toBe(1);
-    expect(await eventCounts(s, requestId)).toMatchObject({ 'request.failed': 1, 'usage.recorded': 1 });
+    expect(await recordedEventCounts(s, requestId)).toMatchObject({
+      'request.failed': 1,
+      'usage.recorded': 1,
+    });
     const usage = await s.runtime.database.db.execute(
       sql`SELECT payload FROM events WHERE request_id = ${requestId} AND type = 'usage.recorded'`,
     );

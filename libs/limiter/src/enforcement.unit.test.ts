@@ -219,11 +219,12 @@ describe('robust to missing and noisy evidence', () => {
     expect(share429).toBeLessThanOrEqual(0.001);
   });
 
-  it('given remaining reported a second late, then it still holds ≥ 0.99 with ≤ 0.1% 429s', () => {
+  // Measured: 0.998, 2 429s of 2,404 attempts (a whole bucket's worth of lag on a 1 s bucket).
+  it('given remaining reported a second late, then it still holds ≥ 0.995 with ≤ 0.1% 429s', () => {
     const { utilisation, share429 } = run({ kind: 'bucket', capacityMs: 1_000 }, 'exact', {
       headerLagMs: 1_000,
     });
-    expect(utilisation).toBeGreaterThanOrEqual(0.99);
+    expect(utilisation).toBeGreaterThanOrEqual(0.995);
     expect(share429).toBeLessThanOrEqual(0.001);
   });
 
