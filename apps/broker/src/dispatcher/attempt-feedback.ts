@@ -1,5 +1,5 @@
 import type { RequestSubmitted, SluiceEvent } from '@sluice/events';
-import { type Dispatch, type Limiter, parseRateLimitHeaders } from '@sluice/limiter';
+import { type Dispatch, type Limiter, parseRateLimitHeaders, type RateLimitHeaders } from '@sluice/limiter';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { Next } from './request-decider';
@@ -18,9 +18,10 @@ export type AttemptEnd =
   | {
       kind: 'failed';
       status: number | undefined;
-      headers: Headers | undefined;
       /** The upstream's error message (a 429's names the limit that refused: a daily one is learned). */
       message: string | undefined;
+      /** Parsed once by the caller (the decider needs their retry-after too). */
+      headers: RateLimitHeaders | undefined;
       /** Flex without capacity: says nothing about the limits. */
       flexUnavailable: boolean;
       events: readonly SluiceEvent[];
@@ -44,7 +45,7 @@ export function reportAttempt(
   const { now } = at;
   const labels = { pool: s.pool, model: s.model, tenant: s.tenantId };
   const usage = end.events.find((e) => e.type === 'usage.recorded');
-  const headers = end.headers ? parseRateLimitHeaders(end.headers, now) : undefined;
+  const headers = end.kind === 'failed' ? end.headers : parseRateLimitHeaders(end.headers, now);
   if (end.kind === 'failed' && (end.status === undefined || !headers || end.flexUnavailable))
     limiter.onNoResponse(d.reservation, now);
   else

@@ -1,5 +1,5 @@
 import { makeSubmittedEvent } from '@sluice/events/testing';
-import type { Dispatch, Limiter } from '@sluice/limiter';
+import { type Dispatch, type Limiter, parseRateLimitHeaders } from '@sluice/limiter';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
 import { createMetrics } from '../metrics';
@@ -55,7 +55,7 @@ describe('reportAttempt: what one attempt tells the limiter, once', () => {
     const { calls, metrics } = reported({
       kind: 'failed',
       status: 429,
-      headers: limitHeaders,
+      headers: parseRateLimitHeaders(limitHeaders, 100),
       message: 'Rate limit reached for gpt-4o-mini on tokens per day (TPD): Limit 90000',
       flexUnavailable: false,
       events: [],
@@ -72,7 +72,7 @@ describe('reportAttempt: what one attempt tells the limiter, once', () => {
     const flex = reported({
       kind: 'failed',
       status: 429,
-      headers: limitHeaders,
+      headers: parseRateLimitHeaders(limitHeaders, 100),
       message: 'Resource unavailable',
       flexUnavailable: true,
       events: [],

@@ -497,7 +497,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     } catch (error) {
       now = clock();
       const facts = error instanceof UpstreamFailure ? error.facts : { connectionError: true };
-      const retryAfterMs = facts.headers ? parseRateLimitHeaders(facts.headers, now).retryAfterMs : undefined;
+      const headers = facts.headers ? parseRateLimitHeaders(facts.headers, now) : undefined;
+      const retryAfterMs = headers?.retryAfterMs;
       // Flex without capacity says nothing about the limits: the limiter must not learn it as a 429.
       const flexUnavailable = isFlexUnavailable(facts);
       if (flexUnavailable) h.flexUnavailable = true;
@@ -517,7 +518,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       end = {
         kind: 'failed',
         status: facts.status,
-        headers: facts.headers,
+        headers,
         message: 'upstreamError' in facts ? facts.upstreamError?.message : undefined,
         flexUnavailable,
         events: decision.events,
