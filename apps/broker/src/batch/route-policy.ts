@@ -1,6 +1,6 @@
 import type { Priority, UpstreamRoute } from '@sluice/events';
 import type { TenantSettings } from '../db/schema';
-import { ttlCache } from '../ttl-cache';
+import { cachedRead } from '../ttl-cache';
 import { decideRoute } from './route-decision';
 
 export interface RouteQuestion {
@@ -26,15 +26,11 @@ export function createRoutePolicy(deps: {
 }): RouteRequest {
   const clock = deps.clock ?? Date.now;
   const cacheMs = deps.cacheMs ?? 2_000;
-  const allows = ttlCache<{ allowed: boolean }>(cacheMs, clock);
-
-  async function tenantAllows(tenantId: string): Promise<boolean> {
-    const hit = allows.get(tenantId);
-    if (hit) return hit.allowed;
-    const allowed = (await deps.tenantSettings(tenantId))?.batchApi === true;
-    allows.set(tenantId, { allowed });
-    return allowed;
-  }
+  const tenantAllows = cachedRead(
+    async (tenantId) => (await deps.tenantSettings(tenantId))?.batchApi === true,
+    cacheMs,
+    clock,
+  );
 
   return async (q) => {
     const now = clock();

@@ -4,7 +4,7 @@ import type { SluiceDb } from '../db/database';
 import { createUsageReports, type ReportGrouping, type UsageReportRow } from '../reports/usage-report';
 import type { ChainVerdict, EventStore } from '../store/event-store';
 import type { TenantService } from '../tenants/tenant-service';
-import { ttlCache } from '../ttl-cache';
+import { cachedRead } from '../ttl-cache';
 import { admitWithinBudget, type Budget, type BudgetStatus, budgetPeriod, budgetStatus } from './budgets';
 import type { PriceTable } from './prices';
 
@@ -47,7 +47,15 @@ export function createBillingService(deps: BillingDeps) {
   const reports = createUsageReports(deps.db, deps.prices);
   const clock = deps.clock ?? Date.now;
   const cacheMs = deps.admissionCacheMs ?? 2_000;
-  const admission = ttlCache<{ status: BudgetStatus | undefined }>(cacheMs, clock);
+  // Without a budget nothing is summed: one cached settings read per tenant and window.
+  const admissionStatus = cachedRead(
+    async (tenantId): Promise<BudgetStatus | undefined> => {
+      const budget = (await deps.tenants.getTenant(tenantId))?.settings.budget;
+      return budget ? statusOf(tenantId, budget) : undefined;
+    },
+    cacheMs,
+    clock,
+  );
 
   async function resolveTenant(idOrName: string): Promise<{ id: string; name: string; budget?: Budget }> {
     const t = await deps.tenants.getTenant(idOrName);
@@ -116,7 +124,7 @@ export function createBillingService(deps: BillingDeps) {
           }
         : undefined;
       await deps.tenants.updateTenantSettings(t.id, budget ? { ...rest, budget } : rest);
-      admission.delete(t.id);
+      admissionStatus.forget(t.id);
       return statusOf(t.id, budget);
     },
 
@@ -126,14 +134,8 @@ export function createBillingService(deps: BillingDeps) {
      * submits in that window (and by what is in flight: usage counts once it is recorded).
      */
     async admit(tenantId: string, priority: Priority): Promise<Priority> {
-      let cached = admission.get(tenantId);
-      if (!cached) {
-        const budget = (await deps.tenants.getTenant(tenantId))?.settings.budget;
-        // Without a budget nothing is summed: one cached settings read per tenant and window.
-        cached = { status: budget ? await statusOf(tenantId, budget) : undefined };
-        admission.set(tenantId, cached);
-      }
-      return cached.status ? admitWithinBudget(cached.status, priority) : priority;
+      const status = await admissionStatus(tenantId);
+      return status ? admitWithinBudget(status, priority) : priority;
     },
 
     async auditVerify(

@@ -3,7 +3,7 @@ import { databaseUnavailable } from '../db/database';
 import type { TenantSettings } from '../db/schema';
 import type { Metrics } from '../metrics';
 import type { AnyOperation } from '../operations/operation';
-import { ttlCache } from '../ttl-cache';
+import { cachedRead } from '../ttl-cache';
 import { cacheHitEvents } from './cache-hit';
 import { type CacheMode, decideCache } from './cache-key';
 import type { ResponseCache } from './response-cache';
@@ -27,15 +27,12 @@ export interface CacheAdmissionDeps {
 export function createCacheAdmission(deps: CacheAdmissionDeps) {
   const clock = deps.clock ?? Date.now;
   const ttlMs = deps.settingsTtlMs ?? 2_000;
-  const settings = ttlCache<{ cache: TenantSettings['cache'] }>(ttlMs, clock);
-
-  async function tenantCache(tenantId: string): Promise<TenantSettings['cache']> {
-    const known = settings.get(tenantId);
-    if (known) return known.cache;
-    const cache = (await deps.tenants.getTenant(tenantId))?.settings.cache;
-    settings.set(tenantId, { cache });
-    return cache;
-  }
+  const tenantCache = cachedRead(
+    async (tenantId): Promise<TenantSettings['cache']> =>
+      (await deps.tenants.getTenant(tenantId))?.settings.cache,
+    ttlMs,
+    clock,
+  );
 
   return {
     async directive(
@@ -71,7 +68,7 @@ export function createCacheAdmission(deps: CacheAdmissionDeps) {
 
     /** Settings changed in this process: read them again at the next request. */
     forget(tenantId: string): void {
-      settings.delete(tenantId);
+      tenantCache.forget(tenantId);
     },
   };
 }

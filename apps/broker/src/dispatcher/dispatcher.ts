@@ -141,6 +141,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let running = false;
   let cancelWake: (() => void) | undefined;
   let wakeAt = Number.POSITIVE_INFINITY;
+  let pumping = false;
 
   // ---- pacing loop: the limiter decides, we send ----
   function schedule(at: number): void {
@@ -148,11 +149,22 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     cancelWake?.();
     wakeAt = at;
     const delay = at - clock();
-    // Due now: run after this turn's I/O rather than after a timer's 1 ms minimum.
     if (delay > 0) {
       const t = setTimeout(pump, delay);
       cancelWake = () => clearTimeout(t);
+    } else if (!pumping) {
+      // Due now: as soon as this code yields, ahead of the bookkeeping queued behind it (the
+      // caller's wait, the store), so the upstream call starts first. Requests handed over in
+      // one go still share one pump.
+      let live = true;
+      queueMicrotask(() => {
+        if (live) pump();
+      });
+      cancelWake = () => {
+        live = false;
+      };
     } else {
+      // Asked from the pump itself: after this turn's I/O, so a pump never chains into another.
       const i = setImmediate(pump);
       cancelWake = () => clearImmediate(i);
     }
@@ -162,6 +174,15 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     cancelWake = undefined;
     wakeAt = Number.POSITIVE_INFINITY;
     if (!running) return;
+    pumping = true;
+    try {
+      pumpNow();
+    } finally {
+      pumping = false;
+    }
+  }
+
+  function pumpNow(): void {
     const now = clock();
     for (const d of limiter.poll(now)) {
       const call = send(d).catch((error) =>

@@ -8,7 +8,6 @@ import {
   requestKey,
   requestTopic,
   SluiceError,
-  validateEvent,
 } from '@sluice/events';
 import { LRUCache } from 'lru-cache';
 import type { RouteRequest } from '../batch/route-policy';
@@ -347,7 +346,8 @@ export function createSubmitUseCase(deps: SubmitDeps) {
     const requestId = a.options.idempotencyKey
       ? idempotentRequestId(tenantId, a.options.idempotencyKey)
       : `req_${randomBytes(12).toString('base64url')}`;
-    const event = validateEvent({
+    // Validated where it is written (the log, or the store for a cache hit): once, at that edge.
+    const event = {
       type: 'request.submitted',
       version: 3,
       endpoint: operation.endpoint,
@@ -369,7 +369,7 @@ export function createSubmitUseCase(deps: SubmitDeps) {
       route: a.route,
       replyTo: operation.stream?.requested(a.body) ? (command.replyTo ?? null) : null,
       tier: a.tier,
-    }) as RequestSubmitted;
+    } as RequestSubmitted;
     const accepted = { requestId, duplicate: false, priority: a.priority, body: a.body, options: a.options };
 
     // A stored answer completes the request here: no log, no quota, no upstream.

@@ -1,7 +1,7 @@
 import type { Endpoint, Priority, TierChoice, UpstreamRoute } from '@sluice/events';
 import { type PriceTable, tierPricedAt } from '../billing/prices';
 import type { TenantSettings } from '../db/schema';
-import { ttlCache } from '../ttl-cache';
+import { cachedRead } from '../ttl-cache';
 import { decideTier, TIER_DEFAULTS, type TierPolicy, type TierSettings, tierPolicyOf } from './tier-policy';
 
 export interface TierQuestion {
@@ -31,16 +31,14 @@ export function createTierAdmission(deps: {
 }): ChooseTier {
   const clock = deps.clock ?? Date.now;
   const settings = { ...TIER_DEFAULTS, ...deps.settings };
-  const policies = ttlCache<{ name: string; policy: TierPolicy }>(deps.cacheMs ?? 2_000, clock);
-
-  async function policyOf(tenantId: string): Promise<{ name: string; policy: TierPolicy }> {
-    const hit = policies.get(tenantId);
-    if (hit) return hit;
-    const t = await deps.tenant(tenantId);
-    const entry = { name: t?.name ?? tenantId, policy: tierPolicyOf(t?.settings.tiers) };
-    policies.set(tenantId, entry);
-    return entry;
-  }
+  const policyOf = cachedRead(
+    async (tenantId): Promise<{ name: string; policy: TierPolicy }> => {
+      const t = await deps.tenant(tenantId);
+      return { name: t?.name ?? tenantId, policy: tierPolicyOf(t?.settings.tiers) };
+    },
+    deps.cacheMs ?? 2_000,
+    clock,
+  );
 
   return async (q) => {
     const now = clock();

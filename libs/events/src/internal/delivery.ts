@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeEvent } from '../codec';
 import type { DeadLetter } from '../dead-letter';
 import type { ConsumedMessage, ConsumerOptions, TopicPartition } from '../event-log';
+import type { SluiceEvent } from '../events';
 import { TOPICS } from '../topics';
 import { CommitTracker } from './commit-tracker';
 
@@ -16,6 +17,11 @@ export interface RawMessage {
   fresh?: boolean;
   /** The event's type, when the adapter carries it beside the value (Kafka: a header). */
   type?: string;
+  /**
+   * The event itself, when it was validated by an append in this process: handed over as it is
+   * rather than decoded and validated again (consumers only read events).
+   */
+  event?: SluiceEvent;
   /** A notification this consumer was already handed in-process (`EventLog.notify`): settled, not handled again. */
   deliveredLocally?: boolean;
 }
@@ -190,7 +196,7 @@ export function createDelivery(options: ConsumerOptions, io: DeliveryIo, tuning:
       // Refused by the consumer's filter, or already handed over in-process: settled without being decoded.
       if (raw.deliveredLocally || (options.accept && !options.accept({ key: raw.key, type: raw.type })))
         handled = true;
-      else event = decodeEvent(raw.value ?? '');
+      else event = raw.event ?? decodeEvent(raw.value ?? '');
     } catch (error) {
       // Dead letters are not events: reading the dead-letter topic must not loop on them.
       handled = raw.topic === TOPICS.deadLetter || (await writeDeadLetter(deadLetterFor(raw, error), state));

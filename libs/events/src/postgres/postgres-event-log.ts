@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sql } from 'drizzle-orm';
-import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
-import { encodeEvent, validateEvent } from '../codec';
+import type { PGlite } from '@electric-sql/pglite';
+import { type SQL, sql } from 'drizzle-orm';
+import { type PgDatabase, PgDialect, type PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { escapeLiteral } from 'pg';
+import { validateEvent } from '../codec';
 import { DeadLetterSchema } from '../dead-letter';
 import { SluiceError } from '../errors';
 import type {
@@ -15,12 +17,41 @@ import type {
   PartitionLag,
   TopicPartition,
 } from '../event-log';
+import type { SluiceEvent } from '../events';
 import { type CommitPoint, createDelivery, type DeliveryTuning, type RawMessage } from '../internal/delivery';
 import { createGroupCommit } from '../internal/group-commit';
 import { deliverLocally } from '../internal/local-notify';
 import { partitionForKey } from '../internal/partitioner';
 import { ALL_TOPICS, TOPICS } from '../topics';
 import { LOG_SCHEMA_SQL } from './schema';
+
+const APPEND_STATEMENT = 'sluice_log_append';
+
+/**
+ * One partition's append: reserves `n` offsets (the partition row's lock orders appends, so they
+ * commit in offset order) and inserts the records of `rows` (a JSON array of `{i, key, event_id,
+ * value}`); an event id already in the topic is skipped, and `inserted` says how many went in.
+ */
+function appendSql(p: { topic: SQL; partition: SQL; n: SQL; rows: SQL }): SQL {
+  return sql`WITH reserved AS (
+      UPDATE sluice_log_partition SET next_offset = next_offset + ${p.n}
+      WHERE topic = ${p.topic} AND partition = ${p.partition} RETURNING next_offset - ${p.n} AS "first"),
+    inserted AS (
+      INSERT INTO sluice_log_record (topic, partition, "offset", key, event_id, value)
+      SELECT ${p.topic}, ${p.partition}, reserved."first" + r.i, r.key, r.event_id, r.value
+      FROM reserved, jsonb_to_recordset(${p.rows}::jsonb) AS r(i int, key text, event_id text, value text)
+      ON CONFLICT (topic, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING 1)
+    SELECT (SELECT "first" FROM reserved) AS "first", (SELECT count(*) FROM inserted)::int AS inserted`;
+}
+
+/** `appendSql` with its values as `$1`…`$4`, for PGlite's prepared statement. */
+const APPEND_SQL_TEXT = new PgDialect().sqlToQuery(
+  appendSql({ topic: sql.raw('$1'), partition: sql.raw('$2'), n: sql.raw('$3'), rows: sql.raw('$4') }),
+).sql;
+
+type PgliteClient = Pick<PGlite, 'exec'>;
+
+const KNOWN_TOPICS: ReadonlySet<string> = new Set(ALL_TOPICS);
 
 // biome-ignore lint/suspicious/noExplicitAny: both drizzle drivers (node-postgres, PGlite) qualify
 export type AnyPgDatabase = PgDatabase<PgQueryResultHKT, any, any>;
@@ -75,6 +106,8 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
   // PGlite (it has `listen`) is held by this process alone: no NOTIFY round trip is needed.
   const inProcessOnly =
     typeof (db as unknown as { $client: { listen?: unknown } }).$client?.listen === 'function';
+  /** The PGlite engine itself, when the log is on one (see `writePrepared`). */
+  const pglite = inProcessOnly ? (db as unknown as { $client: PgliteClient }).$client : undefined;
   local.setMaxListeners(0);
   const consumers = new Set<LogConsumer>();
   /** Names this handle in its NOTIFY payloads (after the topics), so it skips its own. */
@@ -118,17 +151,36 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
   }
 
   async function append(records: Parameters<EventLog['append']>[0]): Promise<AppendResult[]> {
-    const encoded = records.map((r) => ({
-      topic: r.topic,
-      key: r.key,
-      eventId: validateEvent(r.event).eventId,
-      value: encodeEvent(r.event).toString('utf8'),
-      partition: partitionForKey(r.key, partitions),
-    }));
+    const encoded = records.map((r) => {
+      // Refused before anything is written: a write spanning partitions must be all or nothing.
+      if (!KNOWN_TOPICS.has(r.topic)) throw new SluiceError('invalid_event', `unknown topic ${r.topic}`);
+      const event = validateEvent(r.event);
+      return {
+        topic: r.topic,
+        key: r.key,
+        eventId: event.eventId,
+        // The event as validated (what `encodeEvent` writes), checked once.
+        value: JSON.stringify(event),
+        event,
+        partition: partitionForKey(r.key, partitions),
+      };
+    });
     return appendRaw(encoded);
   }
 
-  type Encoded = { topic: string; key: string; eventId: string | null; value: string; partition: number };
+  type Encoded = {
+    topic: string;
+    key: string;
+    eventId: string | null;
+    value: string;
+    partition: number;
+    /** Absent for a dead letter (not an event). */
+    event?: SluiceEvent;
+  };
+
+  /** One partition's part of a write: the indexes of its records, and the records as `appendSql` takes them. */
+  type PartitionWrite = { topic: string; partition: number; indexes: number[]; rows: string };
+  type Written = { first: string | number | bigint | null; inserted: number };
 
   /**
    * One statement per partition reserves the offsets and inserts the records; a group of concurrent
@@ -136,77 +188,51 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
    * orders appends, so a partition's records commit in offset order.
    */
   async function writeBatch(encoded: Encoded[]): Promise<AppendResult[]> {
-    let results: AppendResult[];
-    const byPartition = new Map<string, number[]>();
+    const byPartition = new Map<string, PartitionWrite>();
     encoded.forEach((r, i) => {
       const k = `${r.topic}\u0000${r.partition}`;
-      const indexes = byPartition.get(k);
-      if (indexes) indexes.push(i);
-      else byPartition.set(k, [i]);
+      const known = byPartition.get(k);
+      if (known) known.indexes.push(i);
+      else byPartition.set(k, { topic: r.topic, partition: r.partition, indexes: [i], rows: '' });
     });
+    const parts = [...byPartition.values()];
+    for (const part of parts)
+      part.rows = JSON.stringify(
+        part.indexes.map((i, j) => ({
+          i: j,
+          key: encoded[i]!.key,
+          event_id: encoded[i]!.eventId,
+          value: encoded[i]!.value,
+        })),
+      );
+    const out: AppendResult[] = new Array(encoded.length);
     /** What this write appended, in offset order per partition, for the in-process handoff. */
     const appended: RawMessage[] = [];
-    const write = async (tx: Pick<typeof db, 'execute'>) => {
-      const out: AppendResult[] = new Array(encoded.length);
-      for (const indexes of byPartition.values()) {
-        const { topic, partition } = encoded[indexes[0]!]!;
-        const n = indexes.length;
-        const rows = JSON.stringify(
-          indexes.map((i, j) => ({
-            i: j,
-            key: encoded[i]!.key,
-            event_id: encoded[i]!.eventId,
-            value: encoded[i]!.value,
-          })),
-        );
-        const written = rowsOf<{ first: string | number | null; inserted: number }>(
-          await tx.execute(sql`WITH reserved AS (
-              UPDATE sluice_log_partition SET next_offset = next_offset + ${n}
-              WHERE topic = ${topic} AND partition = ${partition} RETURNING next_offset - ${n} AS "first"),
-            inserted AS (
-              INSERT INTO sluice_log_record (topic, partition, "offset", key, event_id, value)
-              SELECT ${topic}, ${partition}, reserved."first" + r.i, r.key, r.event_id, r.value
-              FROM reserved, jsonb_to_recordset(${rows}::jsonb) AS r(i int, key text, event_id text, value text)
-              ON CONFLICT (topic, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING 1)
-            SELECT (SELECT "first" FROM reserved) AS "first", (SELECT count(*) FROM inserted)::int AS inserted`),
-        )[0];
-        if (written?.first === null || written?.first === undefined)
+    try {
+      const written = pglite ? await writePrepared(pglite, parts) : await writeParameterised(parts);
+      for (const [k, part] of parts.entries()) {
+        const { topic, partition, indexes } = part;
+        const w = written[k];
+        if (w?.first === null || w?.first === undefined)
           throw new SluiceError('invalid_event', `unknown topic ${topic}`);
-        const base = Number(written.first);
+        const base = Number(w.first);
+        const whole = Number(w.inserted) === indexes.length;
         const now = Date.now();
         indexes.forEach((i, j) => {
           out[i] = { topic, partition, offset: String(base + j) };
-          if (Number(written.inserted) === n)
+          if (whole)
             appended.push({
               topic,
               partition,
               offset: base + j,
               key: encoded[i]!.key,
               value: encoded[i]!.value,
+              ...(encoded[i]!.event ? { event: encoded[i]!.event } : {}),
               timestamp: now,
             });
         });
-        if (Number(written.inserted) < n) {
-          // Some event ids were already in the topic (a no-op append): report the stored copy.
-          const ids = indexes.map((i) => encoded[i]!.eventId).filter((id): id is string => id !== null);
-          const stored = rowsOf<{ event_id: string; partition: number; offset: string | number }>(
-            await tx.execute(sql`SELECT event_id, partition, "offset" FROM sluice_log_record
-              WHERE topic = ${topic} AND event_id IN (${sql.join(
-                ids.map((id) => sql`${id}`),
-                sql`, `,
-              )})`),
-          );
-          const at = new Map(stored.map((r) => [r.event_id, r]));
-          for (const i of indexes) {
-            const hit = at.get(encoded[i]!.eventId ?? '');
-            if (hit) out[i] = { topic, partition: Number(hit.partition), offset: String(hit.offset) };
-          }
-        }
+        if (!whole) await reportStoredCopies(encoded, part, out);
       }
-      return out;
-    };
-    try {
-      results = byPartition.size === 1 ? await write(db) : await db.transaction((tx) => write(tx));
     } catch (cause) {
       if (cause instanceof SluiceError) throw cause;
       throw new SluiceError('log_unavailable', 'the embedded log could not append', {
@@ -221,7 +247,68 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
     local.emit('append', topics, appended);
     if (!inProcessOnly)
       void db.execute(sql`SELECT pg_notify(${CHANNEL}, ${[...topics, selfTag].join(',')})`).catch(() => {});
-    return results;
+    return out;
+  }
+
+  /** A server: the parameterised statement, in one transaction when the write spans partitions. */
+  async function writeParameterised(parts: PartitionWrite[]): Promise<Written[]> {
+    const write = async (tx: Pick<typeof db, 'execute'>) => {
+      const written: Written[] = [];
+      for (const { topic, partition, indexes, rows } of parts) {
+        const n = indexes.length;
+        const result = await tx.execute(
+          appendSql({ topic: sql`${topic}`, partition: sql`${partition}`, n: sql`${n}`, rows: sql`${rows}` }),
+        );
+        written.push(rowsOf<Written>(result)[0]!);
+      }
+      return written;
+    };
+    return parts.length === 1 ? write(db) : db.transaction((tx) => write(tx));
+  }
+
+  /**
+   * PGlite: the append is planned once (PGlite is one session) and executed by name, every
+   * partition's statement in one simple-protocol message, which Postgres runs as one transaction.
+   * Planning it on every call, and the extended protocol's five round trips into the WebAssembly
+   * engine, were most of an append's cost, paid on the serving thread. The values are literals,
+   * quoted by node-postgres's `escapeLiteral`; `partition` and `n` are integers of ours.
+   */
+  async function writePrepared(client: PgliteClient, parts: PartitionWrite[]): Promise<Written[]> {
+    prepared ??= client
+      .exec(`PREPARE ${APPEND_STATEMENT}(text, int, int, jsonb) AS ${APPEND_SQL_TEXT}`)
+      .catch((error: unknown) => {
+        prepared = undefined; // prepared again by the next append
+        throw error;
+      });
+    await prepared;
+    const statements = parts.map(
+      ({ topic, partition, indexes, rows }) =>
+        `EXECUTE ${APPEND_STATEMENT}(${escapeLiteral(topic)}, ${partition}, ${indexes.length}, ${escapeLiteral(rows)})`,
+    );
+    const results = await client.exec(statements.join(';\n'));
+    return results.map((r) => r.rows[0] as Written);
+  }
+  let prepared: Promise<unknown> | undefined;
+
+  /** Some event ids were already in the topic (a no-op append): each such record is reported at its stored copy. */
+  async function reportStoredCopies(
+    encoded: Encoded[],
+    part: PartitionWrite,
+    out: AppendResult[],
+  ): Promise<void> {
+    const ids = part.indexes.map((i) => encoded[i]!.eventId).filter((id): id is string => id !== null);
+    const stored = rowsOf<{ event_id: string; partition: number; offset: string | number }>(
+      await db.execute(sql`SELECT event_id, partition, "offset" FROM sluice_log_record
+        WHERE topic = ${part.topic} AND event_id IN (${sql.join(
+          ids.map((id) => sql`${id}`),
+          sql`, `,
+        )})`),
+    );
+    const at = new Map(stored.map((r) => [r.event_id, r]));
+    for (const i of part.indexes) {
+      const hit = at.get(encoded[i]!.eventId ?? '');
+      if (hit) out[i] = { topic: part.topic, partition: Number(hit.partition), offset: String(hit.offset) };
+    }
   }
 
   const appendRaw = createGroupCommit(writeBatch, { nextTurn: inProcessOnly });

@@ -253,6 +253,24 @@ export function describeEventLogContract(name: string, factory: () => Promise<Co
       expect(seen.filter((m) => m.event.eventId === event.eventId)).toHaveLength(1);
     }, 90_000);
 
+    it('keeps every character of an event, in one append across partitions', async () => {
+      // Quotes, backslashes, SQL, placeholders and characters outside the BMP: stored as sent.
+      const text = `O'Brien said "hi" \\ \\' '' $1 $$ ); DROP TABLE x; -- 🦫 ünï\u2028\n\t\u0007`;
+      const events = ['chars-a', 'chars-b', 'chars-c', 'chars-d'].map((pool) =>
+        makeSubmittedEvent({
+          pool,
+          body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: text }] },
+        }),
+      );
+      const { seen, consumer } = collect(s.log, { groupId: group('chars'), topics: [T.interactive] });
+      consumers.push(await consumer);
+      const results = await s.log.append(
+        events.map((event) => ({ topic: T.interactive, key: event.pool, event })),
+      );
+      expect(new Set(results.map((r) => r.partition)).size).toBeGreaterThan(1);
+      await waitFor(() => events.every((e) => seen.some((m) => m.event.requestId === e.requestId)));
+      for (const e of events) expect(seen.find((m) => m.event.requestId === e.requestId)?.event).toEqual(e);
+    });
     it('delivers notifications to a consumer of the outcomes topic, and refuses an invalid one', async () => {
       const { seen, consumer } = collect(s.log, {
         groupId: group('notify'),
