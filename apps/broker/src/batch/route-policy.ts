@@ -1,6 +1,6 @@
 import type { Priority, UpstreamRoute } from '@sluice/events';
+import { cachedRead } from '../cached-read';
 import type { TenantSettings } from '../db/schema';
-import { cachedRead } from '../ttl-cache';
 import { decideRoute } from './route-decision';
 
 export interface RouteQuestion {

@@ -1,10 +1,10 @@
 import { type Priority, SluiceError } from '@sluice/events';
 import { type AdminChainVerdict, createAdminActions } from '../audit/admin-actions';
+import { cachedRead } from '../cached-read';
 import type { SluiceDb } from '../db/database';
 import { createUsageReports, type ReportGrouping, type UsageReportRow } from '../reports/usage-report';
 import type { ChainVerdict, EventStore } from '../store/event-store';
 import type { TenantService } from '../tenants/tenant-service';
-import { cachedRead } from '../ttl-cache';
 import { admitWithinBudget, type Budget, type BudgetStatus, budgetPeriod, budgetStatus } from './budgets';
 import type { PriceTable } from './prices';
 

@@ -1,9 +1,9 @@
 import type { CacheDirective, RequestSubmitted, SluiceEvent } from '@sluice/events';
+import { cachedRead } from '../cached-read';
 import { databaseUnavailable } from '../db/database';
 import type { TenantSettings } from '../db/schema';
 import type { Metrics } from '../metrics';
 import type { AnyOperation } from '../operations/operation';
-import { cachedRead } from '../ttl-cache';
 import { cacheHitEvents } from './cache-hit';
 import { type CacheMode, decideCache } from './cache-key';
 import type { ResponseCache } from './response-cache';

@@ -1,7 +1,7 @@
 import type { Endpoint, Priority, TierChoice, UpstreamRoute } from '@sluice/events';
 import { type PriceTable, tierPricedAt } from '../billing/prices';
+import { cachedRead } from '../cached-read';
 import type { TenantSettings } from '../db/schema';
-import { cachedRead } from '../ttl-cache';
 import { decideTier, TIER_DEFAULTS, type TierPolicy, type TierSettings, tierPolicyOf } from './tier-policy';
 
 export interface TierQuestion {

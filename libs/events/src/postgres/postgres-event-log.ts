@@ -188,23 +188,26 @@ export function createPostgresEventLog(config: PostgresEventLogConfig): EventLog
    * orders appends, so a partition's records commit in offset order.
    */
   async function writeBatch(encoded: Encoded[]): Promise<AppendResult[]> {
-    const byPartition = new Map<string, PartitionWrite>();
+    const byPartition = new Map<string, number[]>();
     encoded.forEach((r, i) => {
       const k = `${r.topic}\u0000${r.partition}`;
-      const known = byPartition.get(k);
-      if (known) known.indexes.push(i);
-      else byPartition.set(k, { topic: r.topic, partition: r.partition, indexes: [i], rows: '' });
+      const indexes = byPartition.get(k);
+      if (indexes) indexes.push(i);
+      else byPartition.set(k, [i]);
     });
-    const parts = [...byPartition.values()];
-    for (const part of parts)
-      part.rows = JSON.stringify(
-        part.indexes.map((i, j) => ({
+    const parts: PartitionWrite[] = [...byPartition.values()].map((indexes) => ({
+      topic: encoded[indexes[0]!]!.topic,
+      partition: encoded[indexes[0]!]!.partition,
+      indexes,
+      rows: JSON.stringify(
+        indexes.map((i, j) => ({
           i: j,
           key: encoded[i]!.key,
           event_id: encoded[i]!.eventId,
           value: encoded[i]!.value,
         })),
-      );
+      ),
+    }));
     const out: AppendResult[] = new Array(encoded.length);
     /** What this write appended, in offset order per partition, for the in-process handoff. */
     const appended: RawMessage[] = [];

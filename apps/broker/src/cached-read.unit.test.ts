@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { cachedRead } from './ttl-cache';
+import { cachedRead } from './cached-read';
 
 describe('cachedRead', () => {
   let now = 0;
